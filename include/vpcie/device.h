@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vpcie/device.h - write a PCIe endpoint as a process.
+ *
+ * A vpcie_dev is one PCI function served over one vfio-user socket. The
+ * program describes it (IDs, BARs, capabilities), listens, and runs an event
+ * loop; the library answers the host's config space, region, DMA-map and IRQ
+ * messages and calls the program back for BAR accesses, resets and
+ * connection changes. One client at a time; when it leaves, DMA maps and
+ * interrupt fds are dropped, device state is kept, and the next client is
+ * accepted.
+ *
+ * Threads: none are created. Every call on a device must come from the thread
+ * that runs its loop (callbacks may call any function here).
+ *
+ * Typical program:
+ *
+ *	struct vpcie_dev *dev = vpcie_dev_new(&ids, &ops, state);
+ *	vpcie_dev_set_bar(dev, 0, &bar0);
+ *	vpcie_dev_add_msi(dev, 32, true);
+ *	vpcie_dev_listen(dev, socket_path);
+ *	vpcie_dev_stop_on_signals(dev);       // SIGINT/SIGTERM end the loop
+ *	int rc = vpcie_dev_run(dev);
+ *	vpcie_dev_free(dev);                 // removes the socket file
+ */
+#ifndef VPCIE_DEVICE_H
+#define VPCIE_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vpcie/config.h>
+#include <vpcie/log.h>
+#include <vpcie/protocol.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vpcie_dev;
+
+enum vpcie_reset_kind {
+	VPCIE_RESET_DEVICE, /* VFIO_USER_DEVICE_RESET from the host */
+	VPCIE_RESET_FLR,    /* Function Level Reset through the PCIe capability */
+};
+
+/* Program callbacks; each may be NULL. */
+struct vpcie_dev_ops {
+	/* Device state back to power-on; config space is reset by the library
+	 * before this is called (BARs unprogrammed, interrupts disabled). */
+	void (*reset)(struct vpcie_dev *dev, void *opaque, enum vpcie_reset_kind kind);
+	/* A client finished VERSION negotiation. */
+	void (*connect)(struct vpcie_dev *dev, void *opaque);
+	/* The client is gone; its DMA maps and IRQ fds are already dropped. */
+	void (*disconnect)(struct vpcie_dev *dev, void *opaque);
+	/* After the host wrote config space (post-masks); for device-specific
+	 * reactions. off/len are the bytes the host wrote. */
+	void (*cfg_written)(struct vpcie_dev *dev, void *opaque, unsigned off, size_t len);
+};
+
+struct vpcie_dev_opts {
+	const char *name;                 /* for logs; default "vpcie" */
+	enum vpcie_log_level log_level;   /* default from VPCIE_LOG, else INFO */
+	uint64_t max_data_xfer_size;      /* we offer; default 1 MiB */
+	unsigned max_msg_fds;             /* we accept; default 16 */
+	bool offer_twin_socket;           /* enable twin socket if the client asks */
+	int dma_timeout_ms;               /* DMA message round trip; default 5000 */
+	bool reset_supported;             /* VFIO_DEVICE_FLAGS_RESET; default true */
+};
+
+/* Defaults for every field of vpcie_dev_opts. */
+void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts);
+
+/* Create a device (opts may be NULL). Returns NULL with errno on failure. */
+struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
+				const struct vpcie_dev_ops *ops, void *opaque,
+				const struct vpcie_dev_opts *opts);
+
+/* Disconnect any client, close the listener (removing its socket file). */
+void vpcie_dev_free(struct vpcie_dev *dev);
+
+struct vpcie_logger *vpcie_dev_logger(struct vpcie_dev *dev);
+
+/* Config space, for device-specific registers and capabilities. The runtime
+ * owns it; keep changes coherent with what the host may have read. */
+struct vpcie_cfg *vpcie_dev_cfg(struct vpcie_dev *dev);
+
+/* ---- BARs --------------------------------------------------------------- */
+
+/*
+ * Callback-backed accesses. off is relative to the BAR start, len is 1..8 for
+ * a CPU access and up to max_data_xfer_size for block transfers. Return 0, or
+ * a negative errno that the host receives in an error reply. Reads must fill
+ * buf entirely.
+ */
+struct vpcie_bar_ops {
+	int (*read)(struct vpcie_dev *dev, void *opaque, uint64_t off, void *buf, size_t len);
+	int (*write)(struct vpcie_dev *dev, void *opaque, uint64_t off, const void *buf, size_t len);
+};
+
+/* A sub-range of a memory-backed BAR that still goes through ops. */
+struct vpcie_trap {
+	uint64_t off;
+	uint64_t len;
+};
+
+#define VPCIE_MAX_TRAPS 8u
+
+struct vpcie_bar_desc {
+	uint64_t size;               /* power of two; >= 16 (memory) or 4 (I/O) */
+	enum vpcie_bar_kind kind;    /* MEM32, MEM64 (uses BAR n+1) or IO */
+	bool prefetchable;
+	/*
+	 * Memory-backed: the BAR is shared memory (memfd) that the host may
+	 * mmap; vpcie_dev_bar_mem() gives the device's pointer. Trapped ranges
+	 * are left out of the host's mapping (sparse mmap areas, page granular)
+	 * and go to ops. Otherwise every access goes to ops.
+	 */
+	bool memory;
+	const struct vpcie_trap *traps;
+	unsigned ntraps;
+	const struct vpcie_bar_ops *ops;
+	void *opaque;
+};
+
+/*
+ * Declare BAR n. Returns 0 or -EINVAL (bad size/index/kind, traps outside
+ * the BAR, callback BAR without ops), -EBUSY, -ENOMEM.
+ */
+int vpcie_dev_set_bar(struct vpcie_dev *dev, unsigned n, const struct vpcie_bar_desc *desc);
+
+/* The device's view of a memory-backed BAR (NULL otherwise). */
+void *vpcie_dev_bar_mem(struct vpcie_dev *dev, unsigned n);
+
+/* Expansion ROM with these contents (copied; size rounded up to 2^k). */
+int vpcie_dev_set_rom(struct vpcie_dev *dev, const void *data, size_t len);
+
+/* ---- Capabilities (return the config offset, or -errno) ----------------- */
+
+int vpcie_dev_add_pm(struct vpcie_dev *dev);
+int vpcie_dev_add_pcie(struct vpcie_dev *dev, bool flr);
+/* MSI, 1..32 vectors (power of two), 64-bit, optional per-vector masking. */
+int vpcie_dev_add_msi(struct vpcie_dev *dev, unsigned nvec, bool maskable);
+/*
+ * MSI-X, 1..2048 vectors. Table (16 B/vector) and PBA (8 B per 64 vectors)
+ * live at the given offsets of the given BARs, which must already be set and
+ * large enough; those ranges become trapped (served by the library).
+ */
+int vpcie_dev_add_msix(struct vpcie_dev *dev, unsigned nvec, unsigned table_bar,
+		       uint32_t table_off, unsigned pba_bar, uint32_t pba_off);
+int vpcie_dev_add_vendor_cap(struct vpcie_dev *dev, const void *data, uint8_t len);
+int vpcie_dev_add_ext_cap(struct vpcie_dev *dev, uint16_t id, uint8_t version,
+			  const void *data, size_t len);
+
+/* ---- Connection and event loop ------------------------------------------ */
+
+/* Listen on a UNIX socket path. Returns 0 or -errno. */
+int vpcie_dev_listen(struct vpcie_dev *dev, const char *path);
+
+/*
+ * Serve an already connected socket (from --fd, or one end of a socketpair
+ * in tests). The device does not accept further clients after this one
+ * unless it also listens.
+ */
+int vpcie_dev_attach(struct vpcie_dev *dev, int fd);
+
+/* Whether a client is connected and negotiated. */
+bool vpcie_dev_connected(const struct vpcie_dev *dev);
+
+/*
+ * One pollable fd (an epoll fd) that becomes readable when dispatch has work.
+ * For programs with their own loop: poll it, then call vpcie_dev_dispatch(dev, 0).
+ */
+int vpcie_dev_fd(const struct vpcie_dev *dev);
+
+/*
+ * Handle whatever is ready (waiting up to timeout_ms for something):
+ * accept, messages, timers. Returns 0, or -errno on a fatal error (a broken
+ * client is not fatal: it is dropped and logged).
+ */
+int vpcie_dev_dispatch(struct vpcie_dev *dev, int timeout_ms);
+
+/* Dispatch until vpcie_dev_stop(). Returns 0 or the fatal -errno. */
+int vpcie_dev_run(struct vpcie_dev *dev);
+
+/* Make vpcie_dev_run() return after the current dispatch. */
+void vpcie_dev_stop(struct vpcie_dev *dev);
+
+/* Block SIGINT and SIGTERM and have them stop the loop (via signalfd). */
+int vpcie_dev_stop_on_signals(struct vpcie_dev *dev);
+
+/* ---- Timers (device-side work) ------------------------------------------ */
+
+struct vpcie_timer;
+typedef void (*vpcie_timer_fn)(struct vpcie_dev *dev, void *opaque);
+
+/*
+ * Call fn after delay_ns (0: on the next dispatch, after the current message
+ * is answered), then every period_ns if non-zero. The timer belongs to the
+ * device and is freed by vpcie_timer_cancel() or vpcie_dev_free().
+ */
+struct vpcie_timer *vpcie_dev_timer_add(struct vpcie_dev *dev, uint64_t delay_ns,
+					uint64_t period_ns, vpcie_timer_fn fn, void *opaque);
+/* Re-arm a timer (one-shot after delay_ns, then period_ns). */
+void vpcie_timer_arm(struct vpcie_timer *t, uint64_t delay_ns, uint64_t period_ns);
+void vpcie_timer_cancel(struct vpcie_timer *t);
+
+/* ---- DMA into host memory ----------------------------------------------- */
+
+/*
+ * Copy len bytes from/to host bus address addr. Uses the host's memory
+ * directly where it was mapped with an fd, DMA_READ/DMA_WRITE messages
+ * elsewhere (split at the host's max_data_xfer_size); a range may span
+ * several maps. Returns 0, -EFAULT (some byte outside the host's maps or
+ * without the needed permission), -EPERM (bus mastering disabled),
+ * -ENOTCONN, -ETIMEDOUT, or -EIO (the host refused a message).
+ */
+int vpcie_dma_read(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len);
+int vpcie_dma_write(struct vpcie_dev *dev, uint64_t addr, const void *buf, size_t len);
+
+/*
+ * Direct pointer to [addr, addr+len) if it lies in one fd-mapped region with
+ * the needed permission (write: VFIO_DMA_MAP_FLAG_WRITE), else NULL. Valid
+ * until the host unmaps it or disconnects; do not keep it across dispatches.
+ */
+void *vpcie_dma_ptr(struct vpcie_dev *dev, uint64_t addr, size_t len, bool write);
+
+/* ---- Interrupts --------------------------------------------------------- */
+
+enum vpcie_irq_mode {
+	VPCIE_IRQ_NONE,
+	VPCIE_IRQ_INTX,
+	VPCIE_IRQ_MSI,
+	VPCIE_IRQ_MSIX,
+};
+
+/* Mode the host enabled (MSI-X over MSI over INTx, as config space says). */
+enum vpcie_irq_mode vpcie_irq_mode(struct vpcie_dev *dev);
+
+/* Vectors usable in the current mode (MSI: enabled count; INTx: 1). */
+unsigned vpcie_irq_vectors(struct vpcie_dev *dev);
+
+/*
+ * Signal vector n in the current mode. MSI/MSI-X: dropped with -EPERM unless
+ * bus mastering is on; if the vector (or MSI-X function) is masked its pending
+ * bit is set and the message is sent on unmask. INTx (n must be 0): asserts
+ * the line (see vpcie_irq_intx). Returns 0 (sent or made pending), -EINVAL
+ * (n beyond the enabled vectors), -ENODEV (mode NONE), -ENOTCONN.
+ */
+int vpcie_irq_raise(struct vpcie_dev *dev, unsigned n);
+
+/*
+ * Set the INTx line level. Asserting sets the Interrupt Status bit and, unless
+ * INTx Disable is set or the host masked it, signals the host's INTx eventfd;
+ * vfio INTx is level-triggered and auto-masked, so the line re-signals when
+ * the host unmasks while it is still asserted.
+ */
+int vpcie_irq_intx(struct vpcie_dev *dev, bool asserted);
+
+/* True if MSI/MSI-X vector n is pending (masked when raised). */
+bool vpcie_irq_pending(struct vpcie_dev *dev, unsigned n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

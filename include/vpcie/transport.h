@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vpcie/transport.h - moving whole vfio-user messages (and their file
+ * descriptors) over a stream socket.
+ *
+ * A vpcie_chan owns one connected stream socket. Sending is one sendmsg() per
+ * message (header and payload as iovecs, fds as SCM_RIGHTS). Receiving reads
+ * as many bytes as the socket has into a buffer and cuts messages out of it,
+ * so a burst of small messages costs one recvmsg(). File descriptors that
+ * arrive are attached to the message they travelled with and are owned by
+ * the received vpcie_msg until taken.
+ *
+ * The socket is non-blocking; every call that may wait takes a timeout in
+ * milliseconds (-1 waits forever, 0 never waits). A peer that sends a header
+ * claiming more than the channel's max_msg_size, or too many fds, is a
+ * protocol error: the channel reports -EPROTO and must be closed.
+ *
+ * The operations table lets other transports (TCP, shared-memory rings) plug
+ * in behind the same message API.
+ */
+#ifndef VPCIE_TRANSPORT_H
+#define VPCIE_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <vpcie/protocol.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A received message. Payload memory and fds belong to the message. */
+struct vpcie_msg {
+	struct vpcie_msg_hdr hdr;
+	void *payload;      /* hdr.size - VPCIE_HDR_SIZE bytes */
+	size_t payload_len;
+	int *fds;           /* nfds descriptors; -1 once taken */
+	unsigned nfds;
+};
+
+/* Release payload and close every fd not taken. Safe on a zeroed msg. */
+void vpcie_msg_release(struct vpcie_msg *msg);
+
+/* Take ownership of fd number i (returns -1 if absent or already taken). */
+int vpcie_msg_take_fd(struct vpcie_msg *msg, unsigned i);
+
+struct vpcie_chan;
+
+struct vpcie_chan_limits {
+	uint32_t max_msg_size; /* largest message accepted, header included */
+	unsigned max_fds;      /* most fds accepted with one message */
+};
+
+/*
+ * Wrap a connected stream socket (ownership passes to the channel; it is made
+ * non-blocking and close-on-exec). Returns NULL with errno set on failure, in
+ * which case fd is closed.
+ */
+struct vpcie_chan *vpcie_chan_new(int fd, const struct vpcie_chan_limits *lim);
+
+/* Close the socket, drop buffered bytes and fds, free the channel. */
+void vpcie_chan_free(struct vpcie_chan *ch);
+
+/* The socket, for poll/epoll. Readable or has buffered messages: see below. */
+int vpcie_chan_fd(const struct vpcie_chan *ch);
+
+/* Change limits, e.g. after VERSION negotiation. */
+void vpcie_chan_set_limits(struct vpcie_chan *ch, const struct vpcie_chan_limits *lim);
+
+/* True if a complete message is already buffered (poll would not report it). */
+int vpcie_chan_has_buffered(const struct vpcie_chan *ch);
+
+/*
+ * Send one message: hdr (its size field is filled in from the iovecs), then
+ * iovcnt payload pieces, then nfds fds. Waits up to timeout_ms for socket
+ * space. Returns 0, -ETIMEDOUT, -EPIPE/-ECONNRESET (peer gone) or -errno.
+ */
+int vpcie_chan_send(struct vpcie_chan *ch, struct vpcie_msg_hdr *hdr,
+		    const struct iovec *iov, int iovcnt, const int *fds,
+		    unsigned nfds, int timeout_ms);
+
+/*
+ * Receive one whole message into *msg (which the caller releases). Waits up
+ * to timeout_ms. Returns 0, -EAGAIN/-ETIMEDOUT (nothing complete in time),
+ * -ECONNRESET (orderly or abrupt close), -EPROTO (peer broke framing or fd
+ * limits: close the channel) or -errno.
+ */
+int vpcie_chan_recv(struct vpcie_chan *ch, struct vpcie_msg *msg, int timeout_ms);
+
+/* Convenience: send a reply header (+payload) echoing req's id and command. */
+int vpcie_chan_reply(struct vpcie_chan *ch, const struct vpcie_msg_hdr *req,
+		     const struct iovec *iov, int iovcnt, const int *fds,
+		     unsigned nfds, int timeout_ms);
+
+/* Send an error reply (header only, as the spec demands) with errno err > 0. */
+int vpcie_chan_reply_error(struct vpcie_chan *ch, const struct vpcie_msg_hdr *req,
+			   int err, int timeout_ms);
+
+/* ---- UNIX socket endpoints --------------------------------------------- */
+
+/*
+ * Listen on path (an existing socket file is replaced only if nothing is
+ * listening on it). Returns the listening fd or -errno.
+ */
+int vpcie_unix_listen(const char *path);
+
+/* Connect to path, waiting up to timeout_ms for the socket to appear/accept. */
+int vpcie_unix_connect(const char *path, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
