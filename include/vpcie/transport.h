@@ -34,8 +34,9 @@ extern "C" {
 /* A received message. Payload memory and fds belong to the message. */
 struct vpcie_msg {
 	struct vpcie_msg_hdr hdr;
-	void *payload;      /* hdr.size - VPCIE_HDR_SIZE bytes */
+	void *payload;      /* hdr.size - VPCIE_HDR_SIZE bytes (NULL if 0) */
 	size_t payload_len;
+	void *alloc;        /* allocation payload points into; freed on release */
 	int *fds;           /* nfds descriptors; -1 once taken */
 	unsigned nfds;
 };

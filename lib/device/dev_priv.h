@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* Device runtime internals, shared by the files of lib/device. */
+#ifndef VPCIE_DEV_PRIV_H
+#define VPCIE_DEV_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <vpcie/device.h>
+#include <vpcie/transport.h>
+
+#define DEV_NUM_REGIONS VFIO_PCI_NUM_REGIONS /* BAR0-5, ROM, config, VGA */
+#define DEV_NUM_IRQS VFIO_PCI_NUM_IRQS       /* INTx, MSI, MSI-X, ERR, REQ */
+#define DEV_PAGE 4096u
+#define DEV_MAX_DEFERRED 4096u              /* commands queued during a DMA wait */
+
+struct dev_bar {
+	bool present;
+	bool upper_half;                    /* second slot of a 64-bit BAR */
+	struct vpcie_bar_desc desc;
+	struct vpcie_trap traps[VPCIE_MAX_TRAPS + 2]; /* + MSI-X table and PBA */
+	unsigned ntraps;
+	int memfd;                          /* memory-backed: shared with host */
+	uint8_t *mem;
+};
+
+struct dma_map {
+	uint64_t addr, size;
+	uint32_t prot;                      /* VFIO_DMA_MAP_FLAG_READ/WRITE */
+	uint8_t *ptr;                       /* mmap of the host's fd, or NULL */
+	size_t map_len;                     /* length of the mmap */
+	size_t map_skew;                    /* ptr + map_skew is addr */
+};
+
+/* Interrupt fds the client attached, per IRQ index. */
+struct dev_irq {
+	unsigned count;                     /* vectors of this index */
+	int *trigger;                       /* eventfd per vector or -1 */
+	int *mask_ev, *unmask_ev;           /* mask/unmask notifiers or -1 */
+	uint8_t *client_masked;             /* SET_IRQS MASK/UNMASK state */
+};
+
+struct dev_timer_list;
+
+struct vpcie_timer {
+	struct vpcie_dev *dev;
+	uint64_t due_ns;                    /* 0: disarmed */
+	uint64_t period_ns;
+	vpcie_timer_fn fn;
+	void *opaque;
+	struct vpcie_timer *next;
+};
+
+struct vpcie_dev {
+	struct vpcie_logger log;
+	struct vpcie_dev_opts opts;
+	const struct vpcie_dev_ops *ops;
+	void *opaque;
+
+	struct vpcie_cfg cfg;
+	struct vpcie_cfg *cfg_reset;        /* power-on image, taken when serving starts */
+	struct dev_bar bars[6];
+	uint8_t *rom;
+	uint32_t rom_size;
+
+	/* Capabilities the runtime acts on (0: absent). */
+	unsigned pcie_off, msi_off, msix_off;
+	unsigned msi_nvec;
+	unsigned msix_nvec, msix_table_bar, msix_pba_bar;
+	uint32_t msix_table_off, msix_pba_off;
+	uint8_t *msix_table;                /* 16 bytes per vector */
+	uint8_t *msix_ctrl_written;         /* client wrote this vector's control */
+	uint64_t *msix_pending;             /* PBA bits */
+
+	/* INTx line. */
+	bool intx_level, intx_pending, intx_signalled;
+
+	/* Connection. */
+	int epfd, listen_fd, timer_fd, signal_fd;
+	char *sock_path;
+	struct vpcie_chan *chan, *twin;
+	bool negotiated;
+	bool listening_armed;
+	struct vpcie_caps peer;             /* what the client accepts */
+	uint16_t next_id;
+	struct dma_map *maps;
+	unsigned nmaps, maps_cap;
+	struct dev_irq irqs[DEV_NUM_IRQS];
+	struct vpcie_msg *deferred;         /* commands read while waiting */
+	unsigned ndeferred, deferred_head;
+	size_t deferred_bytes;
+	int dma_depth;                      /* nested DMA waits */
+
+	struct vpcie_timer *timers;
+	bool stop;
+	bool drop_client;                   /* dispatcher found the client broken */
+};
+
+/* dispatch.c */
+int dev_handle_msg(struct vpcie_dev *dev, struct vpcie_msg *msg);
+void dev_cfg_reset(struct vpcie_dev *dev);
+void dev_do_reset(struct vpcie_dev *dev, enum vpcie_reset_kind kind);
+int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
+		      void *buf, size_t len, bool write);
+
+/* dma.c */
+int dev_dma_map(struct vpcie_dev *dev, const struct vpcie_dma_map *m, int fd);
+int dev_dma_unmap(struct vpcie_dev *dev, const struct vpcie_dma_unmap *u);
+void dev_dma_unmap_all(struct vpcie_dev *dev);
+/* Send a request to the client and wait for its reply (queueing commands). */
+int dev_request(struct vpcie_dev *dev, struct vpcie_msg_hdr *hdr, const struct iovec *iov,
+		int iovcnt, struct vpcie_msg *reply);
+
+/* irq.c */
+int dev_irq_setup(struct vpcie_dev *dev);
+void dev_irq_free(struct vpcie_dev *dev);
+void dev_irq_drop_fds(struct vpcie_dev *dev, unsigned index);
+int dev_set_irqs(struct vpcie_dev *dev, const struct vpcie_irq_set *s, struct vpcie_msg *msg);
+uint32_t dev_irq_info_flags(unsigned index);
+/* Re-evaluate pending vectors after a mask or enable may have changed. */
+void dev_irq_update(struct vpcie_dev *dev);
+void dev_irq_reset_state(struct vpcie_dev *dev);
+int dev_msix_access(struct vpcie_dev *dev, unsigned bar, uint64_t off, void *buf,
+		    size_t len, bool write, bool *handled);
+
+/* device.c */
+void dev_drop_client(struct vpcie_dev *dev, const char *why);
+
+#endif

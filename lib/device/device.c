@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Device runtime: construction, BARs and capabilities, the connection
+ * lifecycle and the event loop (one epoll fd over the listener, the client
+ * socket, a timerfd for device timers and an optional signalfd).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "dev_priv.h"
+#include "../util/util.h"
+
+void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->name = "vpcie";
+	opts->log_level = VPCIE_LOG_INFO;
+	opts->max_data_xfer_size = 1u << 20;
+	opts->max_msg_fds = 16;
+	opts->offer_twin_socket = true;
+	opts->dma_timeout_ms = 5000;
+	opts->reset_supported = true;
+}
+
+struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
+				const struct vpcie_dev_ops *ops, void *opaque,
+				const struct vpcie_dev_opts *opts)
+{
+	static const struct vpcie_dev_ops no_ops;
+	struct vpcie_dev *dev = calloc(1, sizeof(*dev));
+
+	if (!dev)
+		return NULL;
+	if (opts)
+		dev->opts = *opts;
+	else
+		vpcie_dev_opts_defaults(&dev->opts);
+	if (!dev->opts.name)
+		dev->opts.name = "vpcie";
+	if (dev->opts.max_data_xfer_size < 4096 ||
+	    dev->opts.max_data_xfer_size > VPCIE_MAX_XFER_LIMIT)
+		dev->opts.max_data_xfer_size = 1u << 20;
+	if (!dev->opts.max_msg_fds || dev->opts.max_msg_fds > VPCIE_MAX_FDS_LIMIT)
+		dev->opts.max_msg_fds = 16;
+	if (dev->opts.dma_timeout_ms <= 0)
+		dev->opts.dma_timeout_ms = 5000;
+	vpcie_logger_init(&dev->log, dev->opts.name, dev->opts.log_level);
+	dev->ops = ops ? ops : &no_ops;
+	dev->opaque = opaque;
+	vpcie_cfg_init(&dev->cfg, ids);
+	dev->listen_fd = dev->timer_fd = dev->signal_fd = -1;
+	for (unsigned i = 0; i < 6; i++)
+		dev->bars[i].memfd = -1;
+	dev->epfd = epoll_create1(EPOLL_CLOEXEC);
+	dev->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (dev->epfd < 0 || dev->timer_fd < 0)
+		goto fail;
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = dev->timer_fd};
+
+	if (epoll_ctl(dev->epfd, EPOLL_CTL_ADD, dev->timer_fd, &ev) < 0)
+		goto fail;
+	return dev;
+fail:
+	vpcie_dev_free(dev);
+	return NULL;
+}
+
+void vpcie_dev_free(struct vpcie_dev *dev)
+{
+	if (!dev)
+		return;
+	if (dev->chan)
+		dev_drop_client(dev, "device shutting down");
+	while (dev->timers)
+		vpcie_timer_cancel(dev->timers);
+	if (dev->listen_fd >= 0)
+		close(dev->listen_fd);
+	if (dev->sock_path) {
+		unlink(dev->sock_path);
+		free(dev->sock_path);
+	}
+	for (unsigned i = 0; i < 6; i++) {
+		struct dev_bar *b = &dev->bars[i];
+
+		if (b->memfd >= 0)
+			close(b->memfd);
+		if (b->mem && b->desc.memory)
+			munmap(b->mem, b->desc.size);
+	}
+	dev_irq_free(dev);
+	if (dev->timer_fd >= 0)
+		close(dev->timer_fd);
+	if (dev->signal_fd >= 0)
+		close(dev->signal_fd);
+	if (dev->epfd >= 0)
+		close(dev->epfd);
+	free(dev->rom);
+	free(dev->cfg_reset);
+	free(dev->maps);
+	free(dev->deferred);
+	free(dev);
+}
+
+struct vpcie_logger *vpcie_dev_logger(struct vpcie_dev *dev)
+{
+	return &dev->log;
+}
+
+struct vpcie_cfg *vpcie_dev_cfg(struct vpcie_dev *dev)
+{
+	return &dev->cfg;
+}
+
+/* ---- BARs ---------------------------------------------------------------- */
+
+int vpcie_dev_set_bar(struct vpcie_dev *dev, unsigned n, const struct vpcie_bar_desc *d)
+{
+	struct dev_bar *b;
+	int ret;
+
+	if (n > 5 || !d || d->ntraps > VPCIE_MAX_TRAPS || (d->ntraps && !d->traps))
+		return -EINVAL;
+	if (!d->memory && (!d->ops || !d->ops->read || !d->ops->write))
+		return -EINVAL;
+	if (d->memory && d->kind == VPCIE_BAR_IO)
+		return -EINVAL; /* I/O space cannot be mmapped by a host */
+	for (unsigned i = 0; i < d->ntraps; i++)
+		if (!d->traps[i].len || !vpcie_range_ok(d->traps[i].off, d->traps[i].len, d->size) ||
+		    !d->ops || !d->ops->read || !d->ops->write)
+			return -EINVAL;
+	if (dev->bars[n].present || dev->bars[n].upper_half)
+		return -EBUSY;
+	ret = vpcie_cfg_set_bar(&dev->cfg, n, d->kind, d->prefetchable, d->size);
+	if (ret)
+		return ret;
+	b = &dev->bars[n];
+	b->desc = *d;
+	b->desc.traps = NULL;
+	memcpy(b->traps, d->traps, d->ntraps * sizeof(*d->traps));
+	b->ntraps = d->ntraps;
+	if (d->memory) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "vpcie-bar%u", n);
+		b->memfd = memfd_create(name, MFD_CLOEXEC);
+		if (b->memfd < 0 || ftruncate(b->memfd, (off_t)d->size) < 0)
+			goto fail;
+		b->mem = mmap(NULL, d->size, PROT_READ | PROT_WRITE, MAP_SHARED, b->memfd, 0);
+		if (b->mem == MAP_FAILED) {
+			b->mem = NULL;
+			goto fail;
+		}
+	}
+	b->present = true;
+	if (d->kind == VPCIE_BAR_MEM64)
+		dev->bars[n + 1].upper_half = true;
+	return 0;
+fail:
+	ret = -errno;
+	if (b->memfd >= 0)
+		close(b->memfd);
+	b->memfd = -1;
+	memset(&b->desc, 0, sizeof(b->desc));
+	return ret;
+}
+
+void *vpcie_dev_bar_mem(struct vpcie_dev *dev, unsigned n)
+{
+	return n < 6 ? dev->bars[n].mem : NULL;
+}
+
+int vpcie_dev_set_rom(struct vpcie_dev *dev, const void *data, size_t len)
+{
+	uint32_t size = 2048;
+	int ret;
+
+	if (!len || len > (16u << 20))
+		return -EINVAL;
+	while (size < len)
+		size <<= 1;
+	ret = vpcie_cfg_set_rom(&dev->cfg, size);
+	if (ret)
+		return ret;
+	free(dev->rom);
+	dev->rom = calloc(1, size);
+	if (!dev->rom)
+		return -ENOMEM;
+	memcpy(dev->rom, data, len);
+	dev->rom_size = size;
+	return 0;
+}
+
+/* ---- Capabilities ------------------------------------------------------- */
+
+int vpcie_dev_add_pm(struct vpcie_dev *dev)
+{
+	return vpcie_cfg_add_pm(&dev->cfg);
+}
+
+int vpcie_dev_add_pcie(struct vpcie_dev *dev, bool flr)
+{
+	int off = vpcie_cfg_add_pcie(&dev->cfg, flr);
+
+	if (off > 0)
+		dev->pcie_off = (unsigned)off;
+	return off;
+}
+
+int vpcie_dev_add_msi(struct vpcie_dev *dev, unsigned nvec, bool maskable)
+{
+	int off;
+
+	if (dev->msi_off)
+		return -EBUSY;
+	off = vpcie_cfg_add_msi(&dev->cfg, nvec, maskable);
+	if (off > 0) {
+		dev->msi_off = (unsigned)off;
+		dev->msi_nvec = nvec;
+	}
+	return off;
+}
+
+static int add_lib_trap(struct dev_bar *b, uint64_t off, uint64_t len)
+{
+	if (!b->present || !vpcie_range_ok(off, len, b->desc.size))
+		return -EINVAL;
+	b->traps[b->ntraps].off = off;
+	b->traps[b->ntraps].len = len;
+	b->ntraps++;
+	return 0;
+}
+
+int vpcie_dev_add_msix(struct vpcie_dev *dev, unsigned nvec, unsigned table_bar,
+		       uint32_t table_off, unsigned pba_bar, uint32_t pba_off)
+{
+	uint64_t tlen = (uint64_t)nvec * PCI_MSIX_ENTRY_SIZE, plen = ((nvec + 63) / 64) * 8;
+	int off;
+
+	if (dev->msix_off)
+		return -EBUSY;
+	if (nvec < 1 || nvec > 2048 || table_bar > 5 || pba_bar > 5)
+		return -EINVAL;
+	if (!dev->bars[table_bar].present || !dev->bars[pba_bar].present ||
+	    !vpcie_range_ok(table_off, tlen, dev->bars[table_bar].desc.size) ||
+	    !vpcie_range_ok(pba_off, plen, dev->bars[pba_bar].desc.size) ||
+	    dev->bars[table_bar].desc.kind == VPCIE_BAR_IO)
+		return -EINVAL;
+	if (table_bar == pba_bar && table_off < pba_off + plen && pba_off < table_off + tlen)
+		return -EINVAL;
+	off = vpcie_cfg_add_msix(&dev->cfg, nvec, table_bar, table_off, pba_bar, pba_off);
+	if (off < 0)
+		return off;
+	dev->msix_table = calloc(nvec, PCI_MSIX_ENTRY_SIZE);
+	dev->msix_ctrl_written = calloc(nvec, 1);
+	dev->msix_pending = calloc((nvec + 63) / 64, sizeof(uint64_t));
+	if (!dev->msix_table || !dev->msix_ctrl_written || !dev->msix_pending)
+		return -ENOMEM;
+	add_lib_trap(&dev->bars[table_bar], table_off, tlen);
+	add_lib_trap(&dev->bars[pba_bar], pba_off, plen);
+	dev->msix_off = (unsigned)off;
+	dev->msix_nvec = nvec;
+	dev->msix_table_bar = table_bar;
+	dev->msix_table_off = table_off;
+	dev->msix_pba_bar = pba_bar;
+	dev->msix_pba_off = pba_off;
+	return off;
+}
+
+int vpcie_dev_add_vendor_cap(struct vpcie_dev *dev, const void *data, uint8_t len)
+{
+	return vpcie_cfg_add_vendor(&dev->cfg, data, len);
+}
+
+int vpcie_dev_add_ext_cap(struct vpcie_dev *dev, uint16_t id, uint8_t version,
+			  const void *data, size_t len)
+{
+	int off = vpcie_cfg_add_ext_cap(&dev->cfg, id, version, len + 4);
+
+	if (off > 0 && len)
+		memcpy(dev->cfg.data + off + 4, data, len);
+	return off;
+}
+
+/* ---- Connection lifecycle ----------------------------------------------- */
+
+static int ep_add(struct vpcie_dev *dev, int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+	return epoll_ctl(dev->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void arm_listener(struct vpcie_dev *dev, bool on)
+{
+	if (dev->listen_fd < 0 || dev->listening_armed == on)
+		return;
+	if (on)
+		ep_add(dev, dev->listen_fd);
+	else
+		epoll_ctl(dev->epfd, EPOLL_CTL_DEL, dev->listen_fd, NULL);
+	dev->listening_armed = on;
+}
+
+/* Snapshot the power-on config image the first time we serve. */
+static int freeze_layout(struct vpcie_dev *dev)
+{
+	if (dev->cfg_reset)
+		return 0;
+	dev->cfg_reset = malloc(sizeof(dev->cfg));
+	if (!dev->cfg_reset)
+		return -ENOMEM;
+	memcpy(dev->cfg_reset, &dev->cfg, sizeof(dev->cfg));
+	return dev_irq_setup(dev);
+}
+
+int vpcie_dev_listen(struct vpcie_dev *dev, const char *path)
+{
+	int fd, ret = freeze_layout(dev);
+
+	if (ret)
+		return ret;
+	if (dev->listen_fd >= 0)
+		return -EBUSY;
+	fd = vpcie_unix_listen(path);
+	if (fd < 0)
+		return fd;
+	dev->sock_path = strdup(path);
+	if (!dev->sock_path) {
+		close(fd);
+		unlink(path);
+		return -ENOMEM;
+	}
+	dev->listen_fd = fd;
+	if (!dev->chan)
+		arm_listener(dev, true);
+	vpcie_info(&dev->log, "listening on %s", path);
+	return 0;
+}
+
+int vpcie_dev_attach(struct vpcie_dev *dev, int fd)
+{
+	struct vpcie_chan_limits lim;
+	int ret = freeze_layout(dev);
+
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	if (dev->chan) {
+		close(fd);
+		return -EBUSY;
+	}
+	/* Largest acceptable command: a REGION_WRITE of max_data_xfer_size. */
+	lim.max_msg_size = (uint32_t)dev->opts.max_data_xfer_size + 64;
+	if (lim.max_msg_size < 64 * 1024)
+		lim.max_msg_size = 64 * 1024;
+	lim.max_fds = dev->opts.max_msg_fds;
+	dev->chan = vpcie_chan_new(fd, &lim);
+	if (!dev->chan)
+		return -errno;
+	ret = ep_add(dev, vpcie_chan_fd(dev->chan));
+	if (ret) {
+		vpcie_chan_free(dev->chan);
+		dev->chan = NULL;
+		return ret;
+	}
+	arm_listener(dev, false);
+	dev->negotiated = false;
+	dev->drop_client = false;
+	vpcie_caps_defaults(&dev->peer);
+	vpcie_dbg(&dev->log, "client connected");
+	return 0;
+}
+
+bool vpcie_dev_connected(const struct vpcie_dev *dev)
+{
+	return dev->chan && dev->negotiated;
+}
+
+void dev_drop_client(struct vpcie_dev *dev, const char *why)
+{
+	bool was = dev->negotiated;
+
+	if (!dev->chan)
+		return;
+	vpcie_info(&dev->log, "client disconnected: %s", why);
+	epoll_ctl(dev->epfd, EPOLL_CTL_DEL, vpcie_chan_fd(dev->chan), NULL);
+	vpcie_chan_free(dev->chan);
+	dev->chan = NULL;
+	vpcie_chan_free(dev->twin);
+	dev->twin = NULL;
+	dev->negotiated = false;
+	dev->drop_client = false;
+	while (dev->ndeferred) {
+		vpcie_msg_release(&dev->deferred[dev->deferred_head]);
+		dev->deferred_head = (dev->deferred_head + 1) % DEV_MAX_DEFERRED;
+		dev->ndeferred--;
+	}
+	dev->deferred_head = 0;
+	dev->deferred_bytes = 0;
+	dev_dma_unmap_all(dev);
+	for (unsigned i = 0; i < DEV_NUM_IRQS; i++)
+		dev_irq_drop_fds(dev, i);
+	arm_listener(dev, true);
+	if (was && dev->ops->disconnect)
+		dev->ops->disconnect(dev, dev->opaque);
+}
+
+int vpcie_dev_fd(const struct vpcie_dev *dev)
+{
+	return dev->epfd;
+}
+
+void vpcie_dev_stop(struct vpcie_dev *dev)
+{
+	dev->stop = true;
+}
+
+int vpcie_dev_stop_on_signals(struct vpcie_dev *dev)
+{
+	sigset_t set;
+	int ret;
+
+	if (dev->signal_fd >= 0)
+		return 0;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	dev->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (dev->signal_fd < 0)
+		return -errno;
+	ret = ep_add(dev, dev->signal_fd);
+	return ret;
+}
+
+/* ---- Timers ------------------------------------------------------------- */
+
+static void rearm_timerfd(struct vpcie_dev *dev)
+{
+	struct itimerspec its = {0};
+	uint64_t first = UINT64_MAX;
+
+	for (struct vpcie_timer *t = dev->timers; t; t = t->next)
+		if (t->due_ns && t->due_ns < first)
+			first = t->due_ns;
+	if (first != UINT64_MAX) {
+		/* Absolute time; 0 would disarm, so never pass it. */
+		its.it_value.tv_sec = (time_t)(first / 1000000000u);
+		its.it_value.tv_nsec = (long)(first % 1000000000u);
+		if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+			its.it_value.tv_nsec = 1;
+	}
+	timerfd_settime(dev->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+struct vpcie_timer *vpcie_dev_timer_add(struct vpcie_dev *dev, uint64_t delay_ns,
+					uint64_t period_ns, vpcie_timer_fn fn, void *opaque)
+{
+	struct vpcie_timer *t = calloc(1, sizeof(*t));
+
+	if (!t || !fn) {
+		free(t);
+		errno = EINVAL;
+		return NULL;
+	}
+	t->dev = dev;
+	t->fn = fn;
+	t->opaque = opaque;
+	t->next = dev->timers;
+	dev->timers = t;
+	vpcie_timer_arm(t, delay_ns, period_ns);
+	return t;
+}
+
+void vpcie_timer_arm(struct vpcie_timer *t, uint64_t delay_ns, uint64_t period_ns)
+{
+	t->due_ns = vpcie_now_ns() + delay_ns;
+	t->period_ns = period_ns;
+	rearm_timerfd(t->dev);
+}
+
+void vpcie_timer_cancel(struct vpcie_timer *t)
+{
+	struct vpcie_dev *dev;
+
+	if (!t)
+		return;
+	dev = t->dev;
+	for (struct vpcie_timer **pp = &dev->timers; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	}
+	free(t);
+	rearm_timerfd(dev);
+}
+
+static void run_timers(struct vpcie_dev *dev)
+{
+	uint64_t now = vpcie_now_ns(), exp;
+	bool again = true;
+
+	if (read(dev->timer_fd, &exp, sizeof(exp)) < 0 && errno != EAGAIN)
+		vpcie_dbg(&dev->log, "timerfd read: %s", strerror(errno));
+	/* A callback may add or cancel timers: rescan after each call. */
+	while (again) {
+		again = false;
+		for (struct vpcie_timer *t = dev->timers; t; t = t->next) {
+			if (!t->due_ns || t->due_ns > now)
+				continue;
+			t->due_ns = t->period_ns ? now + t->period_ns : 0;
+			t->fn(dev, t->opaque);
+			again = true;
+			break;
+		}
+	}
+	rearm_timerfd(dev);
+}
+
+/* ---- Dispatch ----------------------------------------------------------- */
+
+static void accept_client(struct vpcie_dev *dev)
+{
+	int fd = accept4(dev->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			vpcie_warn(&dev->log, "accept: %s", strerror(errno));
+		return;
+	}
+	if (vpcie_dev_attach(dev, fd) < 0)
+		vpcie_warn(&dev->log, "cannot serve new client");
+}
+
+/* Take the next command: one queued during a DMA wait, or from the socket. */
+static int next_msg(struct vpcie_dev *dev, struct vpcie_msg *msg)
+{
+	if (dev->ndeferred) {
+		*msg = dev->deferred[dev->deferred_head];
+		dev->deferred_head = (dev->deferred_head + 1) % DEV_MAX_DEFERRED;
+		dev->ndeferred--;
+		dev->deferred_bytes -= msg->payload_len;
+		return 0;
+	}
+	return vpcie_chan_recv(dev->chan, msg, 0);
+}
+
+/* Serve up to a budget of messages, so timers are not starved. */
+static void serve_client(struct vpcie_dev *dev)
+{
+	for (int budget = 64; budget > 0 && dev->chan; budget--) {
+		struct vpcie_msg msg;
+		int ret = next_msg(dev, &msg);
+
+		if (ret == -EAGAIN)
+			return;
+		if (ret) {
+			dev_drop_client(dev, ret == -ECONNRESET ? "connection closed" : strerror(-ret));
+			return;
+		}
+		ret = dev_handle_msg(dev, &msg);
+		vpcie_msg_release(&msg);
+		if (ret || dev->drop_client) {
+			dev_drop_client(dev, ret ? strerror(-ret) : "protocol error");
+			return;
+		}
+	}
+}
+
+static bool client_has_work(const struct vpcie_dev *dev)
+{
+	return dev->chan && (dev->ndeferred || vpcie_chan_has_buffered(dev->chan));
+}
+
+int vpcie_dev_dispatch(struct vpcie_dev *dev, int timeout_ms)
+{
+	struct epoll_event evs[8];
+	bool chan_ready = false;
+	int n;
+
+	if (client_has_work(dev))
+		timeout_ms = 0;
+	n = epoll_wait(dev->epfd, evs, 8, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		int fd = evs[i].data.fd;
+
+		if (fd == dev->timer_fd) {
+			run_timers(dev);
+		} else if (fd == dev->signal_fd) {
+			struct signalfd_siginfo si;
+
+			if (read(dev->signal_fd, &si, sizeof(si)) == sizeof(si))
+				vpcie_info(&dev->log, "signal %u: stopping", si.ssi_signo);
+			dev->stop = true;
+		} else if (fd == dev->listen_fd) {
+			if (!dev->chan)
+				accept_client(dev);
+		} else if (dev->chan && fd == vpcie_chan_fd(dev->chan)) {
+			chan_ready = true;
+		}
+	}
+	/* The client socket last: accept and timers above may have changed it. */
+	if (chan_ready || client_has_work(dev))
+		serve_client(dev);
+	return 0;
+}
+
+int vpcie_dev_run(struct vpcie_dev *dev)
+{
+	int ret = 0;
+
+	dev->stop = false;
+	while (!dev->stop && ret == 0)
+		ret = vpcie_dev_dispatch(dev, -1);
+	return ret;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* Small internal helpers shared by the library's modules (not installed). */
+#ifndef VPCIE_UTIL_H
+#define VPCIE_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+static inline uint64_t vpcie_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Deadline for a timeout in ms; UINT64_MAX for "forever" (timeout < 0). */
+static inline uint64_t vpcie_deadline(int timeout_ms)
+{
+	return timeout_ms < 0 ? UINT64_MAX : vpcie_now_ns() + (uint64_t)timeout_ms * 1000000u;
+}
+
+/* Milliseconds left until deadline, for poll(): -1 forever, 0 if passed. */
+static inline int vpcie_ms_left(uint64_t deadline)
+{
+	uint64_t now;
+
+	if (deadline == UINT64_MAX)
+		return -1;
+	now = vpcie_now_ns();
+	if (now >= deadline)
+		return 0;
+	return (int)((deadline - now + 999999u) / 1000000u);
+}
+
+/* [off, off+len) inside [0, size), without overflow. */
+static inline bool vpcie_range_ok(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
+}
+
+/* [a, a+alen) inside [base, base+size), without overflow. */
+static inline bool vpcie_range_within(uint64_t a, uint64_t alen, uint64_t base, uint64_t size)
+{
+	return a >= base && vpcie_range_ok(a - base, alen, size);
+}
+
+#endif
