@@ -44,7 +44,7 @@ int vpcie_log_level_parse(const char *s);
 void vpcie_log(const struct vpcie_logger *lg, enum vpcie_log_level level,
 	       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void vpcie_vlog(const struct vpcie_logger *lg, enum vpcie_log_level level,
-		const char *fmt, va_list ap);
+		const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 #define vpcie_err(lg, ...) vpcie_log((lg), VPCIE_LOG_ERROR, __VA_ARGS__)
 #define vpcie_warn(lg, ...) vpcie_log((lg), VPCIE_LOG_WARN, __VA_ARGS__)

@@ -145,7 +145,8 @@ int vpcie_dev_set_bar(struct vpcie_dev *dev, unsigned n, const struct vpcie_bar_
 	b = &dev->bars[n];
 	b->desc = *d;
 	b->desc.traps = NULL;
-	memcpy(b->traps, d->traps, d->ntraps * sizeof(*d->traps));
+	if (d->ntraps)
+		memcpy(b->traps, d->traps, d->ntraps * sizeof(*d->traps));
 	b->ntraps = d->ntraps;
 	if (d->memory) {
 		char name[32];

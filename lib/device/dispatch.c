@@ -239,7 +239,7 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	}
 	struct iovec iov[2] = {{&out, sizeof(out)}, {json, (size_t)jlen}};
 
-	ret = send_reply(dev, msg, iov, 2, sv, ours.twin_socket ? 1 : 0);
+	ret = send_reply(dev, msg, iov, 2, &sv[1], ours.twin_socket ? 1 : 0);
 	if (ret)
 		goto out;
 	/* Our limits for what the client may send; DMA replies up to the chunk size. */
@@ -355,55 +355,53 @@ static unsigned sparse_areas(const struct dev_bar *b, struct vpcie_sparse_area *
 static int handle_region_info(struct vpcie_dev *dev, struct vpcie_msg *msg)
 {
 	const struct vpcie_region_info *req = msg->payload;
-	struct {
-		struct vpcie_region_info info;
-		struct vpcie_cap_sparse_mmap cap;
-		struct vpcie_sparse_area areas[VPCIE_MAX_SPARSE_AREAS];
-	} __attribute__((packed)) r;
+	struct vpcie_region_info info = {0};
+	struct vpcie_cap_sparse_mmap cap = {0};
+	struct vpcie_sparse_area areas[VPCIE_MAX_SPARSE_AREAS];
 	unsigned idx = req->index, nareas = 0;
-	size_t need = sizeof(r.info), send;
+	size_t need = sizeof(info);
 	int fd = -1;
 
 	if (idx >= DEV_NUM_REGIONS)
 		return send_error(dev, msg, EINVAL);
-	memset(&r, 0, sizeof(r));
-	r.info.index = idx;
-	r.info.size = region_size(dev, idx);
+	info.index = idx;
+	info.size = region_size(dev, idx);
 	if (idx == VFIO_PCI_CONFIG_REGION_INDEX)
-		r.info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
-	else if (idx == VFIO_PCI_ROM_REGION_INDEX && r.info.size)
-		r.info.flags = VFIO_REGION_INFO_FLAG_READ;
+		info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+	else if (idx == VFIO_PCI_ROM_REGION_INDEX && info.size)
+		info.flags = VFIO_REGION_INFO_FLAG_READ;
 	if (idx < 6 && dev->bars[idx].present) {
 		const struct dev_bar *b = &dev->bars[idx];
 
-		r.info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+		info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
 		/* Only whole pages can be mapped. */
 		if (b->desc.memory && b->desc.size >= DEV_PAGE) {
-			nareas = sparse_areas(b, r.areas);
+			nareas = sparse_areas(b, areas);
 			if (nareas)
 				fd = b->memfd;
 			if (nareas && b->ntraps) {
-				r.cap.id = VFIO_REGION_INFO_CAP_SPARSE_MMAP;
-				r.cap.version = 1;
-				r.cap.nr_areas = nareas;
-				need += sizeof(r.cap) + nareas * sizeof(r.areas[0]);
+				cap.id = VFIO_REGION_INFO_CAP_SPARSE_MMAP;
+				cap.version = 1;
+				cap.nr_areas = nareas;
+				need += sizeof(cap) + nareas * sizeof(areas[0]);
 			}
 		}
 	}
 	if (fd >= 0)
-		r.info.flags |= VFIO_REGION_INFO_FLAG_MMAP;
-	r.info.argsz = (uint32_t)need;
-	send = sizeof(r.info);
-	if (need > sizeof(r.info) && req->argsz >= need) {
-		r.info.flags |= VFIO_REGION_INFO_FLAG_CAPS;
-		r.info.cap_offset = sizeof(r.info);
-		send = need;
-	}
-	/* Too small a buffer: argsz tells the client to ask again, and no caps
-	 * flag, since QEMU checks cap_offset against what it received. */
-	struct iovec iov = {&r, send};
+		info.flags |= VFIO_REGION_INFO_FLAG_MMAP;
+	info.argsz = (uint32_t)need;
+	struct iovec iov[3] = {{&info, sizeof(info)}, {&cap, sizeof(cap)},
+			       {areas, nareas * sizeof(areas[0])}};
+	int iovcnt = 1;
 
-	return send_reply(dev, msg, &iov, 1, &fd, fd >= 0 ? 1 : 0);
+	/* A buffer too small for the caps: argsz tells the client to ask again,
+	 * and no caps flag, since QEMU checks cap_offset against what it got. */
+	if (need > sizeof(info) && req->argsz >= need) {
+		info.flags |= VFIO_REGION_INFO_FLAG_CAPS;
+		info.cap_offset = sizeof(info);
+		iovcnt = 3;
+	}
+	return send_reply(dev, msg, iov, iovcnt, &fd, fd >= 0 ? 1 : 0);
 }
 
 static int handle_io_fds(struct vpcie_dev *dev, struct vpcie_msg *msg)

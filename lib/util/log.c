@@ -33,7 +33,7 @@ void vpcie_vlog(const struct vpcie_logger *lg, enum vpcie_log_level level,
 {
 	char msg[1024];
 
-	if (lg && level > lg->level)
+	if ((lg && level > lg->level) || !fmt)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (lg && lg->sink) {

@@ -1,0 +1,665 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Host runtime core: connecting and negotiating VERSION, the request engine
+ * (send a command, wait for its reply while serving the device's DMA
+ * commands), the DMA service itself, and vpcie_host_poll().
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <vpcie/host.h>
+#include <vpcie/transport.h>
+
+#include "../util/util.h"
+#include "host_priv.h"
+
+#define HOST_DEFAULT_TIMEOUT_MS 5000
+#define HOST_DEFAULT_XFER (1u << 20)
+/* Device commands handled by one vpcie_host_poll() call at most. */
+#define HOST_POLL_BATCH 4096u
+/* Buffered messages processed before polling again (bounds inner loops). */
+#define HOST_DRAIN_BATCH 256u
+
+void vpcie_host_opts_defaults(struct vpcie_host_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->timeout_ms = HOST_DEFAULT_TIMEOUT_MS;
+	opts->connect_timeout_ms = HOST_DEFAULT_TIMEOUT_MS;
+	opts->max_data_xfer_size = HOST_DEFAULT_XFER;
+	opts->twin_socket = false;
+	opts->write_multiple = true;
+	opts->log_level = VPCIE_LOG_WARN;
+}
+
+static int mark_broken(struct vpcie_host *h, int rc, const char *what)
+{
+	if (!h->broken)
+		vpcie_err(&h->lg, "%s: connection lost (%s)", what, strerror(-rc));
+	h->broken = true;
+	return rc == -EPIPE || rc == -ENOTCONN || rc == -EBADF ? -ECONNRESET : rc;
+}
+
+/* ---- DMA service --------------------------------------------------------- */
+
+struct vpcie_host_mem *host_mem_find(struct vpcie_host *h, uint64_t addr, uint64_t len)
+{
+	for (struct vpcie_host_mem *m = h->mems; m; m = m->next)
+		if (vpcie_range_within(addr, len, m->iova, m->size))
+			return m;
+	return NULL;
+}
+
+static void dma_refuse(struct vpcie_host *h, struct vpcie_chan *ch,
+		       const struct vpcie_msg *m, int err)
+{
+	int rc;
+
+	h->dma_refused++;
+	vpcie_warn(&h->lg, "refused %s from device (msg %u): %s",
+		   vpcie_cmd_name(m->hdr.cmd), m->hdr.msg_id, strerror(err));
+	if (m->hdr.flags & VPCIE_MSGF_NO_REPLY)
+		return;
+	rc = vpcie_chan_reply_error(ch, &m->hdr, err, h->opts.timeout_ms);
+	if (rc < 0 && rc != -EINVAL && rc != -E2BIG)
+		mark_broken(h, rc, "error reply");
+}
+
+/* Serve one command message from the device. */
+static void host_serve(struct vpcie_host *h, struct vpcie_chan *ch, const struct vpcie_msg *m)
+{
+	const struct vpcie_dma_access *da = m->payload;
+	struct vpcie_host_mem *mem;
+	struct iovec iov[2];
+	int rc;
+
+	rc = vpcie_validate_command(m->hdr.cmd, m->payload, m->payload_len,
+				    h->opts.max_data_xfer_size);
+	if (rc == -ENOTSUP) {
+		dma_refuse(h, ch, m, ENOTSUP);
+		return;
+	}
+	if (rc < 0) {
+		dma_refuse(h, ch, m, EINVAL);
+		return;
+	}
+	if (m->hdr.cmd != VPCIE_CMD_DMA_READ && m->hdr.cmd != VPCIE_CMD_DMA_WRITE) {
+		dma_refuse(h, ch, m, ENOTSUP);
+		return;
+	}
+	/* validate_command guarantees the fixed part; be defensive anyway. */
+	if (!da || m->payload_len < sizeof(*da)) {
+		dma_refuse(h, ch, m, EINVAL);
+		return;
+	}
+	uint64_t addr = da->addr, count = da->count;
+
+	mem = host_mem_find(h, addr, count);
+	if (!mem || (m->hdr.cmd == VPCIE_CMD_DMA_WRITE && (mem->flags & VPCIE_HOST_MEM_READONLY))) {
+		dma_refuse(h, ch, m, EFAULT);
+		return;
+	}
+	uint8_t *p = (uint8_t *)mem->ptr + (addr - mem->iova);
+
+	if (m->hdr.cmd == VPCIE_CMD_DMA_READ) {
+		struct vpcie_dma_access rep = {.addr = addr, .count = count};
+
+		h->dma_served++;
+		vpcie_dbg(&h->lg, "DMA_READ 0x%llx+%llu", (unsigned long long)addr,
+			  (unsigned long long)count);
+		if (m->hdr.flags & VPCIE_MSGF_NO_REPLY)
+			return;
+		iov[0] = (struct iovec){.iov_base = &rep, .iov_len = sizeof(rep)};
+		iov[1] = (struct iovec){.iov_base = p, .iov_len = (size_t)count};
+		rc = vpcie_chan_reply(ch, &m->hdr, iov, 2, NULL, 0, h->opts.timeout_ms);
+	} else {
+		struct vpcie_dma_write_reply rep = {.addr = addr, .count = (uint32_t)count};
+
+		if (m->payload_len - sizeof(*da) < count) {
+			dma_refuse(h, ch, m, EINVAL);
+			return;
+		}
+		memcpy(p, da->data, (size_t)count);
+		h->dma_served++;
+		vpcie_dbg(&h->lg, "DMA_WRITE 0x%llx+%llu", (unsigned long long)addr,
+			  (unsigned long long)count);
+		if (m->hdr.flags & VPCIE_MSGF_NO_REPLY)
+			return;
+		iov[0] = (struct iovec){.iov_base = &rep, .iov_len = sizeof(rep)};
+		rc = vpcie_chan_reply(ch, &m->hdr, iov, 1, NULL, 0, h->opts.timeout_ms);
+	}
+	if (rc < 0)
+		mark_broken(h, rc, "DMA reply");
+}
+
+/* ---- The event pump ------------------------------------------------------ */
+
+struct pump {
+	/* wait for a reply with this id and command on the main channel */
+	bool want_reply;
+	uint16_t id;
+	uint16_t cmd;
+	struct vpcie_msg *reply;
+	/* return when this fd is readable (eventfd) */
+	int extra_fd;
+	/* vpcie_host_poll(): return once commands were served and none pend */
+	bool serve_mode;
+	unsigned served;
+};
+
+/* Handle one received message; returns 1 if it completes the wait. The
+ * message is consumed (moved to p->reply or released). */
+static int dispatch(struct vpcie_host *h, struct vpcie_chan *ch, struct vpcie_msg *m,
+		    struct pump *p)
+{
+	uint32_t type = m->hdr.flags & VPCIE_MSGF_TYPE_MASK;
+
+	if (type == VPCIE_MSGF_COMMAND) {
+		host_serve(h, ch, m);
+		p->served++;
+		vpcie_msg_release(m);
+		return 0;
+	}
+	if (type == VPCIE_MSGF_REPLY && ch == h->ch && p->want_reply &&
+	    m->hdr.msg_id == p->id && m->hdr.cmd == p->cmd) {
+		*p->reply = *m;
+		memset(m, 0, sizeof(*m));
+		return 1;
+	}
+	if (type == VPCIE_MSGF_REPLY)
+		vpcie_warn(&h->lg, "dropping unexpected reply %s id %u on %s socket",
+			   vpcie_cmd_name(m->hdr.cmd), m->hdr.msg_id,
+			   ch == h->ch ? "main" : "twin");
+	else
+		vpcie_warn(&h->lg, "dropping message of unknown type 0x%x", type);
+	vpcie_msg_release(m);
+	return 0;
+}
+
+/* Receive (without waiting) and dispatch from ch. Returns 1 when the wait is
+ * complete, 0 if nothing (more) is complete, or a fatal -errno. */
+static int pump_one(struct vpcie_host *h, struct vpcie_chan *ch, struct pump *p)
+{
+	struct vpcie_msg m;
+	int rc = vpcie_chan_recv(ch, &m, 0);
+
+	if (rc == -EAGAIN || rc == -ETIMEDOUT)
+		return 0;
+	if (rc < 0) {
+		vpcie_msg_release(&m);
+		if (rc == -ENOMEM)
+			return rc;
+		return mark_broken(h, rc, "receive");
+	}
+	rc = dispatch(h, ch, &m, p);
+	if (h->broken)
+		return rc == 1 ? 1 : -ECONNRESET;
+	return rc;
+}
+
+/*
+ * Run until the pump's condition holds (returns 0), the timeout passes
+ * (-ETIMEDOUT; in serve mode 0), or the connection fails.
+ */
+static int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms)
+{
+	uint64_t deadline = vpcie_deadline(timeout_ms);
+	bool first = true;
+
+	if (h->broken)
+		return -ECONNRESET;
+	for (;;) {
+		struct vpcie_chan *chans[2] = {h->ch, h->twin};
+		struct pollfd pfd[3];
+		int nch = h->twin ? 2 : 1, n = 0, wait, rc;
+
+		/* Messages already buffered: poll() would not report them. */
+		for (unsigned i = 0; i < HOST_DRAIN_BATCH; i++) {
+			bool any = false;
+
+			for (int c = 0; c < nch; c++) {
+				if (!vpcie_chan_has_buffered(chans[c]))
+					continue;
+				any = true;
+				rc = pump_one(h, chans[c], p);
+				if (rc)
+					return rc < 0 ? rc : 0;
+			}
+			if (!any)
+				break;
+		}
+		if (p->serve_mode && p->served >= HOST_POLL_BATCH)
+			return 0;
+
+		wait = vpcie_ms_left(deadline);
+		if (!first && wait == 0) {
+			/* Time is up; a last look happened in the previous round. */
+			return p->serve_mode ? 0 : -ETIMEDOUT;
+		}
+		if (p->serve_mode && p->served)
+			wait = 0;
+		first = false;
+
+		for (int c = 0; c < nch; c++)
+			pfd[n++] = (struct pollfd){.fd = vpcie_chan_fd(chans[c]), .events = POLLIN};
+		if (p->extra_fd >= 0)
+			pfd[n++] = (struct pollfd){.fd = p->extra_fd, .events = POLLIN};
+		rc = poll(pfd, (nfds_t)n, wait);
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (rc == 0) {
+			if (p->serve_mode)
+				return 0;
+			if (wait == 0)
+				return -ETIMEDOUT;
+			continue;
+		}
+		for (int c = 0; c < nch; c++) {
+			if (!pfd[c].revents)
+				continue;
+			if (pfd[c].revents & POLLNVAL)
+				return mark_broken(h, -EBADF, "poll");
+			rc = pump_one(h, chans[c], p);
+			if (rc)
+				return rc < 0 ? rc : 0;
+		}
+		if (p->extra_fd >= 0 && (pfd[n - 1].revents & (POLLIN | POLLERR | POLLHUP)))
+			return 0;
+		if (p->extra_fd >= 0 && (pfd[n - 1].revents & POLLNVAL))
+			return -EBADF;
+	}
+}
+
+int host_wait_fd(struct vpcie_host *h, int extra_fd, int timeout_ms)
+{
+	struct pump p = {.extra_fd = extra_fd};
+
+	return host_pump(h, &p, timeout_ms);
+}
+
+int vpcie_host_poll(struct vpcie_host *h, int timeout_ms)
+{
+	struct pump p = {.extra_fd = -1, .serve_mode = true};
+	int rc;
+
+	if (!h)
+		return -EINVAL;
+	rc = host_pump(h, &p, timeout_ms);
+	if (rc < 0)
+		return rc;
+	return p.served > (unsigned)INT32_MAX ? INT32_MAX : (int)p.served;
+}
+
+/* ---- Requests ------------------------------------------------------------ */
+
+int host_request(struct vpcie_host *h, unsigned cmd, uint32_t flags,
+		 const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds,
+		 struct vpcie_msg *reply)
+{
+	struct vpcie_msg_hdr hdr = {0};
+	struct vpcie_msg local;
+	struct pump p = {.extra_fd = -1};
+	uint64_t deadline = vpcie_deadline(h->opts.timeout_ms);
+	int rc;
+
+	if (reply)
+		memset(reply, 0, sizeof(*reply));
+	if (h->broken)
+		return -ECONNRESET;
+	hdr.msg_id = h->next_id++;
+	hdr.cmd = (uint16_t)cmd;
+	hdr.flags = VPCIE_MSGF_COMMAND | (flags & VPCIE_MSGF_NO_REPLY);
+	rc = vpcie_chan_send(h->ch, &hdr, iov, iovcnt, fds, nfds, h->opts.timeout_ms);
+	if (rc < 0) {
+		if (rc == -EINVAL || rc == -E2BIG || rc == -ENOMEM)
+			return rc;
+		/* A timed-out or failed send may have left half a message. */
+		return mark_broken(h, rc, vpcie_cmd_name(cmd));
+	}
+	if (flags & VPCIE_MSGF_NO_REPLY)
+		return 0;
+
+	p.want_reply = true;
+	p.id = hdr.msg_id;
+	p.cmd = hdr.cmd;
+	p.reply = &local;
+	memset(&local, 0, sizeof(local));
+	/* One timeout covers sending and waiting. */
+	rc = host_pump(h, &p, vpcie_ms_left(deadline));
+	if (rc < 0) {
+		if (rc == -ETIMEDOUT)
+			vpcie_warn(&h->lg, "%s (id %u): no reply in %d ms", vpcie_cmd_name(cmd),
+				   hdr.msg_id, h->opts.timeout_ms);
+		return rc;
+	}
+	if (local.hdr.flags & VPCIE_MSGF_ERROR) {
+		vpcie_warn(&h->lg, "%s (id %u): device error %u (%s)", vpcie_cmd_name(cmd),
+			   hdr.msg_id, local.hdr.error,
+			   local.hdr.error ? strerror((int)local.hdr.error) : "unspecified");
+		vpcie_msg_release(&local);
+		return -EIO;
+	}
+	rc = vpcie_validate_reply(cmd, local.payload, local.payload_len, h->xfer);
+	if (rc < 0) {
+		vpcie_warn(&h->lg, "%s (id %u): malformed reply (%zu bytes): %s",
+			   vpcie_cmd_name(cmd), hdr.msg_id, local.payload_len, strerror(-rc));
+		vpcie_msg_release(&local);
+		return -EPROTO;
+	}
+	if (reply)
+		*reply = local;
+	else
+		vpcie_msg_release(&local);
+	return 0;
+}
+
+/* ---- Connection ---------------------------------------------------------- */
+
+static void host_chan_limits(const struct vpcie_host *h, struct vpcie_chan_limits *lim)
+{
+	uint64_t big = h->opts.max_data_xfer_size;
+
+	if (big < HOST_REGION_INFO_ARGSZ + sizeof(struct vpcie_region_info))
+		big = HOST_REGION_INFO_ARGSZ + sizeof(struct vpcie_region_info);
+	if (big < VPCIE_VERSION_JSON_MAX + sizeof(struct vpcie_version))
+		big = VPCIE_VERSION_JSON_MAX + sizeof(struct vpcie_version);
+	/* DMA_WRITE command / REGION_READ reply: 16-byte fixed part + data. */
+	lim->max_msg_size = (uint32_t)(VPCIE_HDR_SIZE + 16u + big);
+	lim->max_fds = HOST_MAX_FDS;
+}
+
+static int negotiate(struct vpcie_host *h)
+{
+	struct vpcie_caps ours;
+	char json[VPCIE_VERSION_JSON_MAX];
+	struct vpcie_version ver = {.major = VPCIE_PROTO_MAJOR, .minor = VPCIE_PROTO_MINOR};
+	struct iovec iov[2];
+	struct vpcie_msg rep;
+	const struct vpcie_version *rv;
+	int len, rc;
+
+	vpcie_caps_defaults(&ours);
+	ours.max_msg_fds = HOST_MAX_FDS;
+	ours.max_data_xfer_size = h->opts.max_data_xfer_size;
+	ours.write_multiple = h->opts.write_multiple;
+	ours.twin_socket = h->opts.twin_socket;
+	ours.twin_fd_index = -1;
+	len = vpcie_caps_to_json(&ours, json, sizeof(json));
+	if (len < 0)
+		return len;
+	iov[0] = (struct iovec){.iov_base = &ver, .iov_len = sizeof(ver)};
+	iov[1] = (struct iovec){.iov_base = json, .iov_len = (size_t)len};
+	/* max_xfer for the validation of the VERSION reply does not matter. */
+	h->xfer = h->opts.max_data_xfer_size;
+	rc = host_request(h, VPCIE_CMD_VERSION, 0, iov, 2, NULL, 0, &rep);
+	if (rc == -EIO || rc == -EPROTO)
+		return -EPROTO;
+	if (rc < 0)
+		return rc;
+
+	rv = rep.payload;
+	if (rep.payload_len < sizeof(*rv) || !rv) {
+		rc = -EPROTO;
+		goto out;
+	}
+	if (rv->major != VPCIE_PROTO_MAJOR || rv->minor > VPCIE_PROTO_MINOR) {
+		vpcie_err(&h->lg, "device answered version %u.%u, we speak %u.%u", rv->major,
+			  rv->minor, VPCIE_PROTO_MAJOR, VPCIE_PROTO_MINOR);
+		rc = -EPROTO;
+		goto out;
+	}
+	vpcie_caps_defaults(&h->peer);
+	h->peer.twin_fd_index = -1;
+	{
+		size_t jlen = rep.payload_len - sizeof(*rv);
+
+		jlen = strnlen(rv->data, jlen);
+		if (jlen) {
+			rc = vpcie_caps_from_json(rv->data, jlen, &h->peer);
+			if (rc < 0) {
+				vpcie_err(&h->lg, "device capabilities unreadable: %s",
+					  strerror(-rc));
+				rc = -EPROTO;
+				goto out;
+			}
+		}
+	}
+	if (h->peer.max_data_xfer_size == 0) {
+		vpcie_err(&h->lg, "device announces max_data_xfer_size 0");
+		rc = -EPROTO;
+		goto out;
+	}
+	h->xfer = h->opts.max_data_xfer_size < h->peer.max_data_xfer_size
+			  ? h->opts.max_data_xfer_size
+			  : h->peer.max_data_xfer_size;
+	if (h->xfer > VPCIE_MAX_XFER_LIMIT)
+		h->xfer = VPCIE_MAX_XFER_LIMIT;
+	if (h->peer.max_msg_fds > VPCIE_MAX_FDS_LIMIT)
+		h->peer.max_msg_fds = VPCIE_MAX_FDS_LIMIT;
+	if (!h->opts.write_multiple)
+		h->peer.write_multiple = false;
+
+	/* Twin socket. */
+	if (h->peer.twin_socket && h->peer.twin_fd_index >= 0) {
+		struct vpcie_chan_limits lim;
+		int fd;
+
+		if (!h->opts.twin_socket) {
+			vpcie_err(&h->lg, "device set up a twin socket we did not ask for");
+			rc = -EPROTO;
+			goto out;
+		}
+		fd = vpcie_msg_take_fd(&rep, (unsigned)h->peer.twin_fd_index);
+		if (fd < 0) {
+			vpcie_err(&h->lg, "twin socket fd_index %d: no such fd (%u received)",
+				  h->peer.twin_fd_index, rep.nfds);
+			rc = -EPROTO;
+			goto out;
+		}
+		host_chan_limits(h, &lim);
+		h->twin = vpcie_chan_new(fd, &lim);
+		if (!h->twin) {
+			rc = -errno;
+			goto out;
+		}
+	} else if (h->peer.twin_socket && h->opts.twin_socket) {
+		vpcie_err(&h->lg, "twin socket supported but no fd_index: inconsistent reply");
+		rc = -EPROTO;
+		goto out;
+	} else {
+		h->peer.twin_socket = false;
+	}
+	vpcie_info(&h->lg,
+		   "negotiated %u.%u: max_xfer %llu, max_msg_fds %u, write_multiple %d, twin %d",
+		   rv->major, rv->minor, (unsigned long long)h->xfer, h->peer.max_msg_fds,
+		   h->peer.write_multiple, h->twin != NULL);
+	rc = 0;
+out:
+	vpcie_msg_release(&rep);
+	return rc;
+}
+
+struct vpcie_host *vpcie_host_open_fd(int fd, const struct vpcie_host_opts *opts, int *err)
+{
+	struct vpcie_chan_limits lim;
+	struct vpcie_host *h;
+	int rc;
+
+	if (fd < 0) {
+		rc = -EBADF;
+		goto fail_fd;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		rc = -ENOMEM;
+		close(fd);
+		goto fail_fd;
+	}
+	if (opts)
+		h->opts = *opts;
+	else
+		vpcie_host_opts_defaults(&h->opts);
+	if (h->opts.timeout_ms == 0)
+		h->opts.timeout_ms = HOST_DEFAULT_TIMEOUT_MS;
+	if (h->opts.max_data_xfer_size == 0)
+		h->opts.max_data_xfer_size = HOST_DEFAULT_XFER;
+	if (h->opts.max_data_xfer_size > VPCIE_MAX_XFER_LIMIT)
+		h->opts.max_data_xfer_size = VPCIE_MAX_XFER_LIMIT;
+	vpcie_logger_init(&h->lg, "vpcie-host", h->opts.log_level);
+	h->irq_type = HOST_IRQ_NONE;
+	vpcie_caps_defaults(&h->peer);
+	h->peer.twin_fd_index = -1;
+	h->xfer = h->opts.max_data_xfer_size;
+
+	host_chan_limits(h, &lim);
+	h->ch = vpcie_chan_new(fd, &lim);
+	if (!h->ch) {
+		rc = errno ? -errno : -ENOMEM;
+		free(h);
+		goto fail_fd;
+	}
+	rc = negotiate(h);
+	if (rc < 0) {
+		vpcie_host_close(h);
+		if (rc == -ECONNRESET || rc == -EPIPE)
+			rc = -EPROTO; /* closed instead of answering VERSION */
+		if (err)
+			*err = rc;
+		return NULL;
+	}
+	if (err)
+		*err = 0;
+	return h;
+
+fail_fd:
+	if (err)
+		*err = rc;
+	return NULL;
+}
+
+struct vpcie_host *vpcie_host_open(const char *path, const struct vpcie_host_opts *opts,
+				   int *err)
+{
+	struct vpcie_host_opts def;
+	int fd;
+
+	if (!path) {
+		if (err)
+			*err = -EINVAL;
+		return NULL;
+	}
+	if (!opts) {
+		vpcie_host_opts_defaults(&def);
+		opts = &def;
+	}
+	fd = vpcie_unix_connect(path, opts->connect_timeout_ms);
+	if (fd < 0) {
+		if (err)
+			*err = fd;
+		return NULL;
+	}
+	return vpcie_host_open_fd(fd, opts, err);
+}
+
+void vpcie_host_close(struct vpcie_host *h)
+{
+	if (!h)
+		return;
+	host_irq_forget(h);
+	host_mems_free(h);
+	host_regions_free(h);
+	if (h->twin)
+		vpcie_chan_free(h->twin);
+	if (h->ch)
+		vpcie_chan_free(h->ch);
+	free(h);
+}
+
+struct vpcie_logger *vpcie_host_logger(struct vpcie_host *h)
+{
+	return h ? &h->lg : NULL;
+}
+
+const struct vpcie_caps *vpcie_host_peer_caps(const struct vpcie_host *h)
+{
+	return h ? &h->peer : NULL;
+}
+
+bool vpcie_host_twin(const struct vpcie_host *h)
+{
+	return h && h->twin;
+}
+
+uint64_t vpcie_host_dma_refused(const struct vpcie_host *h)
+{
+	return h ? h->dma_refused : 0;
+}
+
+uint64_t vpcie_host_dma_served(const struct vpcie_host *h)
+{
+	return h ? h->dma_served : 0;
+}
+
+int vpcie_host_device_info(struct vpcie_host *h, struct vpcie_device_info *out)
+{
+	struct vpcie_device_info req = {.argsz = sizeof(req)};
+	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
+	struct vpcie_msg rep;
+	int rc;
+
+	if (!h || !out)
+		return -EINVAL;
+	rc = host_request(h, VPCIE_CMD_DEVICE_GET_INFO, 0, &iov, 1, NULL, 0, &rep);
+	if (rc < 0)
+		return rc;
+	if (rep.payload_len < sizeof(*out)) {
+		vpcie_msg_release(&rep);
+		return -EPROTO;
+	}
+	memcpy(out, rep.payload, sizeof(*out));
+	vpcie_msg_release(&rep);
+	return 0;
+}
+
+int vpcie_host_irq_info(struct vpcie_host *h, unsigned index, struct vpcie_irq_info *out)
+{
+	struct vpcie_irq_info req = {.argsz = sizeof(req), .index = index};
+	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
+	struct vpcie_msg rep;
+	int rc;
+
+	if (!h || !out)
+		return -EINVAL;
+	rc = host_request(h, VPCIE_CMD_DEVICE_GET_IRQ_INFO, 0, &iov, 1, NULL, 0, &rep);
+	if (rc < 0)
+		return rc;
+	if (rep.payload_len < sizeof(*out)) {
+		vpcie_msg_release(&rep);
+		return -EPROTO;
+	}
+	memcpy(out, rep.payload, sizeof(*out));
+	vpcie_msg_release(&rep);
+	if (out->index != index) {
+		vpcie_warn(&h->lg, "IRQ info for index %u answered index %u", index, out->index);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int vpcie_host_reset(struct vpcie_host *h)
+{
+	int rc;
+
+	if (!h)
+		return -EINVAL;
+	rc = host_request(h, VPCIE_CMD_DEVICE_RESET, 0, NULL, 0, NULL, 0, NULL);
+	/* Whatever the outcome, our view of BARs and vectors is stale. */
+	memset(h->bars, 0, sizeof(h->bars));
+	host_irq_forget(h);
+	return rc;
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install vpcie's build and test dependencies from Debian's archive.
+# Each one is justified in README.md ("Dependencies").
+set -euo pipefail
+
+pkgs=(
+	meson ninja-build pkg-config gcc clang   # build, both compilers CI uses
+	libclang-rt-14-dev                        # clang's ASan/UBSan/libFuzzer runtimes
+	linux-libc-dev                            # <linux/vfio.h>, <linux/pci_regs.h>, <linux/pcitest.h>
+	libjson-c-dev                             # VERSION capabilities (JSON)
+	zlib1g-dev                                # CRC32 for the epf-test checksum
+	libcmocka-dev                             # unit tests
+	pciutils                                  # lspci decodes our config dumps in tests
+	python3                                   # test-result summary
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

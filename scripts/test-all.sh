@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Install dependencies, build vpcie with gcc and clang, and run every test:
+# plain builds, an AddressSanitizer + UndefinedBehaviorSanitizer build, the
+# bounded fuzz runs, and (when its packages can be fetched) the Linux guest
+# tests. Ends with one line "N passed, N failed, N skipped".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+scripts/install-deps.sh
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+
+# build NAME CC [meson options...]: configure and build into build-ci/NAME.
+build() {
+	local name=$1 cc=$2
+	shift 2
+	local dir=$top/build-ci/$name
+	echo "=== build $name ($cc $*)"
+	if [ ! -d "$dir" ]; then
+		CC=$cc meson setup "$dir" "$@" >/dev/null
+	else
+		meson configure "$dir" "$@" >/dev/null
+	fi
+	ninja -C "$dir" >/dev/null
+}
+
+# run NAME [meson test options...]: run tests, append their verdicts.
+run() {
+	local name=$1
+	shift
+	local dir=$top/build-ci/$name
+	echo "=== test $name"
+	meson test -C "$dir" --print-errorlogs "$@" || true
+	python3 - "$dir/meson-logs/testlog.json" "$name" >>"$results" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    print(sys.argv[2], t["name"], t["result"])
+PY
+}
+
+build gcc gcc
+run gcc --no-suite fuzz
+build clang clang
+run clang --no-suite fuzz
+build asan clang -Db_sanitize=address,undefined -Db_lundef=false
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run asan --no-suite fuzz
+build fuzz clang -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Dfuzz_seconds="${VPCIE_FUZZ_SECONDS:-20}"
+run fuzz --suite fuzz
+
+# The guest tests print "GUEST-RESULT <name> OK|FAIL|SKIP" lines; exit 77 means
+# the packages they need could not be fetched (reported as skipped, never passed).
+if [ -x scripts/vm/test-guest.sh ]; then
+	echo "=== guest tests (QEMU vfio-user-pci + Linux)"
+	log=$top/build-ci/guest.log
+	set +e
+	scripts/vm/test-guest.sh --build "$top/build-ci/gcc" >"$log" 2>&1
+	rc=$?
+	set -e
+	tail -n 60 "$log"
+	grep -E '^GUEST-RESULT ' "$log" | sed 's/^GUEST-RESULT /guest /' >>"$results" || true
+	if [ $rc -eq 77 ] && ! grep -q '^GUEST-RESULT ' "$log"; then
+		echo "guest harness SKIP" >>"$results"
+	elif [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+		echo "guest harness FAIL(exit $rc)" >>"$results"
+	fi
+fi
+
+echo "=== summary"
+grep -v ' OK$' "$results" | grep -v ' SKIP$' || true
+pass=$(grep -c ' OK$' "$results" || true)
+skip=$(grep -c ' SKIP$' "$results" || true)
+fail=$(grep -vc -e ' OK$' -e ' SKIP$' "$results" || true)
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* `vpcie`: the command-line front end; subcommands live in their own files. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+} cmds[] = {
+	{"lspci", cmd_lspci, "dump a device's config space in lspci -x/-xxxx format"},
+	{"pcitest", cmd_pcitest, "run the Linux PCI endpoint test matrix against a device"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: vpcie COMMAND [options]   (vpcie COMMAND --help for details)\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "vpcie: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
