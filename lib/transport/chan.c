@@ -27,6 +27,8 @@
 #define CHAN_HANDOVER_MIN (16u * 1024)
 #define CHAN_MAX_IOV 16
 #define CHAN_FD_BATCHES 8
+/* Never call recvmsg() with less room than this. */
+#define CHAN_MIN_READ 4096u
 
 struct fd_batch {
 	uint64_t stream_off; /* offset of the last byte of the recvmsg */
@@ -145,10 +147,12 @@ int vpcie_chan_has_buffered(const struct vpcie_chan *ch)
 }
 
 /* Make room for the message at the head (whose header may say it is large)
- * and for at least some more bytes. */
+ * and for at least some more bytes. The buffer may hold up to two maximal
+ * messages plus slack, so a sender waiting for space can keep absorbing. */
 static int make_room(struct vpcie_chan *ch)
 {
 	size_t need = CHAN_BUF_DEFAULT, have = ch->end - ch->start;
+	size_t limit = 2 * (size_t)ch->lim.max_msg_size + CHAN_BUF_DEFAULT;
 
 	if (have >= VPCIE_HDR_SIZE) {
 		struct vpcie_msg_hdr hdr;
@@ -159,16 +163,25 @@ static int make_room(struct vpcie_chan *ch)
 		if (hdr.size > need)
 			need = hdr.size;
 	}
-	if (ch->start + need <= ch->cap && ch->end < ch->cap)
+	if (ch->start + need <= ch->cap && ch->cap - ch->end >= CHAN_MIN_READ)
 		return 0;
 	if (ch->start) {
 		memmove(ch->buf, ch->buf + ch->start, have);
 		ch->start = 0;
 		ch->end = have;
 	}
+	if (need < have + CHAN_MIN_READ)
+		need = have + CHAN_MIN_READ;
 	if (need > ch->cap) {
-		uint8_t *nb = realloc(ch->buf, need);
+		uint8_t *nb;
 
+		if (need < 2 * ch->cap)
+			need = 2 * ch->cap;
+		if (need > limit)
+			need = limit;
+		if (need < have + CHAN_MIN_READ)
+			return -ENOBUFS; /* the peer keeps sending and never reads */
+		nb = realloc(ch->buf, need);
 		if (!nb)
 			return -ENOMEM;
 		ch->buf = nb;
@@ -375,6 +388,7 @@ int vpcie_chan_send(struct vpcie_chan *ch, struct vpcie_msg_hdr *hdr,
 	uint64_t deadline = vpcie_deadline(timeout_ms), total = VPCIE_HDR_SIZE;
 	struct msghdr mh;
 	int cnt = 1, first = 0;
+	bool absorb = true;
 
 	if (iovcnt < 0 || iovcnt > CHAN_MAX_IOV || nfds > VPCIE_MAX_FDS_LIMIT)
 		return -EINVAL;
@@ -413,13 +427,22 @@ int vpcie_chan_send(struct vpcie_chan *ch, struct vpcie_msg_hdr *hdr,
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -errno;
-			int left = vpcie_ms_left(deadline);
-			struct pollfd p = {.fd = ch->fd, .events = POLLOUT};
+			int left = vpcie_ms_left(deadline), rc;
+			/* While the peer does not read, keep reading what it sends:
+			 * two peers both blocked in a large send would deadlock. */
+			struct pollfd p = {.fd = ch->fd, .events = POLLOUT | (absorb ? POLLIN : 0)};
 
 			if (left == 0)
 				return -ETIMEDOUT;
 			if (poll(&p, 1, left) < 0 && errno != EINTR)
 				return -errno;
+			if (p.revents & POLLIN) {
+				rc = fill(ch);
+				if (rc == -ECONNRESET)
+					return -EPIPE;
+				if (rc && rc != -EAGAIN)
+					absorb = false; /* buffer full or framing broken: recv will say */
+			}
 			continue;
 		}
 		/* fds went with the first bytes; never send them twice. */

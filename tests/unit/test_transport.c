@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of the message transport over socketpairs. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vpcie/transport.h>
+
+static const struct vpcie_chan_limits lim = {.max_msg_size = 8u << 20, .max_fds = 16};
+
+static void pair(struct vpcie_chan **a, struct vpcie_chan **b)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	*a = vpcie_chan_new(sv[0], &lim);
+	*b = vpcie_chan_new(sv[1], &lim);
+	assert_non_null(*a);
+	assert_non_null(*b);
+}
+
+static int send_msg(struct vpcie_chan *ch, uint16_t id, const void *p, size_t len,
+		    const int *fds, unsigned nfds)
+{
+	struct vpcie_msg_hdr h = {.msg_id = id, .cmd = VPCIE_CMD_REGION_WRITE};
+	struct iovec iov = {(void *)p, len};
+
+	return vpcie_chan_send(ch, &h, &iov, 1, fds, nfds, 5000);
+}
+
+static void test_roundtrip_and_batching(void **state)
+{
+	struct vpcie_chan *a, *b;
+	struct vpcie_msg m;
+
+	(void)state;
+	pair(&a, &b);
+	/* Several messages queued before the first receive: one read, many cuts. */
+	for (uint16_t i = 0; i < 50; i++)
+		assert_int_equal(send_msg(a, i, &i, sizeof(i), NULL, 0), 0);
+	for (uint16_t i = 0; i < 50; i++) {
+		assert_int_equal(vpcie_chan_recv(b, &m, 1000), 0);
+		assert_int_equal(m.hdr.msg_id, i);
+		assert_int_equal(m.hdr.size, VPCIE_HDR_SIZE + sizeof(i));
+		assert_int_equal(m.payload_len, sizeof(i));
+		assert_memory_equal(m.payload, &i, sizeof(i));
+		vpcie_msg_release(&m);
+	}
+	assert_int_equal(vpcie_chan_recv(b, &m, 0), -EAGAIN);
+	assert_int_equal(vpcie_chan_recv(b, &m, 20), -ETIMEDOUT);
+	vpcie_chan_free(a);
+	assert_int_equal(vpcie_chan_recv(b, &m, 1000), -ECONNRESET);
+	vpcie_chan_free(b);
+}
+
+static void test_fds_follow_their_message(void **state)
+{
+	struct vpcie_chan *a, *b;
+	struct vpcie_msg m;
+	int e1 = eventfd(0, 0), e2 = eventfd(0, 0);
+	int fds[2] = {e1, e2};
+	uint64_t v;
+
+	(void)state;
+	pair(&a, &b);
+	/* plain, with 2 fds, plain, with 1 fd: all in the socket before we read */
+	assert_int_equal(send_msg(a, 1, "x", 1, NULL, 0), 0);
+	assert_int_equal(send_msg(a, 2, "y", 1, fds, 2), 0);
+	assert_int_equal(send_msg(a, 3, "z", 1, NULL, 0), 0);
+	assert_int_equal(send_msg(a, 4, "w", 1, &e1, 1), 0);
+	close(e1);
+	close(e2);
+	for (unsigned id = 1; id <= 4; id++) {
+		assert_int_equal(vpcie_chan_recv(b, &m, 1000), 0);
+		assert_int_equal(m.hdr.msg_id, id);
+		assert_int_equal(m.nfds, id == 2 ? 2 : id == 4 ? 1 : 0);
+		if (id == 2) {
+			/* They are our eventfds, in order: writing one is seen by the other copy. */
+			int f = vpcie_msg_take_fd(&m, 1);
+			v = 5;
+			assert_int_equal(write(f, &v, 8), 8);
+			assert_int_equal(read(f, &v, 8), 8);
+			assert_int_equal(v, 5);
+			close(f);
+			assert_int_equal(vpcie_msg_take_fd(&m, 1), -1); /* taken once */
+		}
+		vpcie_msg_release(&m); /* closes fds not taken */
+	}
+	vpcie_chan_free(a);
+	vpcie_chan_free(b);
+}
+
+static void test_oversize_and_undersize(void **state)
+{
+	struct vpcie_chan *b;
+	struct vpcie_msg m;
+	int sv[2];
+	struct vpcie_msg_hdr h = {.size = 9u << 20};
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	b = vpcie_chan_new(sv[1], &lim);
+	assert_int_equal(write(sv[0], &h, sizeof(h)), sizeof(h));
+	assert_int_equal(vpcie_chan_recv(b, &m, 1000), -EPROTO);
+	vpcie_chan_free(b);
+	close(sv[0]);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	b = vpcie_chan_new(sv[1], &lim);
+	h.size = 15;
+	assert_int_equal(write(sv[0], &h, sizeof(h)), sizeof(h));
+	assert_int_equal(vpcie_chan_recv(b, &m, 1000), -EPROTO);
+	vpcie_chan_free(b);
+	close(sv[0]);
+}
+
+/* Both ends send a message far larger than the socket buffer at the same time,
+ * then read. Each send must absorb the peer's bytes while it waits. */
+static void test_simultaneous_large_sends(void **state)
+{
+	const size_t len = 6u << 20;
+	struct vpcie_chan *a, *b;
+	uint8_t *buf = malloc(len);
+	pid_t pid;
+	int status;
+
+	(void)state;
+	assert_non_null(buf);
+	memset(buf, 0x42, len);
+	pair(&a, &b);
+	pid = fork();
+	if (pid == 0) {
+		struct vpcie_msg m;
+		int ok = send_msg(a, 1, buf, len, NULL, 0) == 0 &&
+			 vpcie_chan_recv(a, &m, 5000) == 0 && m.payload_len == len;
+
+		_exit(ok ? 0 : 1);
+	}
+	struct vpcie_msg m;
+
+	assert_int_equal(send_msg(b, 2, buf, len, NULL, 0), 0);
+	assert_int_equal(vpcie_chan_recv(b, &m, 5000), 0);
+	assert_int_equal(m.payload_len, len);
+	assert_int_equal(((uint8_t *)m.payload)[len - 1], 0x42);
+	vpcie_msg_release(&m);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	vpcie_chan_free(a);
+	vpcie_chan_free(b);
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip_and_batching),
+		cmocka_unit_test(test_fds_follow_their_message),
+		cmocka_unit_test(test_oversize_and_undersize),
+		cmocka_unit_test(test_simultaneous_large_sends),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
