@@ -14,6 +14,9 @@
  * else is refused with an error reply and counted), and every wait has a
  * timeout.
  *
+ * A request that gets no reply within the timeout fails with -ETIMEDOUT and
+ * the handle is then broken (later calls fail at once with -ECONNRESET).
+ *
  * Threads: none are created. While a call waits for a reply it also serves
  * the device's DMA requests, so a device may DMA while handling a write.
  * Between calls, a device's DMA requests are served by vpcie_host_poll() and

@@ -331,12 +331,16 @@ int host_request(struct vpcie_host *h, unsigned cmd, uint32_t flags,
 	memset(&local, 0, sizeof(local));
 	/* One timeout covers sending and waiting. */
 	rc = host_pump(h, &p, vpcie_ms_left(deadline));
-	if (rc < 0) {
-		if (rc == -ETIMEDOUT)
-			vpcie_warn(&h->lg, "%s (id %u): no reply in %d ms", vpcie_cmd_name(cmd),
-				   hdr.msg_id, h->opts.timeout_ms);
+	if (rc == -ETIMEDOUT) {
+		/* A device that misses a deadline is treated as gone: a late reply
+		 * could not be matched, and every later call would wait again. */
+		vpcie_warn(&h->lg, "%s (id %u): no reply in %d ms", vpcie_cmd_name(cmd),
+			   hdr.msg_id, h->opts.timeout_ms);
+		mark_broken(h, rc, vpcie_cmd_name(cmd));
 		return rc;
 	}
+	if (rc < 0)
+		return rc;
 	if (local.hdr.flags & VPCIE_MSGF_ERROR) {
 		vpcie_warn(&h->lg, "%s (id %u): device error %u (%s)", vpcie_cmd_name(cmd),
 			   hdr.msg_id, local.hdr.error,
