@@ -28,9 +28,9 @@
 #define EPF_REG_CHECKSUM       0x20u
 #define EPF_REG_IRQ_TYPE       0x24u
 #define EPF_REG_IRQ_NUMBER     0x28u /* MSI/MSI-X vectors numbered from 1 */
-#define EPF_REG_FLAGS          0x2cu /* since 5.10 (DMA support) */
+#define EPF_REG_FLAGS          0x2cu /* since DMA support (5.x), in 6.1 */
 #define EPF_REG_CAPS           0x30u /* since 6.14; older EPs read as 0 */
-#define EPF_REG_DB_BAR         0x34u /* doorbell (since 6.17): unused here */
+#define EPF_REG_DB_BAR         0x34u /* doorbell (recent kernels): unused here */
 #define EPF_REG_DB_OFFSET      0x38u
 #define EPF_REG_DB_DATA        0x3cu
 
@@ -47,7 +47,7 @@
 #define EPF_CMD_READ             (1u << 3) /* EP reads host SRC, checks CHECKSUM */
 #define EPF_CMD_WRITE            (1u << 4) /* EP fills host DST, sets CHECKSUM */
 #define EPF_CMD_COPY             (1u << 5) /* EP copies host SRC to host DST */
-/* Since 6.17; this EP has no doorbell and answers both with *_FAIL. */
+/* Recent kernels; this EP has no doorbell and answers both with *_FAIL. */
 #define EPF_CMD_ENABLE_DOORBELL  (1u << 6)
 #define EPF_CMD_DISABLE_DOORBELL (1u << 7)
 
@@ -61,7 +61,7 @@
 #define EPF_STATUS_IRQ_RAISED       (1u << 6)
 #define EPF_STATUS_SRC_ADDR_INVALID (1u << 7)
 #define EPF_STATUS_DST_ADDR_INVALID (1u << 8)
-/* Doorbell results (since 6.17). */
+/* Doorbell results (recent kernels). */
 #define EPF_STATUS_DOORBELL_SUCCESS         (1u << 9)
 #define EPF_STATUS_DOORBELL_ENABLE_SUCCESS  (1u << 10)
 #define EPF_STATUS_DOORBELL_ENABLE_FAIL     (1u << 11)
@@ -93,8 +93,8 @@
 /* pci-epf-test's default BAR sizes; BAR0 grows to hold the MSI-X table. */
 #define EPF_DEFAULT_BAR_SIZES {512u, 512u, 1024u, 16384u, 131072u, 1048576u}
 
-/* The host driver's BAR test patterns (one per BAR since 6.12; 6.1 used
- * 0xA0A0A0A0 for every BAR). */
+/* The host driver's BAR test patterns (one per BAR in later kernels; 6.1
+ * used 0xA0A0A0A0 for every BAR). */
 #define EPF_BAR_PATTERNS {0xA0A0A0A0u, 0xA1A1A1A1u, 0xA2A2A2A2u, \
 			  0xA3A3A3A3u, 0xA4A4A4A4u, 0xA5A5A5A5u}
 

@@ -80,6 +80,7 @@ struct pt {
 	struct tcase *cases;
 	size_t ncases, cap_cases;
 
+	bool dead;            /* the device stopped answering: fail fast */
 	char why[160];        /* reason of the last failure/skip */
 	uint32_t last_status; /* STATUS after the last interrupt */
 	bool timed_out;
@@ -160,14 +161,28 @@ static void raise_fd_limit(void)
 
 /* ---- Registers and BARs ----------------------------------------------------- */
 
+/* A request that timed out or a lost connection: the device is gone or
+ * stuck, so the remaining cases fail at once instead of each waiting. */
+static int check_alive(struct pt *p, int rc)
+{
+	if (rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EPIPE || rc == -ENOTCONN)
+		p->dead = true;
+	return rc;
+}
+
 static int reg_write(struct pt *p, unsigned off, uint32_t v)
 {
-	return vpcie_host_bar_write32(p->h, 0, off, v);
+	return check_alive(p, vpcie_host_bar_write32(p->h, 0, off, v));
 }
 
 static uint32_t reg_read(struct pt *p, unsigned off, int *err)
 {
-	return vpcie_host_bar_read32(p->h, 0, off, err);
+	int rc = 0;
+	uint32_t v = vpcie_host_bar_read32(p->h, 0, off, &rc);
+
+	if (err)
+		*err = check_alive(p, rc);
+	return v;
 }
 
 /* BAR access: through the mmap where mapped, else messages. */
@@ -179,7 +194,7 @@ static int bar_write(struct pt *p, unsigned bar, uint64_t off, const void *buf, 
 		memcpy(base + off, buf, len);
 		return 0;
 	}
-	return vpcie_host_region_write(p->h, bar, off, buf, len);
+	return check_alive(p, vpcie_host_region_write(p->h, bar, off, buf, len));
 }
 
 static int bar_read(struct pt *p, unsigned bar, uint64_t off, void *buf, size_t len)
@@ -190,7 +205,7 @@ static int bar_read(struct pt *p, unsigned bar, uint64_t off, void *buf, size_t 
 		memcpy(buf, base + off, len);
 		return 0;
 	}
-	return vpcie_host_region_read(p->h, bar, off, buf, len);
+	return check_alive(p, vpcie_host_region_read(p->h, bar, off, buf, len));
 }
 
 /* How much of BAR n the tests touch: the register BAR only its first word. */
@@ -310,7 +325,7 @@ static int set_irq(struct pt *p, int type)
 	vpcie_host_irq_disable(p->h);
 	p->irq_type = IRQ_UNDEFINED;
 	p->num_irqs = 0;
-	rc = vpcie_host_irq_info(p->h, (unsigned)type, &info);
+	rc = check_alive(p, vpcie_host_irq_info(p->h, (unsigned)type, &info));
 	if (rc < 0) {
 		reason(p, "IRQ info: %s", strerror(-rc));
 		return rc;
@@ -320,7 +335,7 @@ static int set_irq(struct pt *p, int type)
 		reason(p, "the device has no %s interrupt", irq_name(type));
 		return -ENODEV;
 	}
-	rc = vpcie_host_irq_enable(p->h, (enum vpcie_host_irq_type)type, n);
+	rc = check_alive(p, vpcie_host_irq_enable(p->h, (enum vpcie_host_irq_type)type, n));
 	if (rc < 0) {
 		reason(p, "enabling %u %s vectors: %s", n, irq_name(type), strerror(-rc));
 		return rc;
@@ -363,6 +378,7 @@ static int wait_irq(struct pt *p, unsigned vec)
 			return rc;
 		}
 		if (rc < 0) {
+			check_alive(p, rc);
 			reason(p, "waiting for vector %u: %s", vec + 1, strerror(-rc));
 			return rc;
 		}
@@ -722,6 +738,10 @@ static enum verdict run_case(struct pt *p, const struct tcase *c)
 	if ((c->kind == C_MSI || c->kind == C_MSIX || c->kind == C_LEGACY) &&
 	    c->kind == p->last_kind && p->timeouts_in_row >= MAX_TIMEOUTS_IN_ROW) {
 		reason(p, "not run: %d timeouts in a row", p->timeouts_in_row);
+		return FAIL;
+	}
+	if (p->dead) {
+		reason(p, "not run: the device stopped answering");
 		return FAIL;
 	}
 	p->timed_out = false;
