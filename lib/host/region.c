@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/pci_regs.h>
@@ -440,6 +441,13 @@ void *vpcie_host_region_map(struct vpcie_host *h, unsigned index)
 	}
 	/* Check the areas before touching the address space. */
 	unsigned usable = 0;
+	struct stat st;
+
+	/* A file shorter than what we map would fault (SIGBUS) on access. */
+	if (fstat(r->info.fd, &st) < 0) {
+		vpcie_warn(&h->lg, "region %u: fstat of region fd: %s", index, strerror(errno));
+		return NULL;
+	}
 
 	for (unsigned i = 0; i < nr; i++) {
 		const struct vpcie_sparse_area *a = &areas[i];
@@ -449,7 +457,9 @@ void *vpcie_host_region_map(struct vpcie_host *h, unsigned index)
 		if (!vpcie_range_ok(a->offset, a->size, r->info.size) || a->offset % page ||
 		    (a->size % page && a->offset + a->size != r->info.size) ||
 		    r->info.offset % page || a->offset > UINT64_MAX - r->info.offset ||
-		    r->info.offset + a->offset > (uint64_t)INT64_MAX) {
+		    r->info.offset + a->offset > (uint64_t)INT64_MAX ||
+		    (S_ISREG(st.st_mode) &&
+		     !vpcie_range_ok(r->info.offset + a->offset, a->size, (uint64_t)st.st_size))) {
 			vpcie_warn(&h->lg, "region %u: area 0x%llx+0x%llx not mappable", index,
 				   (unsigned long long)a->offset, (unsigned long long)a->size);
 			errno = EINVAL;
