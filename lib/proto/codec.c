@@ -7,6 +7,7 @@
  * the receiver's business.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <vpcie/protocol.h>
@@ -46,16 +47,53 @@ static int one_of(uint32_t v, uint32_t mask)
 	return b && !(b & (b - 1));
 }
 
-static int check_access(size_t len, uint64_t max_xfer, size_t fixed,
-			uint64_t count, int with_data)
+/* Smallest payload of each command and of its reply; 0 where none is needed. */
+static const struct {
+	uint16_t cmd, reply;
+} min_len[VPCIE_CMD_MAX + 1] = {
+	[VPCIE_CMD_VERSION] = {sizeof(struct vpcie_version), sizeof(struct vpcie_version)},
+	[VPCIE_CMD_DMA_MAP] = {sizeof(struct vpcie_dma_map), 0},
+	[VPCIE_CMD_DMA_UNMAP] = {sizeof(struct vpcie_dma_unmap), 0},
+	/* Requests need only what the server reads (argsz, flags, index). */
+	[VPCIE_CMD_DEVICE_GET_INFO] = {8, sizeof(struct vpcie_device_info)},
+	[VPCIE_CMD_DEVICE_GET_REGION_INFO] = {12, sizeof(struct vpcie_region_info)},
+	[VPCIE_CMD_DEVICE_GET_REGION_IO_FDS] = {sizeof(struct vpcie_region_io_fds),
+						sizeof(struct vpcie_region_io_fds)},
+	[VPCIE_CMD_DEVICE_GET_IRQ_INFO] = {12, sizeof(struct vpcie_irq_info)},
+	[VPCIE_CMD_DEVICE_SET_IRQS] = {sizeof(struct vpcie_irq_set), 0},
+	[VPCIE_CMD_REGION_READ] = {sizeof(struct vpcie_region_access),
+				   sizeof(struct vpcie_region_access)},
+	[VPCIE_CMD_REGION_WRITE] = {sizeof(struct vpcie_region_access), 0},
+	[VPCIE_CMD_DMA_READ] = {sizeof(struct vpcie_dma_access), sizeof(struct vpcie_dma_access)},
+	/* The spec's DMA_WRITE reply is 12 bytes; some peers send 16. */
+	[VPCIE_CMD_DMA_WRITE] = {sizeof(struct vpcie_dma_access),
+				 sizeof(struct vpcie_dma_write_reply)},
+	[VPCIE_CMD_DEVICE_RESET] = {0, 0},
+	[VPCIE_CMD_REGION_WRITE_MULTI] = {sizeof(struct vpcie_write_multi),
+					  sizeof(struct vpcie_write_multi)},
+	[VPCIE_CMD_DEVICE_FEATURE] = {8, 8},
+	[VPCIE_CMD_MIG_DATA_READ] = {8, 0},
+	[VPCIE_CMD_MIG_DATA_WRITE] = {8, 0},
+};
+
+/* A data count (after a fixed part of len bytes) within max_xfer, and, when
+ * the message carries the data, present in full. */
+static int check_data(size_t len, size_t fixed, uint64_t count, uint64_t max_xfer,
+		      bool carries_data)
 {
-	if (len < fixed)
-		return -EINVAL;
 	if (count > max_xfer)
 		return -E2BIG;
-	if (with_data && len - fixed < count)
-		return -EINVAL;
-	return 0;
+	return carries_data && len - fixed < count ? -EINVAL : 0;
+}
+
+static uint64_t region_count(const void *payload)
+{
+	return ((const struct vpcie_region_access *)payload)->count;
+}
+
+static uint64_t dma_count(const void *payload)
+{
+	return ((const struct vpcie_dma_access *)payload)->count;
 }
 
 static int check_set_irqs(const struct vpcie_irq_set *s, size_t len)
@@ -85,97 +123,43 @@ static int check_write_multi(const struct vpcie_write_multi *m, size_t len)
 	return 0;
 }
 
-int vpcie_validate_command(unsigned cmd, const void *payload, size_t len,
-			   uint64_t max_xfer)
+static int validate(unsigned cmd, bool reply, const void *payload, size_t len,
+		    uint64_t max_xfer)
 {
-	const struct vpcie_region_access *ra = payload;
-	const struct vpcie_dma_access *da = payload;
-
+	if (cmd == 0 || cmd > VPCIE_CMD_MAX || !cmd_names[cmd])
+		return -ENOTSUP;
+	if (len < (reply ? min_len[cmd].reply : min_len[cmd].cmd))
+		return -EINVAL;
 	switch (cmd) {
 	case VPCIE_CMD_VERSION:
-		if (len < sizeof(struct vpcie_version))
-			return -EINVAL;
 		return len - sizeof(struct vpcie_version) > VPCIE_VERSION_JSON_MAX ? -E2BIG : 0;
-	case VPCIE_CMD_DMA_MAP:
-		return len < sizeof(struct vpcie_dma_map) ? -EINVAL : 0;
-	case VPCIE_CMD_DMA_UNMAP:
-		return len < sizeof(struct vpcie_dma_unmap) ? -EINVAL : 0;
-	case VPCIE_CMD_DEVICE_GET_INFO:
-		return len < 8 ? -EINVAL : 0; /* argsz + flags; the rest is output */
-	case VPCIE_CMD_DEVICE_GET_REGION_INFO:
-		return len < 12 ? -EINVAL : 0; /* up to index */
-	case VPCIE_CMD_DEVICE_GET_REGION_IO_FDS:
-		return len < sizeof(struct vpcie_region_io_fds) ? -EINVAL : 0;
-	case VPCIE_CMD_DEVICE_GET_IRQ_INFO:
-		return len < 12 ? -EINVAL : 0;
 	case VPCIE_CMD_DEVICE_SET_IRQS:
-		return check_set_irqs(payload, len);
-	case VPCIE_CMD_REGION_READ:
-		return check_access(len, max_xfer, sizeof(*ra),
-				    len >= sizeof(*ra) ? ra->count : 0, 0);
-	case VPCIE_CMD_REGION_WRITE:
-		return check_access(len, max_xfer, sizeof(*ra),
-				    len >= sizeof(*ra) ? ra->count : 0, 1);
-	case VPCIE_CMD_DMA_READ:
-		return check_access(len, max_xfer, sizeof(*da),
-				    len >= sizeof(*da) ? da->count : 0, 0);
-	case VPCIE_CMD_DMA_WRITE:
-		return check_access(len, max_xfer, sizeof(*da),
-				    len >= sizeof(*da) ? da->count : 0, 1);
-	case VPCIE_CMD_DEVICE_RESET:
-		return 0;
+		return reply ? 0 : check_set_irqs(payload, len);
 	case VPCIE_CMD_REGION_WRITE_MULTI:
-		return check_write_multi(payload, len);
-	case VPCIE_CMD_DEVICE_FEATURE:
-	case VPCIE_CMD_MIG_DATA_READ:
-	case VPCIE_CMD_MIG_DATA_WRITE:
-		return len < 8 ? -EINVAL : 0;
+		return reply ? 0 : check_write_multi(payload, len);
+	case VPCIE_CMD_REGION_READ:   /* the data travels in the reply */
+	case VPCIE_CMD_REGION_WRITE:  /* the data travels in the command */
+		if (reply && cmd == VPCIE_CMD_REGION_WRITE)
+			return 0;
+		return check_data(len, sizeof(struct vpcie_region_access), region_count(payload),
+				  max_xfer, reply == (cmd == VPCIE_CMD_REGION_READ));
+	case VPCIE_CMD_DMA_READ:
+	case VPCIE_CMD_DMA_WRITE:
+		if (reply && cmd == VPCIE_CMD_DMA_WRITE)
+			return 0;
+		return check_data(len, sizeof(struct vpcie_dma_access), dma_count(payload),
+				  max_xfer, reply == (cmd == VPCIE_CMD_DMA_READ));
 	default:
-		return -ENOTSUP;
+		return 0;
 	}
 }
 
-int vpcie_validate_reply(unsigned cmd, const void *payload, size_t len,
-			 uint64_t max_xfer)
+int vpcie_validate_command(unsigned cmd, const void *payload, size_t len, uint64_t max_xfer)
 {
-	const struct vpcie_region_access *ra = payload;
-	const struct vpcie_dma_access *da = payload;
+	return validate(cmd, false, payload, len, max_xfer);
+}
 
-	switch (cmd) {
-	case VPCIE_CMD_VERSION:
-		if (len < sizeof(struct vpcie_version))
-			return -EINVAL;
-		return len - sizeof(struct vpcie_version) > VPCIE_VERSION_JSON_MAX ? -E2BIG : 0;
-	case VPCIE_CMD_DEVICE_GET_INFO:
-		return len < sizeof(struct vpcie_device_info) ? -EINVAL : 0;
-	case VPCIE_CMD_DEVICE_GET_REGION_INFO:
-		return len < sizeof(struct vpcie_region_info) ? -EINVAL : 0;
-	case VPCIE_CMD_DEVICE_GET_REGION_IO_FDS:
-		return len < sizeof(struct vpcie_region_io_fds) ? -EINVAL : 0;
-	case VPCIE_CMD_DEVICE_GET_IRQ_INFO:
-		return len < sizeof(struct vpcie_irq_info) ? -EINVAL : 0;
-	case VPCIE_CMD_REGION_READ:
-		return check_access(len, max_xfer, sizeof(*ra),
-				    len >= sizeof(*ra) ? ra->count : 0, 1);
-	case VPCIE_CMD_DMA_READ:
-		return check_access(len, max_xfer, sizeof(*da),
-				    len >= sizeof(*da) ? da->count : 0, 1);
-	case VPCIE_CMD_DMA_WRITE:
-		/* The spec says 12 bytes; some peers send 16. Both are fine. */
-		return len < sizeof(struct vpcie_dma_write_reply) ? -EINVAL : 0;
-	case VPCIE_CMD_REGION_WRITE_MULTI:
-		return len < sizeof(struct vpcie_write_multi) ? -EINVAL : 0;
-	case VPCIE_CMD_DEVICE_FEATURE:
-		return len < 8 ? -EINVAL : 0;
-	case VPCIE_CMD_DMA_MAP:
-	case VPCIE_CMD_DMA_UNMAP:
-	case VPCIE_CMD_DEVICE_SET_IRQS:
-	case VPCIE_CMD_REGION_WRITE:
-	case VPCIE_CMD_DEVICE_RESET:
-	case VPCIE_CMD_MIG_DATA_READ:
-	case VPCIE_CMD_MIG_DATA_WRITE:
-		return 0; /* no payload we rely on */
-	default:
-		return -ENOTSUP;
-	}
+int vpcie_validate_reply(unsigned cmd, const void *payload, size_t len, uint64_t max_xfer)
+{
+	return validate(cmd, true, payload, len, max_xfer);
 }
