@@ -10,7 +10,10 @@
 #include <vpcie/transport.h>
 
 #define DEV_NUM_REGIONS VFIO_PCI_NUM_REGIONS /* BAR0-5, ROM, config, VGA */
-#define DEV_NUM_IRQS VFIO_PCI_NUM_IRQS       /* INTx, MSI, MSI-X, ERR, REQ */
+/* INTx, MSI, MSI-X. No ERR/REQ: answering those indexes with count 0 makes
+ * QEMU warn that error recovery is unavailable; refusing them is what an
+ * older kernel does, and QEMU accepts it silently. */
+#define DEV_NUM_IRQS (VFIO_PCI_MSIX_IRQ_INDEX + 1)
 #define DEV_PAGE 4096u
 #define DEV_MAX_DEFERRED 4096u              /* commands queued during a DMA wait */
 
