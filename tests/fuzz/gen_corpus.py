@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Write the seed corpora of the fuzz targets (run from anywhere):
+
+    python3 tests/fuzz/gen_corpus.py
+
+corpus_device/, corpus_host/: inputs in the harnesses' formats (see the
+comments at the top of fuzz_device.c, fuzz_host.c and fuzz_common.h);
+corpus_caps/: VERSION JSON texts; corpus_cfg_walk/: config space images.
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# vfio-user commands
+VERSION, DMA_MAP, DMA_UNMAP, GET_INFO, REGION_INFO, IO_FDS, IRQ_INFO, SET_IRQS = range(1, 9)
+REGION_READ, REGION_WRITE, DMA_READ, DMA_WRITE, RESET = range(9, 14)
+WRITE_MULTI, FEATURE = 15, 16
+CMD, REPLY, NO_REPLY, ERROR = 0, 1, 0x10, 0x20
+CFG = 7  # VFIO_PCI_CONFIG_REGION_INDEX
+ROM = 6
+# VFIO_IRQ_SET_*
+DATA_NONE, DATA_BOOL, DATA_EVENTFD = 1, 2, 4
+ACT_MASK, ACT_UNMASK, ACT_TRIGGER = 8, 16, 32
+MSI, MSIX = 1, 2
+# fd specs of a record
+FD_NONE, FD_MEMFD, FD_PIPE = 0, 1, 2
+
+
+def FD_EVENTFDS(n):
+    return 2 + n
+
+
+def hdr(msg_id, cmd, flags=CMD, error=0, size=0):
+    return struct.pack("<HHIII", msg_id, cmd, size, flags, error)
+
+
+def msg(msg_id, cmd, payload=b"", flags=CMD, error=0):
+    """A whole message with a correct size field (for raw inputs)."""
+    return hdr(msg_id, cmd, flags, error, 16 + len(payload)) + payload
+
+
+def rec(msg_id, cmd, payload=b"", flags=CMD, fds=FD_NONE, error=0):
+    """One structured record: u16 (length | fdspec << 12), header, payload."""
+    body = hdr(msg_id, cmd, flags, error) + payload
+    assert len(body) < 4096
+    return struct.pack("<H", len(body) | fds << 12) + body
+
+
+def region_access(region, off, count, data=b""):
+    return struct.pack("<QII", off, region, count) + data
+
+
+def dma_map(addr, size, flags=3, offset=0):
+    return struct.pack("<IIQQQ", 32, flags, offset, addr, size)
+
+
+def dma_unmap(addr, size, flags=0):
+    return struct.pack("<IIQQ", 24, flags, addr, size)
+
+
+def irq_set(index, start, count, flags, data=b""):
+    return struct.pack("<IIIII", 20 + len(data), flags, index, start, count) + data
+
+
+def version_payload(json):
+    return struct.pack("<HH", 0, 1) + json.encode() + b"\0"
+
+
+JSON = ('{"capabilities":{"max_msg_fds":16,"max_data_xfer_size":1048576,'
+        '"pgsizes":4096,"max_dma_maps":65535,"write_multiple":true}}')
+
+
+def write(dirname, name, data):
+    d = os.path.join(HERE, dirname)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def le32(v):
+    return struct.pack("<I", v)
+
+
+def bar0_write(msg_id, off, v):
+    return rec(msg_id, REGION_WRITE, region_access(0, off, 4, le32(v)))
+
+
+def cfg_write16(msg_id, off, v):
+    return rec(msg_id, REGION_WRITE, region_access(CFG, off, 2, struct.pack("<H", v)))
+
+
+# ---- fuzz_device ------------------------------------------------------------
+# mode byte: 1 VERSION prefix, 2 structured, 4 twin, 8 small max_xfer
+def device():
+    V, S = 1, 2
+    # Raw streams: a complete session without the prefix, and broken framing.
+    write("corpus_device", "raw_version_info",
+          bytes([0]) + msg(1, VERSION, version_payload(JSON)) +
+          msg(2, GET_INFO, struct.pack("<IIII", 16, 0, 0, 0)) +
+          msg(3, REGION_READ, region_access(CFG, 0, 64)))
+    write("corpus_device", "raw_huge_size", bytes([V]) + hdr(1, REGION_WRITE, size=0xffffffff))
+    write("corpus_device", "raw_short_size", bytes([V]) + hdr(1, GET_INFO, size=8) + b"\0" * 8)
+    write("corpus_device", "raw_truncated",
+          bytes([V]) + hdr(1, REGION_READ, size=64) + region_access(CFG, 0, 4))
+    write("corpus_device", "raw_before_version",
+          bytes([0]) + msg(1, GET_INFO, struct.pack("<IIII", 16, 0, 0, 0)) +
+          msg(2, VERSION, version_payload(JSON)) + msg(3, VERSION, version_payload("{}")))
+
+    write("corpus_device", "get_info",
+          bytes([V | S]) + rec(1, GET_INFO, struct.pack("<IIII", 16, 0, 0, 0)))
+    write("corpus_device", "region_info",
+          bytes([V | S]) + b"".join(
+              rec(i + 1, REGION_INFO, struct.pack("<IIIIQQ", 32 if i != 2 else 256, 0, i, 0, 0, 0))
+              for i in range(10)) +
+          rec(20, IO_FDS, struct.pack("<IIII", 16, 0, 2, 0)) +
+          b"".join(rec(30 + i, IRQ_INFO, struct.pack("<IIII", 16, 0, i, 0)) for i in range(6)))
+    write("corpus_device", "cfg_read",
+          bytes([V | S]) + rec(1, REGION_READ, region_access(CFG, 0, 256)) +
+          rec(2, REGION_READ, region_access(CFG, 256, 3840)) +
+          rec(3, REGION_READ, region_access(CFG, 0x94, 12)) +
+          rec(4, REGION_READ, region_access(ROM, 0, 64)) +
+          rec(5, REGION_READ, region_access(ROM, 2040, 16)))
+    write("corpus_device", "cfg_write_bars",
+          bytes([V | S]) +
+          b"".join(rec(1 + i, REGION_WRITE, region_access(CFG, 0x10 + 4 * i, 4, le32(0xffffffff)))
+                   for i in range(6)) +
+          rec(7, REGION_WRITE, region_access(CFG, 0x30, 4, le32(0xfffff800))) +
+          rec(8, REGION_READ, region_access(CFG, 0x10, 0x24)) +
+          cfg_write16(9, 4, 0x0407))
+    write("corpus_device", "set_irqs_msix",
+          bytes([V | S]) + cfg_write16(1, 4, 0x0006) + cfg_write16(2, 0x96, 0x8000) +
+          rec(3, SET_IRQS, irq_set(MSIX, 0, 2, DATA_EVENTFD | ACT_TRIGGER), fds=FD_EVENTFDS(2)) +
+          rec(4, REGION_WRITE, region_access(4, 0, 16, struct.pack("<QII", 0xfee00000, 0x41, 0))) +
+          rec(5, SET_IRQS, irq_set(MSIX, 0, 1, DATA_NONE | ACT_TRIGGER)) +
+          bar0_write(6, 0x18, 1) +
+          rec(7, REGION_WRITE, region_access(4, 12, 4, le32(1))) +
+          bar0_write(8, 0x18, 0) +
+          rec(9, REGION_READ, region_access(4, 0x2000, 8)) +
+          rec(10, REGION_WRITE, region_access(4, 12, 4, le32(0))) +
+          rec(11, SET_IRQS, irq_set(MSIX, 0, 0, DATA_NONE | ACT_TRIGGER)))
+    write("corpus_device", "set_irqs_msi",
+          bytes([V | S]) + cfg_write16(1, 4, 0x0006) +
+          rec(2, REGION_WRITE, region_access(CFG, 0x7c + 4, 4, le32(0xfee00000))) +
+          cfg_write16(3, 0x7c + 2, 0x0051) +
+          rec(4, SET_IRQS, irq_set(MSI, 0, 4, DATA_EVENTFD | ACT_TRIGGER), fds=FD_EVENTFDS(4)) +
+          bar0_write(5, 0x18, 3) +
+          rec(6, REGION_WRITE, region_access(CFG, 0x7c + 16, 4, le32(0xf))) +
+          bar0_write(7, 0x18, 2) +
+          rec(8, REGION_WRITE, region_access(CFG, 0x7c + 16, 4, le32(0))) +
+          rec(9, SET_IRQS, irq_set(MSI, 0, 2, DATA_BOOL | ACT_TRIGGER, b"\1\1")))
+    write("corpus_device", "set_irqs_intx",
+          bytes([V | S]) +
+          rec(1, SET_IRQS, irq_set(0, 0, 1, DATA_EVENTFD | ACT_TRIGGER), fds=FD_EVENTFDS(1)) +
+          rec(2, SET_IRQS, irq_set(0, 0, 1, DATA_EVENTFD | ACT_UNMASK), fds=FD_EVENTFDS(1)) +
+          cfg_write16(3, 4, 0x0002) + bar0_write(4, 0x1c, 1) +
+          rec(5, SET_IRQS, irq_set(0, 0, 1, DATA_NONE | ACT_UNMASK)) +
+          rec(6, SET_IRQS, irq_set(0, 0, 1, DATA_NONE | ACT_MASK)) + bar0_write(7, 0x1c, 0))
+    write("corpus_device", "dma_map",
+          bytes([V | S]) + rec(1, DMA_MAP, dma_map(0x10000, 0x4000)) +
+          rec(2, DMA_MAP, dma_map(0x100000, 0x10000), fds=FD_MEMFD) +
+          rec(3, DMA_MAP, dma_map(0x12000, 0x1000)) +
+          rec(4, DMA_MAP, dma_map(0x200000, 0x1000, offset=0x8000), fds=FD_MEMFD) +
+          rec(5, DMA_MAP, dma_map(0x300000, 0x1000), fds=FD_PIPE) +
+          rec(6, DMA_UNMAP, dma_unmap(0x10000, 0x4000)) +
+          rec(7, DMA_UNMAP, dma_unmap(0, 0, flags=2)))
+    # Device-initiated DMA: the fuzzer answers the device's DMA_READ/WRITE.
+    write("corpus_device", "dma_messages",
+          bytes([V | S]) + cfg_write16(1, 4, 0x0006) + rec(2, DMA_MAP, dma_map(0x10000, 0x4000)) +
+          bar0_write(3, 0x08, 0x10000) + bar0_write(4, 0x10, 32) + bar0_write(5, 0x14, 1) +
+          rec(0, DMA_READ, struct.pack("<QQ", 0x10000, 32) + b"\xab" * 32, flags=REPLY) +
+          bar0_write(6, 0x14, 2) +
+          rec(1, DMA_WRITE, struct.pack("<QI", 0x10000, 32), flags=REPLY) +
+          bar0_write(7, 0x10, 8192) + bar0_write(8, 0x14, 1) +
+          rec(2, DMA_READ, b"", flags=REPLY | ERROR, error=14) +
+          rec(9, REGION_READ, region_access(0, 0x14, 4)))
+    write("corpus_device", "dma_shared",
+          bytes([V | S]) + cfg_write16(1, 4, 0x0006) +
+          rec(2, DMA_MAP, dma_map(0x100000, 0x10000), fds=FD_MEMFD) +
+          bar0_write(3, 0x08, 0x100100) + bar0_write(4, 0x10, 4096) + bar0_write(5, 0x14, 2) +
+          bar0_write(6, 0x14, 1) + bar0_write(7, 0x04, 1) + bar0_write(8, 0x14, 3) +
+          bar0_write(9, 0x08, 0x10f000) + bar0_write(10, 0x14, 1))
+    write("corpus_device", "write_multi",
+          bytes([V | S]) + rec(1, WRITE_MULTI, struct.pack("<Q", 3) +
+                               struct.pack("<QII8s", 4, CFG, 2, b"\x06\0") +
+                               struct.pack("<QII8s", 4, 0, 4, le32(7)) +
+                               struct.pack("<QII8s", 0, 1, 1, b"\x5a"))) 
+    write("corpus_device", "reset_flr",
+          bytes([V | S]) + rec(1, RESET) + cfg_write16(2, 0x48 + 8, 0x8000) +
+          rec(3, REGION_READ, region_access(CFG, 0x48, 16)) +
+          rec(4, FEATURE, struct.pack("<II", 8, 0)))
+    write("corpus_device", "bars",
+          bytes([V | S]) + cfg_write16(1, 4, 0x0003) +
+          rec(2, REGION_READ, region_access(0, 0, 4)) +
+          rec(3, REGION_READ, region_access(1, 0, 16)) +
+          rec(4, REGION_WRITE, region_access(1, 250, 6, b"abcdef")) +
+          rec(5, REGION_READ, region_access(2, 4090, 12)) +
+          rec(6, REGION_WRITE, region_access(2, 0, 8, b"12345678")) +
+          rec(7, REGION_READ, region_access(4, 0x1ff8, 16)) +
+          rec(8, REGION_READ, region_access(0, 0x100, 4)) +
+          bar0_write(9, 0x20, 0) + rec(10, REGION_WRITE, region_access(2, 0, 4, b"x" * 4),
+                                      flags=NO_REPLY))
+    write("corpus_device", "twin",
+          bytes([V | S | 4]) + rec(1, GET_INFO, struct.pack("<IIII", 16, 0, 0, 0)) +
+          cfg_write16(2, 4, 0x0006) + rec(3, DMA_MAP, dma_map(0x10000, 0x1000)) +
+          bar0_write(4, 0x08, 0x10000) + bar0_write(5, 0x10, 16) + bar0_write(6, 0x14, 1))
+    write("corpus_device", "small_xfer",
+          bytes([V | S | 8]) + rec(1, REGION_READ, region_access(CFG, 0, 4096)) +
+          rec(2, REGION_READ, region_access(CFG, 0, 4097)))
+
+
+# ---- fuzz_host ----------------------------------------------------------------
+# mode byte: 1 structured, 2 read-only host memory, 4 twin (+ split byte),
+# 8 custom VERSION JSON (+ length byte). Host request ids: 0 VERSION,
+# 1 DMA_MAP (both answered by the harness), then 2 GET_INFO, 3..12 region
+# info 0..9, 13 region info 63, 14 IRQ info 2, 15.. config dump (1 KiB chunks).
+def host():
+    S = 1
+
+    def rinfo(msg_id, index, size, flags, cap=b"", fds=FD_NONE):
+        cap_off = 32 if cap else 0
+        f = flags | (8 if cap else 0)
+        return rec(msg_id, REGION_INFO,
+                   struct.pack("<IIIIQQ", 32 + len(cap), f, index, cap_off, size, 0) + cap,
+                   flags=REPLY, fds=fds)
+
+    def sparse(areas):
+        return struct.pack("<HHIII", 1, 1, 0, len(areas), 0) + b"".join(
+            struct.pack("<QQ", o, s) for o, s in areas)
+
+    RW, MMAP = 3, 4
+    info = rec(2, GET_INFO, struct.pack("<IIII", 16, 3, 9, 5), flags=REPLY)
+    regions = (rinfo(3, 0, 4096, RW) + rinfo(4, 1, 256, RW) +
+               rinfo(5, 2, 0x10000, RW | MMAP, sparse([(0x1000, 0xf000)]), fds=FD_MEMFD) +
+               rinfo(6, 3, 0, 0) + rinfo(7, 4, 0x4000, RW) + rinfo(8, 5, 0, 0) +
+               rinfo(9, 6, 2048, 1) + rinfo(10, 7, 4096, RW) + rinfo(11, 8, 0, 0) +
+               rec(12, REGION_INFO, b"", flags=REPLY | ERROR, error=22))
+    cfg = cfg_image()
+    dump = b"".join(rec(15 + i, REGION_READ, region_access(CFG, i * 1024, 1024,
+                                                            cfg[i * 1024:(i + 1) * 1024]),
+                        flags=REPLY) for i in range(4))
+    write("corpus_host", "session", bytes([S]) + info + regions +
+          rec(13, REGION_INFO, b"", flags=REPLY | ERROR, error=22) +
+          rec(14, IRQ_INFO, struct.pack("<IIII", 16, 0x7, 2, 64), flags=REPLY) + dump)
+    write("corpus_host", "dma_requests", bytes([S]) +
+          rec(100, DMA_READ, struct.pack("<QQ", 0x100000, 64)) +
+          rec(101, DMA_WRITE, struct.pack("<QQ", 0x100040, 8) + b"ABCDEFGH") +
+          rec(102, DMA_READ, struct.pack("<QQ", 0x0, 64)) +
+          rec(103, DMA_WRITE, struct.pack("<QQ", 0x10fffc, 8) + b"overflow") +
+          rec(104, DMA_READ, struct.pack("<QQ", 0x100000, 0x10000)) +
+          rec(105, DMA_READ, struct.pack("<QQ", 0x100000, 8), flags=NO_REPLY) +
+          rec(106, VERSION, b"") + rec(107, 99, b"junk") + info)
+    write("corpus_host", "dma_readonly", bytes([S | 2]) +
+          rec(100, DMA_WRITE, struct.pack("<QQ", 0x100000, 4) + b"nope") + info)
+    write("corpus_host", "stray_replies", bytes([S]) +
+          rec(2, REGION_READ, b"", flags=REPLY) + rec(2, GET_INFO, b"\0" * 8, flags=REPLY) +
+          rec(3, GET_INFO, struct.pack("<IIII", 16, 3, 9, 5), flags=REPLY | ERROR, error=5) +
+          rec(0x55, GET_INFO, b"", flags=7) + info)
+    write("corpus_host", "raw_stream", bytes([0]) +
+          msg(2, GET_INFO, struct.pack("<IIII", 16, 3, 9, 5), flags=REPLY) +
+          msg(50, DMA_READ, struct.pack("<QQ", 0x100000, 16)) + hdr(3, REGION_INFO, REPLY, 0, 0xffff))
+    write("corpus_host", "twin", bytes([S | 4, 2]) + info + rinfo(3, 0, 4096, RW) +
+          rec(60, DMA_READ, struct.pack("<QQ", 0x100000, 64)) +
+          rec(61, DMA_WRITE, struct.pack("<QQ", 0x100000, 4) + b"twin"))
+    j = b'{"capabilities":{"max_msg_fds":1,"max_data_xfer_size":512,"write_multiple":false}}'
+    write("corpus_host", "custom_json", bytes([S | 8, len(j)]) + j + info)
+    # MSI-X enable: config reads of the capability, table writes, SET_IRQS.
+    write("corpus_host", "irq", bytes([S]) + info + regions + cfg_reply_all(cfg, 15))
+
+
+def cfg_reply_all(cfg, first_id):
+    out = b""
+    for i in range(4):
+        out += rec(first_id + i, REGION_READ,
+                   region_access(CFG, i * 1024, 1024, cfg[i * 1024:(i + 1) * 1024]), flags=REPLY)
+    return out
+
+
+# ---- config images ------------------------------------------------------------
+def cfg_image(loop=False):
+    img = bytearray(4096)
+    struct.pack_into("<HHHH", img, 0, 0x1234, 0x5650, 0, 0x0010)
+    img[0x8:0xc] = bytes([1, 0, 0, 0xff])
+    struct.pack_into("<I", img, 0x14, 1)
+    struct.pack_into("<I", img, 0x18, 0xc)
+    img[0x34] = 0x40
+    img[0x3d] = 1
+    img[0x40:0x44] = bytes([0x01, 0x48, 0x03, 0x00])          # PM
+    img[0x48:0x4c] = bytes([0x10, 0x7c, 0x02, 0x00])          # PCIe v2 endpoint
+    struct.pack_into("<I", img, 0x4c, 0x10008021)
+    img[0x7c:0x80] = bytes([0x05, 0x94, 0x8a, 0x01])          # MSI 64-bit maskable
+    img[0x94:0x98] = bytes([0x11, 0xa0, 0x3f, 0x00])          # MSI-X 64
+    struct.pack_into("<II", img, 0x98, 4, 0x2004)
+    img[0xa0:0xa7] = bytes([0x09, 0x40 if loop else 0, 7, ord("V"), ord("P"), 1, 2])
+    struct.pack_into("<III", img, 0x100, 0x10c10003, 0x12345678, 0x9abcdef0)  # DSN -> 0x10c
+    struct.pack_into("<I", img, 0x10c, (0x100 if loop else 0) << 20 | 1 << 16 | 0x0001)  # AER
+    return bytes(img)
+
+
+def cfg_walk():
+    write("corpus_cfg_walk", "sample_4k", cfg_image())
+    write("corpus_cfg_walk", "sample_256", cfg_image()[:256])
+    write("corpus_cfg_walk", "looped_4k", cfg_image(loop=True))
+    short = bytearray(cfg_image()[:0x46])
+    write("corpus_cfg_walk", "truncated", bytes(short))
+
+
+def caps():
+    write("corpus_caps", "full", JSON.encode() + b"\0")
+    write("corpus_caps", "twin",
+          b'{"capabilities":{"max_msg_fds":2,"twin_socket":{"supported":true,"fd_index":0}}}')
+    write("corpus_caps", "empty", b"{}")
+    write("corpus_caps", "unknown", b'{"capabilities":{"migration":{"pgsize":4096},"x":[1,2.5,null]}}')
+    write("corpus_caps", "bad_types", b'{"capabilities":{"max_msg_fds":"1","write_multiple":1}}')
+    write("corpus_caps", "limits", b'{"capabilities":{"max_msg_fds":4294967295,'
+                                   b'"max_data_xfer_size":9223372036854775807,"pgsizes":1}}')
+
+
+if __name__ == "__main__":
+    device()
+    host()
+    cfg_walk()
+    caps()
