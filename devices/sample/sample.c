@@ -194,6 +194,7 @@ static void usage(FILE *f, const char *prog)
 		"      --fd N          serve an already connected socket instead\n"
 		"      --no-twin       do not offer a twin socket\n"
 		"      --max-xfer N    largest data transfer we accept (default 1048576)\n"
+		"      --msg-timeout MS  drop a client stalled inside a message (default 5000)\n"
 		"  -v, --verbose       debug logging (same as VPCIE_LOG=debug)\n"
 		"  -h, --help          this help\n",
 		prog);
@@ -207,6 +208,7 @@ int main(int argc, char **argv)
 		{"fd", required_argument, NULL, 'f'},
 		{"no-twin", no_argument, NULL, 't'},
 		{"max-xfer", required_argument, NULL, 'x'},
+		{"msg-timeout", required_argument, NULL, 'm'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -238,6 +240,7 @@ int main(int argc, char **argv)
 		case 'f': fd = atoi(optarg); break;
 		case 't': opts.offer_twin_socket = false; break;
 		case 'x': opts.max_data_xfer_size = strtoull(optarg, NULL, 0); break;
+		case 'm': opts.msg_timeout_ms = atoi(optarg); break;
 		case 'v': opts.log_level = VPCIE_LOG_DEBUG; break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default: usage(stderr, argv[0]); return 2;

@@ -66,6 +66,9 @@ struct vpcie_dev_opts {
 	unsigned max_msg_fds;             /* we accept; default 16 */
 	bool offer_twin_socket;           /* enable twin socket if the client asks */
 	int dma_timeout_ms;               /* DMA message round trip; default 5000 */
+	int msg_timeout_ms;               /* a half-received message that makes no
+					   * progress for this long drops the client;
+					   * default 5000 */
 	bool reset_supported;             /* VFIO_DEVICE_FLAGS_RESET; default true */
 };
 

@@ -21,6 +21,7 @@
 #ifndef VPCIE_TRANSPORT_H
 #define VPCIE_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -72,6 +73,12 @@ void vpcie_chan_set_limits(struct vpcie_chan *ch, const struct vpcie_chan_limits
 
 /* True if a complete message is already buffered (poll would not report it). */
 int vpcie_chan_has_buffered(const struct vpcie_chan *ch);
+
+/* True if part of a message has arrived but not all of it. */
+bool vpcie_chan_partial(const struct vpcie_chan *ch);
+
+/* Bytes received so far on this channel (a progress counter). */
+uint64_t vpcie_chan_received(const struct vpcie_chan *ch);
 
 /*
  * Send one message: hdr (its size field is filled in from the iovecs), then

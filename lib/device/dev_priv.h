@@ -95,6 +95,8 @@ struct vpcie_dev {
 	int dma_depth;                      /* nested DMA waits */
 
 	struct vpcie_timer *timers;
+	struct vpcie_timer *stall_timer;    /* watches half-received messages */
+	uint64_t stall_mark;                /* bytes received when it was armed */
 	bool stop;
 	bool drop_client;                   /* dispatcher found the client broken */
 };

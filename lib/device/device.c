@@ -28,6 +28,7 @@ void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts)
 	opts->max_msg_fds = 16;
 	opts->offer_twin_socket = true;
 	opts->dma_timeout_ms = 5000;
+	opts->msg_timeout_ms = 5000;
 	opts->reset_supported = true;
 }
 
@@ -53,6 +54,8 @@ struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
 		dev->opts.max_msg_fds = 16;
 	if (dev->opts.dma_timeout_ms <= 0)
 		dev->opts.dma_timeout_ms = 5000;
+	if (dev->opts.msg_timeout_ms <= 0)
+		dev->opts.msg_timeout_ms = 5000;
 	vpcie_logger_init(&dev->log, dev->opts.name, dev->opts.log_level);
 	dev->ops = ops ? ops : &no_ops;
 	dev->opaque = opaque;
@@ -401,6 +404,8 @@ void dev_drop_client(struct vpcie_dev *dev, const char *why)
 	dev->twin = NULL;
 	dev->negotiated = false;
 	dev->drop_client = false;
+	vpcie_timer_cancel(dev->stall_timer);
+	dev->stall_timer = NULL;
 	while (dev->ndeferred) {
 		vpcie_msg_release(&dev->deferred[dev->deferred_head]);
 		dev->deferred_head = (dev->deferred_head + 1) % DEV_MAX_DEFERRED;
@@ -580,6 +585,35 @@ static void serve_client(struct vpcie_dev *dev)
 	}
 }
 
+/* A client that stops in the middle of a message would hold the device (one
+ * client at a time) forever: give each message a deadline for progress. */
+static void stall_check(struct vpcie_dev *dev, void *opaque)
+{
+	(void)opaque;
+	if (!dev->chan || !vpcie_chan_partial(dev->chan))
+		return; /* one-shot: stays disarmed until the next partial message */
+	if (vpcie_chan_received(dev->chan) == dev->stall_mark) {
+		dev_drop_client(dev, "incomplete message, no progress");
+		return;
+	}
+	dev->stall_mark = vpcie_chan_received(dev->chan);
+	vpcie_timer_arm(dev->stall_timer, (uint64_t)dev->opts.msg_timeout_ms * 1000000u, 0);
+}
+
+static void watch_partial(struct vpcie_dev *dev)
+{
+	if (!dev->chan || !vpcie_chan_partial(dev->chan))
+		return;
+	if (!dev->stall_timer) {
+		dev->stall_timer = vpcie_dev_timer_add(dev, (uint64_t)dev->opts.msg_timeout_ms * 1000000u,
+						       0, stall_check, NULL);
+		dev->stall_mark = vpcie_chan_received(dev->chan);
+	} else if (!dev->stall_timer->due_ns) {
+		dev->stall_mark = vpcie_chan_received(dev->chan);
+		vpcie_timer_arm(dev->stall_timer, (uint64_t)dev->opts.msg_timeout_ms * 1000000u, 0);
+	}
+}
+
 static bool client_has_work(const struct vpcie_dev *dev)
 {
 	return dev->chan && (dev->ndeferred || vpcie_chan_has_buffered(dev->chan));
@@ -617,6 +651,7 @@ int vpcie_dev_dispatch(struct vpcie_dev *dev, int timeout_ms)
 	/* The client socket last: accept and timers above may have changed it. */
 	if (chan_ready || client_has_work(dev))
 		serve_client(dev);
+	watch_partial(dev);
 	return 0;
 }
 

@@ -485,6 +485,16 @@ static int handle_write_multi(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	struct vpcie_write_multi r = {.wr_cnt = m->wr_cnt};
 	struct iovec iov = {&r, sizeof(r)};
 
+	/* Check every entry first: a bad one must not leave the others half applied.
+	 * (A device callback can still refuse an entry; earlier ones then stand.) */
+	for (uint64_t i = 0; i < m->wr_cnt; i++) {
+		struct vpcie_write_multi_entry e;
+
+		memcpy(&e, &m->wrs[i], sizeof(e));
+		if (e.region >= DEV_NUM_REGIONS ||
+		    !vpcie_range_ok(e.offset, e.count, region_size(dev, e.region)))
+			return send_error(dev, msg, EINVAL);
+	}
 	for (uint64_t i = 0; i < m->wr_cnt; i++) {
 		struct vpcie_write_multi_entry e;
 		int ret;

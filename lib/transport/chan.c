@@ -146,6 +146,16 @@ int vpcie_chan_has_buffered(const struct vpcie_chan *ch)
 	return head_msg_size(ch) != 0; /* a broken header also needs attention */
 }
 
+bool vpcie_chan_partial(const struct vpcie_chan *ch)
+{
+	return ch->end > ch->start && head_msg_size(ch) == 0;
+}
+
+uint64_t vpcie_chan_received(const struct vpcie_chan *ch)
+{
+	return ch->stream_start + (ch->end - ch->start);
+}
+
 /* Make room for the message at the head (whose header may say it is large)
  * and for at least some more bytes. The buffer may hold up to two maximal
  * messages plus slack, so a sender waiting for space can keep absorbing. */

@@ -70,7 +70,7 @@ static pid_t start_device(const char *prog)
 		return -1;
 	if (pid == 0) {
 		setenv("VPCIE_LOG", getenv("TEST_VERBOSE") ? "debug" : "error", 1);
-		execl(prog, prog, "--socket", sock_path, (char *)NULL);
+		execl(prog, prog, "--socket", sock_path, "--msg-timeout", "500", (char *)NULL);
 		perror("exec vpcie-sample");
 		_exit(127);
 	}
@@ -622,8 +622,23 @@ static void test_commands(void)
 		e[1] = (struct vpcie_write_multi_entry){4095, VFIO_PCI_CONFIG_REGION_INDEX, 4, {0}};
 		memcpy(wm, &cnt, sizeof(cnt));
 		memcpy(wm + sizeof(cnt), e, sizeof(e));
+		e[0].data[0] = 0x5a; /* interrupt line: writable */
+		memcpy(wm + sizeof(cnt), e, sizeof(e));
 		raw_send(&r, VPCIE_CMD_REGION_WRITE_MULTI, 0, wm, sizeof(wm), NULL, 0, &id);
 		expect_reject(&r, id, EINVAL, false, "WRITE_MULTI with an entry past config space");
+		/* ... and the valid entry before it was not applied either. */
+		struct vpcie_region_access rd = {0x3c, VFIO_PCI_CONFIG_REGION_INDEX, 1};
+		struct vpcie_msg m;
+
+		raw_send(&r, VPCIE_CMD_REGION_READ, 0, &rd, sizeof(rd), NULL, 0, &id);
+		if (raw_reply(&r, id, &m) == 0) {
+			check(m.payload_len == sizeof(rd) + 1 &&
+			      ((uint8_t *)m.payload)[sizeof(rd)] != 0x5a,
+			      "a rejected WRITE_MULTI applies none of its entries");
+			vpcie_msg_release(&m);
+		} else {
+			check(0, "config read after a rejected WRITE_MULTI");
+		}
 	}
 
 	/* SET_IRQS: bad index, start/count outside, bad flags, fd count mismatch. */
@@ -964,6 +979,25 @@ static void test_stall(void)
 		raw_close(&stall);
 	}
 	expect_device_ok("a client stalled in a payload");
+
+	/* A staller that never leaves is dropped after the device's message
+	 * timeout (500 ms here), and the client queued behind it is served. */
+	if (raw_open(&stall) == 0) {
+		hdr = (struct vpcie_msg_hdr){.msg_id = 1, .cmd = VPCIE_CMD_VERSION, .size = 64};
+		raw_write(&stall, &hdr, 8);
+		rc = raw_open(&next);
+		if (rc == 0)
+			rc = raw_send(&next, VPCIE_CMD_VERSION, 0,
+				      &(struct vpcie_version){VPCIE_PROTO_MAJOR, VPCIE_PROTO_MINOR},
+				      sizeof(struct vpcie_version), NULL, 0, &id);
+		if (rc == 0)
+			rc = raw_reply(&next, id, NULL);
+		check(rc == 0, "client behind a permanent staller served after the timeout: %d", rc);
+		if (next.ch)
+			raw_close(&next);
+		raw_close(&stall);
+	}
+	expect_device_ok("a client that never finishes its message");
 }
 
 /* ---- main ---------------------------------------------------------------------------- */
