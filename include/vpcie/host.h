@@ -153,13 +153,21 @@ struct vpcie_host_bar {
 };
 
 /*
- * Size every BAR the Linux way (save, write all-ones, read back, restore),
- * assign naturally aligned addresses from mem_base / io_base, and enable
- * memory, I/O and bus mastering in the command register.
+ * Size every BAR and the expansion ROM the Linux way (decoding off, save,
+ * write all-ones, read back, restore): vpcie_host_bar() then reports each
+ * with the address currently programmed. The device is left as it was.
+ */
+int vpcie_host_size_bars(struct vpcie_host *h);
+
+/*
+ * Size every BAR as above, assign naturally aligned addresses from mem_base
+ * / io_base (32-bit BARs and the ROM first), and enable memory, I/O and bus
+ * mastering in the command register. The ROM gets an address but stays
+ * disabled, as Linux leaves it.
  */
 int vpcie_host_assign_bars(struct vpcie_host *h, uint64_t mem_base, uint32_t io_base);
 
-/* BAR n as sized by vpcie_host_assign_bars(). */
+/* BAR n (0-5; 6 is the expansion ROM) as last sized or assigned. */
 const struct vpcie_host_bar *vpcie_host_bar(struct vpcie_host *h, unsigned n);
 
 /* ---- Host memory for device DMA ----------------------------------------- */

@@ -150,118 +150,19 @@ static void print_size(FILE *f, uint64_t size)
 	fprintf(f, " [size=%" PRIu64 "%s]", size, unit[u]);
 }
 
-/* ---- BAR sizing ----------------------------------------------------------- */
+/* ---- BARs ------------------------------------------------------------------ */
 
-struct bar_info {
-	bool present;
-	bool io, is64, prefetch;
-	uint64_t addr, size;
-};
-
-/* Save a register, write all-ones (or mask), read back, restore. */
-static int probe(struct vpcie_host *h, unsigned off, uint32_t ones, uint32_t *orig,
-		 uint32_t *readback)
-{
-	int rc, rc2;
-
-	*orig = vpcie_host_cfg_read32(h, off, &rc);
-	if (rc < 0)
-		return rc;
-	rc = vpcie_host_cfg_write32(h, off, ones);
-	if (rc < 0)
-		return rc;
-	*readback = vpcie_host_cfg_read32(h, off, &rc);
-	rc2 = vpcie_host_cfg_write32(h, off, *orig);
-	return rc < 0 ? rc : rc2;
-}
-
-static uint64_t low_bit(uint64_t v)
-{
-	return v & (~v + 1);
-}
-
-/*
- * Size BAR0-5 and the ROM (bars[6]) like an OS does, with memory and I/O
- * decoding turned off meanwhile; every register is restored afterwards.
- */
-static int size_bars(struct vpcie_host *h, const uint8_t *img, struct bar_info bars[7])
-{
-	uint16_t cmd = img16(img, PCI_COMMAND);
-	uint16_t off_cmd = cmd & (uint16_t)~(PCI_COMMAND_MEMORY | PCI_COMMAND_IO);
-	int rc = 0, rc2;
-
-	memset(bars, 0, 7 * sizeof(bars[0]));
-	if ((img[PCI_HEADER_TYPE] & 0x7f) != PCI_HEADER_TYPE_NORMAL)
-		return 0; /* bridges: not sized here */
-	if (off_cmd != cmd) {
-		rc = vpcie_host_cfg_write16(h, PCI_COMMAND, off_cmd);
-		if (rc < 0)
-			return rc;
-	}
-	for (unsigned i = 0; i < 6 && rc == 0; i++) {
-		unsigned reg = PCI_BASE_ADDRESS_0 + 4 * i;
-		uint32_t orig, rb, orig_hi = 0, rb_hi = 0;
-		uint64_t mask;
-
-		rc = probe(h, reg, UINT32_MAX, &orig, &rb);
-		if (rc < 0 || rb == 0 || rb == UINT32_MAX)
-			continue;
-		if (rb & PCI_BASE_ADDRESS_SPACE_IO) {
-			mask = rb & (uint32_t)PCI_BASE_ADDRESS_IO_MASK & 0xffff;
-			bars[i].io = true;
-			bars[i].addr = orig & (uint32_t)PCI_BASE_ADDRESS_IO_MASK;
-		} else {
-			bars[i].prefetch = rb & PCI_BASE_ADDRESS_MEM_PREFETCH;
-			bars[i].addr = orig & (uint32_t)PCI_BASE_ADDRESS_MEM_MASK;
-			mask = rb & (uint32_t)PCI_BASE_ADDRESS_MEM_MASK;
-			if ((rb & PCI_BASE_ADDRESS_MEM_TYPE_MASK) == PCI_BASE_ADDRESS_MEM_TYPE_64 &&
-			    i < 5) {
-				rc = probe(h, reg + 4, UINT32_MAX, &orig_hi, &rb_hi);
-				if (rc < 0)
-					break;
-				bars[i].is64 = true;
-				mask |= (uint64_t)rb_hi << 32;
-				bars[i].addr |= (uint64_t)orig_hi << 32;
-			}
-		}
-		if (mask) {
-			bars[i].present = true;
-			bars[i].size = low_bit(mask);
-		}
-		if (bars[i].is64)
-			i++;
-	}
-	if (rc == 0) {
-		uint32_t orig, rb;
-
-		/* Devices without a ROM may refuse the write: not an error. */
-		if (probe(h, PCI_ROM_ADDRESS, PCI_ROM_ADDRESS_MASK, &orig, &rb) == 0 &&
-		    rb != UINT32_MAX && (rb & PCI_ROM_ADDRESS_MASK)) {
-			bars[6].present = true;
-			bars[6].size = low_bit(rb & PCI_ROM_ADDRESS_MASK);
-			bars[6].addr = orig & PCI_ROM_ADDRESS_MASK;
-			bars[6].prefetch = orig & PCI_ROM_ADDRESS_ENABLE; /* "enabled" */
-		}
-	}
-	if (off_cmd != cmd) {
-		rc2 = vpcie_host_cfg_write16(h, PCI_COMMAND, cmd);
-		if (rc == 0)
-			rc = rc2;
-	}
-	return rc;
-}
-
-static void print_bars(FILE *f, const uint8_t *img, const struct bar_info bars[7])
+static void print_bars(FILE *f, const uint8_t *img, const struct vpcie_host_bar bars[7])
 {
 	uint16_t cmd = img16(img, PCI_COMMAND);
 
 	for (unsigned i = 0; i < 6; i++) {
-		const struct bar_info *b = &bars[i];
+		const struct vpcie_host_bar *b = &bars[i];
 
 		if (!b->present)
 			continue;
 		fprintf(f, "\tRegion %u: ", i);
-		if (b->io) {
+		if (b->is_io) {
 			fputs("I/O ports at ", f);
 			if (b->addr)
 				fprintf(f, "%04" PRIx64, b->addr);
@@ -275,8 +176,8 @@ static void print_bars(FILE *f, const uint8_t *img, const struct bar_info bars[7
 				fprintf(f, "%08" PRIx64, b->addr);
 			else
 				fputs("<unassigned>", f);
-			fprintf(f, " (%s, %sprefetchable)", b->is64 ? "64-bit" : "32-bit",
-				b->prefetch ? "" : "non-");
+			fprintf(f, " (%s, %sprefetchable)", b->is_64 ? "64-bit" : "32-bit",
+				b->prefetchable ? "" : "non-");
 			if (!(cmd & PCI_COMMAND_MEMORY))
 				fputs(" [disabled]", f);
 		}
@@ -289,7 +190,8 @@ static void print_bars(FILE *f, const uint8_t *img, const struct bar_info bars[7
 			fprintf(f, "%08" PRIx64, bars[6].addr);
 		else
 			fputs("<unassigned>", f);
-		if (!bars[6].prefetch || !(cmd & PCI_COMMAND_MEMORY))
+		if (!(img32(img, PCI_ROM_ADDRESS) & PCI_ROM_ADDRESS_ENABLE) ||
+		    !(cmd & PCI_COMMAND_MEMORY))
 			fputs(" [disabled]", f);
 		print_size(f, bars[6].size);
 		fputc('\n', f);
@@ -420,7 +322,7 @@ static int run(const struct lspci_opts *o, const char *prog)
 {
 	struct vpcie_host_opts hopts;
 	struct vpcie_host *h;
-	struct bar_info bars[7];
+	struct vpcie_host_bar bars[7];
 	uint8_t img[VPCIE_CFG_SIZE];
 	size_t len = sizeof(img), n;
 	FILE *f = stdout;
@@ -465,7 +367,9 @@ static int run(const struct lspci_opts *o, const char *prog)
 		return 1;
 	}
 	if (o->verbose) {
-		rc = size_bars(h, img, bars);
+		rc = vpcie_host_size_bars(h);
+		for (unsigned i = 0; rc == 0 && i < 7; i++)
+			bars[i] = *vpcie_host_bar(h, i);
 		if (rc < 0) {
 			fprintf(stderr, "vpcie %s: sizing BARs: %s\n", prog, strerror(-rc));
 			vpcie_host_close(h);
