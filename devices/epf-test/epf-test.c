@@ -672,17 +672,9 @@ int main(int argc, char **argv)
 		vpcie_dev_free(e.dev);
 		return 1;
 	}
-	rc = sock ? vpcie_dev_listen(e.dev, sock) : vpcie_dev_attach(e.dev, fd);
-	if (rc) {
-		fprintf(stderr, "vpcie-epf-test: cannot serve %s: %s\n", sock ? sock : "fd",
-			strerror(-rc));
-		vpcie_dev_free(e.dev);
-		return 1;
-	}
 	vpcie_info(e.lg, "%04x:%04x, BAR0 %" PRIu64 " bytes, MSI %u, MSI-X %u, caps 0x%" PRIx32,
 		   ids.vendor, ids.device, e.bar0_size, e.msi, e.msix, e.caps);
-	vpcie_dev_stop_on_signals(e.dev);
-	rc = vpcie_dev_run(e.dev);
+	rc = vpcie_dev_serve(e.dev, sock, fd);
 	vpcie_dbg(e.lg, "%" PRIu64 " commands served", e.commands);
 	vpcie_dev_free(e.dev);
 	free(e.bar0);

@@ -285,14 +285,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vpcie-sample: device setup failed (%d)\n", ret);
 		return 1;
 	}
-	ret = sock ? vpcie_dev_listen(s->dev, sock) : vpcie_dev_attach(s->dev, fd);
-	if (ret) {
-		fprintf(stderr, "vpcie-sample: cannot serve %s: %s\n", sock ? sock : "fd", strerror(-ret));
-		vpcie_dev_free(s->dev);
-		return 1;
-	}
-	vpcie_dev_stop_on_signals(s->dev);
-	ret = vpcie_dev_run(s->dev);
+	ret = vpcie_dev_serve(s->dev, sock, fd);
 	vpcie_dev_free(s->dev);
 	free(s);
 	return ret ? 1 : 0;

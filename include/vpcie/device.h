@@ -193,6 +193,14 @@ void vpcie_dev_stop(struct vpcie_dev *dev);
 /* Block SIGINT and SIGTERM and have them stop the loop (via signalfd). */
 int vpcie_dev_stop_on_signals(struct vpcie_dev *dev);
 
+/*
+ * The vfio-user backend program's main loop in one call: listen on
+ * socket_path (or, if it is NULL, serve the connected socket fd, as --fd
+ * asks), stop on SIGINT/SIGTERM, and run until stopped. Failures are logged.
+ * Returns 0 or -errno; the caller still frees the device (removing the socket).
+ */
+int vpcie_dev_serve(struct vpcie_dev *dev, const char *socket_path, int fd);
+
 /* ---- Timers (device-side work) ------------------------------------------ */
 
 struct vpcie_timer;

@@ -655,6 +655,29 @@ int vpcie_dev_dispatch(struct vpcie_dev *dev, int timeout_ms)
 	return 0;
 }
 
+int vpcie_dev_serve(struct vpcie_dev *dev, const char *socket_path, int fd)
+{
+	int ret;
+
+	if (!socket_path && fd < 0)
+		return -EINVAL;
+	ret = socket_path ? vpcie_dev_listen(dev, socket_path) : vpcie_dev_attach(dev, fd);
+	if (ret) {
+		vpcie_err(&dev->log, "cannot serve %s: %s", socket_path ? socket_path : "--fd",
+			  strerror(-ret));
+		return ret;
+	}
+	ret = vpcie_dev_stop_on_signals(dev);
+	if (ret) {
+		vpcie_err(&dev->log, "cannot handle signals: %s", strerror(-ret));
+		return ret;
+	}
+	ret = vpcie_dev_run(dev);
+	if (ret)
+		vpcie_err(&dev->log, "event loop failed: %s", strerror(-ret));
+	return ret;
+}
+
 int vpcie_dev_run(struct vpcie_dev *dev)
 {
 	int ret = 0;
