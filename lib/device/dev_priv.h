@@ -93,6 +93,7 @@ struct vpcie_dev {
 	unsigned ndeferred, deferred_head;
 	size_t deferred_bytes;
 	int dma_depth;                      /* nested DMA waits */
+	bool warned_unsealed;               /* said once per client */
 
 	struct vpcie_timer *timers;
 	struct vpcie_timer *stall_timer;    /* watches half-received messages */

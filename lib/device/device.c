@@ -155,9 +155,11 @@ int vpcie_dev_set_bar(struct vpcie_dev *dev, unsigned n, const struct vpcie_bar_
 		char name[32];
 
 		snprintf(name, sizeof(name), "vpcie-bar%u", n);
-		b->memfd = memfd_create(name, MFD_CLOEXEC);
-		if (b->memfd < 0 || ftruncate(b->memfd, (off_t)d->size) < 0)
+		b->memfd = vpcie_memfd_sized(name, d->size);
+		if (b->memfd < 0) {
+			errno = -b->memfd;
 			goto fail;
+		}
 		b->mem = mmap(NULL, d->size, PROT_READ | PROT_WRITE, MAP_SHARED, b->memfd, 0);
 		if (b->mem == MAP_FAILED) {
 			b->mem = NULL;
@@ -380,6 +382,7 @@ int vpcie_dev_attach(struct vpcie_dev *dev, int fd)
 	arm_listener(dev, false);
 	dev->negotiated = false;
 	dev->drop_client = false;
+	dev->warned_unsealed = false;
 	vpcie_caps_defaults(&dev->peer);
 	vpcie_dbg(&dev->log, "client connected");
 	return 0;

@@ -81,6 +81,12 @@ int dev_dma_map(struct vpcie_dev *dev, const struct vpcie_dma_map *m, int fd)
 			ret = -EINVAL;
 			goto out;
 		}
+		if (!vpcie_fd_size_sealed(fd) && !dev->warned_unsealed) {
+			/* Still served (QEMU's file-backed RAM cannot be sealed), but
+			 * a client that shrinks the file can make us fault. */
+			vpcie_warn(&dev->log, "client DMA memory is not sealed against shrinking");
+			dev->warned_unsealed = true;
+		}
 		if (m->size > SIZE_MAX - skew) {
 			ret = -EINVAL;
 			goto out;

@@ -16,6 +16,7 @@
 #include <vpcie/transport.h>
 
 #include "host_priv.h"
+#include "../util/util.h"
 
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
@@ -88,11 +89,11 @@ struct vpcie_host_mem *vpcie_host_mem_alloc(struct vpcie_host *h, size_t size,
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
-	fd = memfd_create("vpcie-host-mem", MFD_CLOEXEC);
-	if (fd < 0)
+	fd = vpcie_memfd_sized("vpcie-host-mem", rounded);
+	if (fd < 0) {
+		errno = -fd;
 		goto fail_free;
-	if (ftruncate(fd, (off_t)rounded) < 0)
-		goto fail_close;
+	}
 	m->ptr = mmap(NULL, rounded, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m->ptr == MAP_FAILED)
 		goto fail_close;

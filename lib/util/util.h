@@ -4,6 +4,7 @@
 #define VPCIE_UTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -45,5 +46,12 @@ static inline bool vpcie_range_within(uint64_t a, uint64_t alen, uint64_t base, 
 {
 	return a >= base && vpcie_range_ok(a - base, alen, size);
 }
+
+/* A memfd of size bytes, sealed against shrinking and growing (memfd.c).
+ * Returns the fd or -errno. */
+int vpcie_memfd_sized(const char *name, size_t size);
+
+/* Whether a peer's fd is sealed against shrinking (so mapping it is safe). */
+bool vpcie_fd_size_sealed(int fd);
 
 #endif

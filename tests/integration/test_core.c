@@ -8,6 +8,7 @@
  * argv[1] (or $VPCIE_SAMPLE) is the vpcie-sample program.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -252,6 +253,9 @@ static void test_mmap_bar_and_trap(void **state)
 	assert_int_equal(r->nr_sparse, 1); /* everything but the trapped first page */
 	assert_int_equal(r->sparse[0].offset, 4096);
 	assert_int_equal(r->sparse[0].size, SAMPLE_BAR2_SIZE - 4096);
+	/* The device's memory is sealed: we cannot be made to fault by a shrink. */
+	assert_true(fcntl(r->fd, F_GET_SEALS) & F_SEAL_SHRINK);
+	assert_int_equal(ftruncate(r->fd, 4096), -1);
 	bar2 = vpcie_host_region_map(f->h, 2);
 	assert_non_null(bar2);
 	assert_false(vpcie_host_region_is_mapped(f->h, 2, 0, 4));
