@@ -62,6 +62,8 @@ struct vpcie_dev_ops {
 struct vpcie_dev_opts {
 	const char *name;                 /* for logs; default "vpcie" */
 	enum vpcie_log_level log_level;   /* default from VPCIE_LOG, else INFO */
+	vpcie_log_fn log_sink;            /* NULL: stderr */
+	void *log_opaque;
 	uint64_t max_data_xfer_size;      /* we offer; default 1 MiB */
 	unsigned max_msg_fds;             /* we accept; default 16 */
 	bool offer_twin_socket;           /* enable twin socket if the client asks */

@@ -47,6 +47,8 @@ struct vpcie_host_opts {
 	bool twin_socket;            /* ask for a twin socket; default false */
 	bool write_multiple;         /* offer REGION_WRITE_MULTI; default true */
 	enum vpcie_log_level log_level; /* default from VPCIE_LOG, else WARN */
+	vpcie_log_fn log_sink;          /* NULL: stderr */
+	void *log_opaque;
 };
 
 void vpcie_host_opts_defaults(struct vpcie_host_opts *opts);

@@ -57,6 +57,8 @@ struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
 	if (dev->opts.msg_timeout_ms <= 0)
 		dev->opts.msg_timeout_ms = 5000;
 	vpcie_logger_init(&dev->log, dev->opts.name, dev->opts.log_level);
+	dev->log.sink = dev->opts.log_sink;
+	dev->log.opaque = dev->opts.log_opaque;
 	dev->ops = ops ? ops : &no_ops;
 	dev->opaque = opaque;
 	vpcie_cfg_init(&dev->cfg, ids);

@@ -515,6 +515,8 @@ struct vpcie_host *vpcie_host_open_fd(int fd, const struct vpcie_host_opts *opts
 	if (h->opts.max_data_xfer_size > VPCIE_MAX_XFER_LIMIT)
 		h->opts.max_data_xfer_size = VPCIE_MAX_XFER_LIMIT;
 	vpcie_logger_init(&h->lg, "vpcie-host", h->opts.log_level);
+	h->lg.sink = h->opts.log_sink;
+	h->lg.opaque = h->opts.log_opaque;
 	h->irq_type = HOST_IRQ_NONE;
 	vpcie_caps_defaults(&h->peer);
 	h->peer.twin_fd_index = -1;

@@ -585,6 +585,32 @@ static void test_twin_socket(void **state)
 	dma_roundtrip(f->h, 0); /* DMA messages and their replies on the twin socket */
 }
 
+static void count_logs(void *opaque, enum vpcie_log_level level, const char *msg)
+{
+	(void)level;
+	(void)msg;
+	++*(int *)opaque;
+}
+
+static void test_log_sink(void **state)
+{
+	struct fixture *f = *state;
+	struct vpcie_host_opts o;
+	struct vpcie_host *h;
+	int lines = 0, err = 0;
+
+	vpcie_host_close(f->h);
+	vpcie_host_opts_defaults(&o);
+	o.log_level = VPCIE_LOG_DEBUG;
+	o.log_sink = count_logs;
+	o.log_opaque = &lines;
+	/* Negotiation already logs: the sink must be in place from the start. */
+	h = vpcie_host_open(f->sock, &o, &err);
+	assert_non_null(h);
+	assert_true(lines > 0);
+	f->h = h;
+}
+
 static void test_two_devices(void **state)
 {
 	struct fixture *f = *state;
@@ -629,6 +655,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_reset_and_flr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_keeps_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_twin_socket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_sink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_devices, setup, teardown),
 	};
 
