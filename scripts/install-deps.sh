@@ -12,6 +12,7 @@ pkgs=(
 	libcmocka-dev                             # unit tests
 	pciutils                                  # lspci decodes our config dumps in tests
 	python3                                   # test-result summary
+	gnuplot-nox                               # `vpcie bench --plot`: latency/bandwidth PNGs (no X11)
 )
 
 missing=()

@@ -12,6 +12,7 @@ static const struct {
 } cmds[] = {
 	{"lspci", cmd_lspci, "dump a device's config space in lspci -x/-xxxx format"},
 	{"pcitest", cmd_pcitest, "run the Linux PCI endpoint test matrix against a device"},
+	{"bench", cmd_bench, "measure every host<->device path against this machine's floors"},
 };
 
 static void usage(FILE *f)
