@@ -106,9 +106,19 @@ int vpcie_host_region_read(struct vpcie_host *h, unsigned index, uint64_t off,
 			   void *buf, size_t len);
 int vpcie_host_region_write(struct vpcie_host *h, unsigned index, uint64_t off,
 			    const void *buf, size_t len);
-/* Posted write (NO_REPLY): returns once sent; errors surface on later calls. */
+/*
+ * Posted write (NO_REPLY). Posted writes are queued and sent in batches (one
+ * syscall for many) before anything that sends a request, waits (poll, IRQ
+ * wait) or reads a mapped BAR through vpcie_host_bar_read32(), and on close
+ * - so every read still sees the writes before it, as PCI ordering demands.
+ * Code that watches the device through a mapped pointer of its own calls
+ * vpcie_host_flush() first. Errors surface on later calls.
+ */
 int vpcie_host_region_write_posted(struct vpcie_host *h, unsigned index, uint64_t off,
 				   const void *buf, size_t len);
+
+/* Send the posted writes queued so far. */
+int vpcie_host_flush(struct vpcie_host *h);
 /* Coalesce up to n small writes (each <= 8 bytes) into REGION_WRITE_MULTI
  * (falls back to single writes if the device does not support it). */
 int vpcie_host_region_write_multi(struct vpcie_host *h,

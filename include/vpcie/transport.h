@@ -97,6 +97,12 @@ int vpcie_chan_send(struct vpcie_chan *ch, struct vpcie_msg_hdr *hdr,
  */
 int vpcie_chan_recv(struct vpcie_chan *ch, struct vpcie_msg *msg, int timeout_ms);
 
+/*
+ * Send bytes that already hold whole messages (headers with their sizes set),
+ * e.g. a batch of posted writes: one syscall for many messages. No fds.
+ */
+int vpcie_chan_send_raw(struct vpcie_chan *ch, const void *buf, size_t len, int timeout_ms);
+
 /* Convenience: send a reply header (+payload) echoing req's id and command. */
 int vpcie_chan_reply(struct vpcie_chan *ch, const struct vpcie_msg_hdr *req,
 		     const struct iovec *iov, int iovcnt, const int *fds,

@@ -210,6 +210,8 @@ static int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms)
 
 	if (h->broken)
 		return -ECONNRESET;
+	if (host_flush(h) < 0) /* whatever we wait for may follow a posted write */
+		return -ECONNRESET;
 	for (;;) {
 		struct vpcie_chan *chans[2] = {h->ch, h->twin};
 		struct pollfd pfd[3];
@@ -297,6 +299,60 @@ int vpcie_host_poll(struct vpcie_host *h, int timeout_ms)
 
 /* ---- Requests ------------------------------------------------------------ */
 
+int host_flush(struct vpcie_host *h)
+{
+	int rc;
+
+	if (!h->post_len)
+		return 0;
+	rc = vpcie_chan_send_raw(h->ch, h->post, h->post_len, h->opts.timeout_ms);
+	h->post_len = 0;
+	return rc < 0 ? mark_broken(h, rc, "posted writes") : 0;
+}
+
+int host_post_write(struct vpcie_host *h, unsigned index, uint64_t off, const void *data,
+		    uint32_t count)
+{
+	struct vpcie_msg_hdr hdr = {
+		.cmd = VPCIE_CMD_REGION_WRITE,
+		.flags = VPCIE_MSGF_COMMAND | VPCIE_MSGF_NO_REPLY,
+	};
+	struct vpcie_region_access ra = {.offset = off, .region = index, .count = count};
+	size_t size = sizeof(hdr) + sizeof(ra) + count;
+	int rc;
+
+	if (h->broken)
+		return -ECONNRESET;
+	if (size > HOST_POST_BUF - h->post_len) {
+		rc = host_flush(h);
+		if (rc < 0)
+			return rc;
+	}
+	if (size > HOST_POST_BUF) { /* too big to batch: send it alone */
+		struct iovec iov[2] = {{&ra, sizeof(ra)}, {(void *)data, count}};
+
+		return host_request(h, VPCIE_CMD_REGION_WRITE, VPCIE_MSGF_NO_REPLY, iov, 2,
+				    NULL, 0, NULL);
+	}
+	if (!h->post) {
+		h->post = malloc(HOST_POST_BUF);
+		if (!h->post)
+			return -ENOMEM;
+	}
+	hdr.msg_id = h->next_id++;
+	hdr.size = (uint32_t)size;
+	memcpy(h->post + h->post_len, &hdr, sizeof(hdr));
+	memcpy(h->post + h->post_len + sizeof(hdr), &ra, sizeof(ra));
+	memcpy(h->post + h->post_len + sizeof(hdr) + sizeof(ra), data, count);
+	h->post_len += size;
+	return h->post_len >= HOST_POST_FLUSH ? host_flush(h) : 0;
+}
+
+int vpcie_host_flush(struct vpcie_host *h)
+{
+	return h ? host_flush(h) : -EINVAL;
+}
+
 int host_request(struct vpcie_host *h, unsigned cmd, uint32_t flags,
 		 const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds,
 		 struct vpcie_msg *reply)
@@ -311,6 +367,9 @@ int host_request(struct vpcie_host *h, unsigned cmd, uint32_t flags,
 		memset(reply, 0, sizeof(*reply));
 	if (h->broken)
 		return -ECONNRESET;
+	rc = host_flush(h); /* posted writes go first: PCI ordering */
+	if (rc < 0)
+		return rc;
 	hdr.msg_id = h->next_id++;
 	hdr.cmd = (uint16_t)cmd;
 	hdr.flags = VPCIE_MSGF_COMMAND | (flags & VPCIE_MSGF_NO_REPLY);
@@ -576,6 +635,8 @@ void vpcie_host_close(struct vpcie_host *h)
 {
 	if (!h)
 		return;
+	if (!h->broken)
+		host_flush(h); /* posted writes are delivered, not dropped */
 	host_irq_forget(h);
 	host_mems_free(h);
 	host_regions_free(h);
@@ -583,6 +644,7 @@ void vpcie_host_close(struct vpcie_host *h)
 		vpcie_chan_free(h->twin);
 	if (h->ch)
 		vpcie_chan_free(h->ch);
+	free(h->post);
 	free(h);
 }
 

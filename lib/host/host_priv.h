@@ -58,6 +58,11 @@ struct vpcie_host {
 	uint16_t next_id;
 	bool broken;
 
+	/* Posted writes not yet sent: whole messages, flushed in one syscall
+	 * before anything that sends a request, waits, or touches a mapping. */
+	uint8_t *post;
+	size_t post_len;
+
 	struct host_region *regions[HOST_MAX_REGIONS];
 
 	struct vpcie_host_mem *mems;
@@ -83,6 +88,16 @@ struct vpcie_host {
 };
 
 /* ---- host.c ------------------------------------------------------------- */
+
+#define HOST_POST_BUF (64u * 1024)   /* posted-write batch buffer */
+#define HOST_POST_FLUSH (16u * 1024) /* send once this much is queued */
+
+/* Send the queued posted writes (0 if none). */
+int host_flush(struct vpcie_host *h);
+
+/* Queue a posted REGION_WRITE (sent at the next flush). */
+int host_post_write(struct vpcie_host *h, unsigned index, uint64_t off, const void *data,
+		    uint32_t count);
 
 /*
  * Send command cmd (extra header flags in flags, e.g. VPCIE_MSGF_NO_REPLY)

@@ -283,8 +283,7 @@ static int region_write(struct vpcie_host *h, unsigned index, uint64_t off,
 		iov[0] = (struct iovec){.iov_base = &req, .iov_len = sizeof(req)};
 		iov[1] = (struct iovec){.iov_base = (uint8_t *)buf + done, .iov_len = (size_t)chunk};
 		if (posted) {
-			rc = host_request(h, VPCIE_CMD_REGION_WRITE, VPCIE_MSGF_NO_REPLY, iov, 2,
-					  NULL, 0, NULL);
+			rc = host_post_write(h, index, req.offset, iov[1].iov_base, req.count);
 			if (rc < 0)
 				return rc;
 			done += (size_t)chunk;
@@ -521,9 +520,11 @@ uint32_t vpcie_host_bar_read32(struct vpcie_host *h, unsigned bar, uint64_t off,
 	if (bar < HOST_MAX_REGIONS && off % 4 == 0 && h->regions[bar] &&
 	    (h->regions[bar]->info.flags & VFIO_REGION_INFO_FLAG_READ) &&
 	    mapped_area(h->regions[bar], off, 4)) {
-		v = *(volatile uint32_t *)(h->regions[bar]->map + off);
+		rc = host_flush(h); /* a read pushes posted writes ahead of it */
+		if (rc == 0)
+			v = *(volatile uint32_t *)(h->regions[bar]->map + off);
 		if (err)
-			*err = 0;
+			*err = rc;
 		return v;
 	}
 	rc = vpcie_host_region_read(h, bar, off, &v, 4);

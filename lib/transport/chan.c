@@ -386,33 +386,17 @@ int vpcie_chan_recv(struct vpcie_chan *ch, struct vpcie_msg *msg, int timeout_ms
 	}
 }
 
-int vpcie_chan_send(struct vpcie_chan *ch, struct vpcie_msg_hdr *hdr,
-		    const struct iovec *iov, int iovcnt, const int *fds,
-		    unsigned nfds, int timeout_ms)
+/* Send v[0..cnt) (and fds with the first bytes), waiting until deadline. */
+static int send_iov(struct vpcie_chan *ch, struct iovec *v, int cnt, const int *fds,
+		    unsigned nfds, uint64_t deadline)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * VPCIE_MAX_FDS_LIMIT)];
 		struct cmsghdr align;
 	} ctrl;
-	struct iovec v[CHAN_MAX_IOV + 1];
-	uint64_t deadline = vpcie_deadline(timeout_ms), total = VPCIE_HDR_SIZE;
 	struct msghdr mh;
-	int cnt = 1, first = 0;
+	int first = 0;
 	bool absorb = true;
-
-	if (iovcnt < 0 || iovcnt > CHAN_MAX_IOV || nfds > VPCIE_MAX_FDS_LIMIT)
-		return -EINVAL;
-	v[0].iov_base = hdr;
-	v[0].iov_len = VPCIE_HDR_SIZE;
-	for (int i = 0; i < iovcnt; i++) {
-		if (!iov[i].iov_len)
-			continue;
-		v[cnt++] = iov[i];
-		total += iov[i].iov_len;
-	}
-	if (total > UINT32_MAX)
-		return -E2BIG;
-	hdr->size = (uint32_t)total;
 
 	memset(&mh, 0, sizeof(mh));
 	if (nfds) {
@@ -470,6 +454,37 @@ int vpcie_chan_send(struct vpcie_chan *ch, struct vpcie_msg_hdr *hdr,
 		}
 	}
 	return 0;
+}
+
+int vpcie_chan_send(struct vpcie_chan *ch, struct vpcie_msg_hdr *hdr,
+		    const struct iovec *iov, int iovcnt, const int *fds,
+		    unsigned nfds, int timeout_ms)
+{
+	struct iovec v[CHAN_MAX_IOV + 1];
+	uint64_t total = VPCIE_HDR_SIZE;
+	int cnt = 1;
+
+	if (iovcnt < 0 || iovcnt > CHAN_MAX_IOV || nfds > VPCIE_MAX_FDS_LIMIT)
+		return -EINVAL;
+	v[0].iov_base = hdr;
+	v[0].iov_len = VPCIE_HDR_SIZE;
+	for (int i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_len)
+			continue;
+		v[cnt++] = iov[i];
+		total += iov[i].iov_len;
+	}
+	if (total > UINT32_MAX)
+		return -E2BIG;
+	hdr->size = (uint32_t)total;
+	return send_iov(ch, v, cnt, fds, nfds, vpcie_deadline(timeout_ms));
+}
+
+int vpcie_chan_send_raw(struct vpcie_chan *ch, const void *buf, size_t len, int timeout_ms)
+{
+	struct iovec v = {(void *)buf, len};
+
+	return len ? send_iov(ch, &v, 1, NULL, 0, vpcie_deadline(timeout_ms)) : 0;
 }
 
 int vpcie_chan_reply(struct vpcie_chan *ch, const struct vpcie_msg_hdr *req,

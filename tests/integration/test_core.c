@@ -221,6 +221,20 @@ static void test_posted_and_multi_writes(void **state)
 	}
 	/* Commands are processed in order: the read sees the last posted write. */
 	assert_int_equal(reg(f->h, SAMPLE_REG_SCRATCH), 0x1000 + 99);
+	/* Posted writes still queued when the handle closes are delivered. */
+	v = 0x5151;
+	assert_int_equal(vpcie_host_region_write_posted(f->h, 0, SAMPLE_REG_SCRATCH, &v, 4), 0);
+	vpcie_host_close(f->h);
+	f->h = open_host(f->sock, false);
+	assert_int_equal(reg(f->h, SAMPLE_REG_SCRATCH), 0x5151);
+	/* Many more than one batch holds, interleaved with a non-posted write. */
+	for (uint32_t i = 0; i < 20000; i++) {
+		assert_int_equal(vpcie_host_region_write_posted(f->h, 0, SAMPLE_REG_SCRATCH, &i, 4), 0);
+		if (i == 10000)
+			set_reg(f->h, SAMPLE_REG_DMA_LEN, 12345);
+	}
+	assert_int_equal(reg(f->h, SAMPLE_REG_SCRATCH), 19999);
+	assert_int_equal(reg(f->h, SAMPLE_REG_DMA_LEN), 12345);
 	for (int i = 0; i < 3; i++) {
 		w[i].region = 0;
 		w[i].count = 4;
