@@ -72,6 +72,9 @@ struct vpcie_dev_opts {
 					   * progress for this long drops the client;
 					   * default 5000 */
 	bool reset_supported;             /* VFIO_DEVICE_FLAGS_RESET; default true */
+	/* Adaptive polling: after a message, poll this long at most (self-tuned
+	 * below it) before sleeping. 0 turns it off. Default 50, or $VPCIE_POLL_US. */
+	unsigned poll_max_us;
 };
 
 /* Defaults for every field of vpcie_dev_opts. */

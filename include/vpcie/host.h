@@ -47,6 +47,9 @@ struct vpcie_host_opts {
 	bool twin_socket;            /* ask for a twin socket; default false */
 	bool write_multiple;         /* offer REGION_WRITE_MULTI; default true */
 	enum vpcie_log_level log_level; /* default from VPCIE_LOG, else WARN */
+	/* Adaptive polling: while waiting, poll this long at most (self-tuned
+	 * below it) before sleeping. 0 turns it off. Default 50, or $VPCIE_POLL_US. */
+	unsigned poll_max_us;
 	vpcie_log_fn log_sink;          /* NULL: stderr */
 	void *log_opaque;
 };

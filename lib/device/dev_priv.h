@@ -9,6 +9,8 @@
 #include <vpcie/device.h>
 #include <vpcie/transport.h>
 
+#include "../util/spin.h"
+
 #define DEV_NUM_REGIONS VFIO_PCI_NUM_REGIONS /* BAR0-5, ROM, config, VGA */
 /* INTx, MSI, MSI-X. No ERR/REQ: answering those indexes with count 0 makes
  * QEMU warn that error recovery is unavailable; refusing them is what an
@@ -95,6 +97,7 @@ struct vpcie_dev {
 	int dma_depth;                      /* nested DMA waits */
 	bool warned_unsealed;               /* said once per client */
 
+	struct vpcie_spin spin;             /* adaptive polling of the client */
 	struct vpcie_timer *timers;
 	struct vpcie_timer *stall_timer;    /* watches half-received messages */
 	uint64_t stall_mark;                /* bytes received when it was armed */

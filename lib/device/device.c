@@ -30,6 +30,7 @@ void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts)
 	opts->dma_timeout_ms = 5000;
 	opts->msg_timeout_ms = 5000;
 	opts->reset_supported = true;
+	opts->poll_max_us = vpcie_env_poll_us(50);
 }
 
 struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
@@ -56,6 +57,7 @@ struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
 		dev->opts.dma_timeout_ms = 5000;
 	if (dev->opts.msg_timeout_ms <= 0)
 		dev->opts.msg_timeout_ms = 5000;
+	vpcie_spin_init(&dev->spin, (uint64_t)dev->opts.poll_max_us * 1000u);
 	vpcie_logger_init(&dev->log, dev->opts.name, dev->opts.log_level);
 	dev->log.sink = dev->opts.log_sink;
 	dev->log.opaque = dev->opts.log_opaque;
@@ -568,26 +570,31 @@ static int next_msg(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	return vpcie_chan_recv(dev->chan, msg, 0);
 }
 
-/* Serve up to a budget of messages, so timers are not starved. */
-static void serve_client(struct vpcie_dev *dev)
+/* Serve up to a budget of messages, so timers are not starved. Returns how
+ * many were handled. */
+static int serve_client(struct vpcie_dev *dev)
 {
+	int handled = 0;
+
 	for (int budget = 64; budget > 0 && dev->chan; budget--) {
 		struct vpcie_msg msg;
 		int ret = next_msg(dev, &msg);
 
 		if (ret == -EAGAIN)
-			return;
+			break;
 		if (ret) {
 			dev_drop_client(dev, ret == -ECONNRESET ? "connection closed" : strerror(-ret));
-			return;
+			break;
 		}
 		ret = dev_handle_msg(dev, &msg);
 		vpcie_msg_release(&msg);
+		handled++;
 		if (ret || dev->drop_client) {
 			dev_drop_client(dev, ret ? strerror(-ret) : "protocol error");
-			return;
+			break;
 		}
 	}
+	return handled;
 }
 
 /* A client that stops in the middle of a message would hold the device (one
@@ -632,7 +639,21 @@ int vpcie_dev_dispatch(struct vpcie_dev *dev, int timeout_ms)
 
 	if (client_has_work(dev))
 		timeout_ms = 0;
-	n = epoll_wait(dev->epfd, evs, 8, timeout_ms);
+	n = 0;
+	if (timeout_ms != 0 && dev->chan && dev->spin.idle_since) {
+		/* Adaptive polling: the client often answers within microseconds. */
+		uint64_t until = dev->spin.idle_since + dev->spin.window_ns;
+
+		do
+			n = epoll_wait(dev->epfd, evs, 8, 0);
+		while (n == 0 && vpcie_now_ns() < until);
+		if (n > 0)
+			dev->spin.spins_hit++;
+		else
+			dev->spin.spins_missed++;
+	}
+	if (n == 0)
+		n = epoll_wait(dev->epfd, evs, 8, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
@@ -653,9 +674,13 @@ int vpcie_dev_dispatch(struct vpcie_dev *dev, int timeout_ms)
 			chan_ready = true;
 		}
 	}
+	if (chan_ready && dev->spin.idle_since) {
+		vpcie_spin_observe(&dev->spin, vpcie_now_ns() - dev->spin.idle_since);
+		dev->spin.idle_since = 0;
+	}
 	/* The client socket last: accept and timers above may have changed it. */
-	if (chan_ready || client_has_work(dev))
-		serve_client(dev);
+	if ((chan_ready || client_has_work(dev)) && serve_client(dev) > 0 && dev->spin.max_ns)
+		dev->spin.idle_since = vpcie_now_ns();
 	watch_partial(dev);
 	return 0;
 }

@@ -32,6 +32,7 @@ void vpcie_host_opts_defaults(struct vpcie_host_opts *opts)
 	opts->twin_socket = false;
 	opts->write_multiple = true;
 	opts->log_level = VPCIE_LOG_WARN;
+	opts->poll_max_us = vpcie_env_poll_us(50);
 }
 
 static int mark_broken(struct vpcie_host *h, int rc, const char *what)
@@ -205,8 +206,8 @@ static int pump_one(struct vpcie_host *h, struct vpcie_chan *ch, struct pump *p)
  */
 static int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms)
 {
-	uint64_t deadline = vpcie_deadline(timeout_ms);
-	bool first = true;
+	uint64_t deadline = vpcie_deadline(timeout_ms), start = vpcie_now_ns();
+	bool first = true, observed = false;
 
 	if (h->broken)
 		return -ECONNRESET;
@@ -248,7 +249,22 @@ static int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms)
 			pfd[n++] = (struct pollfd){.fd = vpcie_chan_fd(chans[c]), .events = POLLIN};
 		if (p->extra_fd >= 0)
 			pfd[n++] = (struct pollfd){.fd = p->extra_fd, .events = POLLIN};
-		rc = poll(pfd, (nfds_t)n, wait);
+		rc = 0;
+		if (wait != 0 && !observed && h->spin.max_ns) {
+			/* Adaptive polling: the device often answers within microseconds,
+			 * sooner than a sleeping vCPU wakes up. */
+			uint64_t until = start + h->spin.window_ns;
+
+			do
+				rc = poll(pfd, (nfds_t)n, 0);
+			while (rc == 0 && vpcie_now_ns() < until);
+		}
+		if (rc == 0)
+			rc = poll(pfd, (nfds_t)n, wait);
+		if (rc > 0 && !observed) {
+			vpcie_spin_observe(&h->spin, vpcie_now_ns() - start);
+			observed = true;
+		}
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
@@ -574,6 +590,7 @@ struct vpcie_host *vpcie_host_open_fd(int fd, const struct vpcie_host_opts *opts
 	if (h->opts.max_data_xfer_size > VPCIE_MAX_XFER_LIMIT)
 		h->opts.max_data_xfer_size = VPCIE_MAX_XFER_LIMIT;
 	vpcie_logger_init(&h->lg, "vpcie-host", h->opts.log_level);
+	vpcie_spin_init(&h->spin, (uint64_t)h->opts.poll_max_us * 1000u);
 	h->lg.sink = h->opts.log_sink;
 	h->lg.opaque = h->opts.log_opaque;
 	h->irq_type = HOST_IRQ_NONE;

@@ -15,6 +15,8 @@
 #include <vpcie/host.h>
 #include <vpcie/transport.h>
 
+#include "../util/spin.h"
+
 /* Region indices we cache (PCI uses 0..8; device-specific ones follow). */
 #define HOST_MAX_REGIONS 64u
 /* fds we accept with one message (we announce it as max_msg_fds). */
@@ -57,6 +59,7 @@ struct vpcie_host {
 	uint64_t xfer;            /* min(ours, theirs): split size for data */
 	uint16_t next_id;
 	bool broken;
+	struct vpcie_spin spin;   /* adaptive polling while waiting */
 
 	/* Posted writes not yet sent: whole messages, flushed in one syscall
 	 * before anything that sends a request, waits, or touches a mapping. */

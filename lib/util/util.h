@@ -47,6 +47,9 @@ static inline bool vpcie_range_within(uint64_t a, uint64_t alen, uint64_t base, 
 	return a >= base && vpcie_range_ok(a - base, alen, size);
 }
 
+/* $VPCIE_POLL_US if set to a number (the adaptive polling cap), else def. */
+unsigned vpcie_env_poll_us(unsigned def);
+
 /* A memfd of size bytes, sealed against shrinking and growing (memfd.c).
  * Returns the fd or -errno. */
 int vpcie_memfd_sized(const char *name, size_t size);
