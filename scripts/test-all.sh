@@ -48,6 +48,25 @@ PY
 
 build gcc gcc
 run gcc --no-suite fuzz
+# Install the library and build the minimal example against the installed
+# headers and vpcie.pc, as a user outside this tree would; then run it.
+echo "=== install + out-of-tree build (examples/minimal-device.c)"
+inst=$top/build-ci/install
+rm -rf "$inst"
+if meson install -C "$top/build-ci/gcc" --destdir "$inst" >/dev/null &&
+   pc=$(dirname "$(find "$inst" -name vpcie.pc | head -n 1)") &&
+   flags=$(PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$inst pkg-config --cflags --libs --static vpcie) &&
+   gcc -std=c11 -Wall -Wextra -Werror examples/minimal-device.c $flags -o "$inst/minimal-device" \
+       -Wl,-rpath,"$(dirname "$(find "$inst" -name 'libvpcie.so' | head -n 1)")" &&
+   "$inst/minimal-device" --help &&
+   sock=$inst/min.sock && { "$inst/minimal-device" --socket "$sock" & pid=$!; } &&
+   "$top/build-ci/gcc/tools/vpcie/vpcie" lspci --socket "$sock" --wait 5000 | grep -q '^00:00.0 .*1234:0001' &&
+   kill -TERM "$pid" && wait "$pid" && [ ! -e "$sock" ]; then
+	echo "install minimal-device OK" >>"$results"
+else
+	echo "install minimal-device FAIL" >>"$results"
+fi
+
 build clang clang
 run clang --no-suite fuzz
 build asan clang -Db_sanitize=address,undefined -Db_lundef=false
