@@ -1,0 +1,241 @@
+#!/bin/bash
+# Guest test of vpcie-virtio-blk: an unmodified Linux guest (Debian 12
+# kernel, its virtio_pci + virtio_blk modules) in upstream QEMU attached over
+# vfio-user-pci.
+#
+#   boot 1  packed rings, 1 queue: the guest sees the disk with the image's
+#           size, makes an ext2 filesystem on its first 32 MiB, writes a known
+#           pattern file and reads it back (caches dropped), writes the same
+#           pattern as raw blocks at 48 MiB, discards 1 MiB at 60 MiB
+#   host    the image is checked from the host: e2fsck, the file through
+#           debugfs, the raw blocks, the discarded range reads as zeros
+#   boot 2  split rings (--no-packed), 2 queues, 2 vCPUs: the data written by
+#           boot 1 is read back (file and raw) and checked again
+#
+# Prints "GUEST-RESULT <name> OK|FAIL|SKIP" lines and detail. Exit status: 0
+# all OK, 77 VM provisioning unavailable (one "GUEST-RESULT virtio-blk SKIP"),
+# 1 otherwise.
+set -uo pipefail
+
+SELF_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+usage() {
+    cat <<'EOF'
+Usage: scripts/vm/test-virtio-blk.sh [--build DIR] [--cache DIR] [--keep-logs DIR]
+
+  --build DIR       meson build directory with devices/virtio-blk (default ./build)
+  --cache DIR       VM provisioning cache (default $VPCIE_VM_CACHE or ~/.cache/vpcie-vm)
+  --keep-logs DIR   keep consoles, QEMU and device logs and the image in DIR
+                    (default: a temporary directory, kept only if a test failed)
+  -h, --help        this text
+EOF
+}
+
+BUILD="build"
+CACHE="${VPCIE_VM_CACHE:-$HOME/.cache/vpcie-vm}"
+KEEP_LOGS=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --build) BUILD="${2:?--build needs a directory}"; shift 2 ;;
+        --cache) CACHE="${2:?--cache needs a directory}"; shift 2 ;;
+        --keep-logs) KEEP_LOGS="${2:?--keep-logs needs a directory}"; shift 2 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "test-virtio-blk: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+say() { echo "test-virtio-blk: $*"; }
+FAILED=0
+result() { echo "GUEST-RESULT $1 $2"; [ "$2" = FAIL ] && FAILED=1; return 0; }
+
+IMG_MB=64
+FS_KB=32768            # ext2 on the first 32 MiB (1 KiB blocks)
+RAW_BLK=12288          # raw pattern at 48 MiB (4 KiB blocks)
+DISCARD_MB=60          # 1 MiB discarded here
+LINES=65536            # pattern: 65536 lines of 34 bytes (~2.1 MiB)
+BOOT_TIMEOUT=240
+OUTER_SLACK=60
+
+# --- inputs and provisioning -------------------------------------------------------
+[ -d "$BUILD" ] || { say "no build directory $BUILD"; result virtio-blk FAIL; exit 1; }
+BUILD="$(cd "$BUILD" && pwd)"
+DEV="$BUILD/devices/virtio-blk/vpcie-virtio-blk"
+[ -x "$DEV" ] || { say "missing $DEV (build the project first)"; result virtio-blk FAIL; exit 1; }
+
+prov_err="$(mktemp)"
+rc=0
+"$SELF_DIR/provision.sh" --cache "$CACHE" --quiet 2>"$prov_err" || rc=$?
+if [ $rc -ne 0 ]; then
+    cat "$prov_err"
+    reason="$(grep -E '^provision: (skipped|error):' "$prov_err" | tail -n 1)"
+    rm -f "$prov_err"
+    if [ $rc -eq 77 ]; then
+        say "skipped: the VM packages could not be fetched (${reason:-no reason given})"
+        result virtio-blk SKIP
+        exit 77
+    fi
+    say "provisioning failed (exit $rc): ${reason:-see above}"
+    result virtio-blk FAIL
+    exit 1
+fi
+rm -f "$prov_err"
+CACHE="$(cd "$CACHE" && pwd)"
+
+WORK="$(mktemp -d /tmp/vpcie-tvb.XXXXXX)" # short: unix socket paths
+if [ -n "$KEEP_LOGS" ]; then
+    mkdir -p "$KEEP_LOGS"
+    LOGS="$(cd "$KEEP_LOGS" && pwd)"
+else
+    LOGS="$WORK/logs"
+    mkdir -p "$LOGS"
+fi
+cleanup() {
+    if [ -z "$KEEP_LOGS" ] && [ "$FAILED" = 1 ]; then
+        local keep
+        keep="$CACHE/logs/test-virtio-blk-$(date +%Y%m%d-%H%M%S)"
+        mkdir -p "$keep" && cp -a "$LOGS/." "$keep/" && say "logs of the failed run kept in $keep"
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'say interrupted; exit 130' INT TERM HUP
+
+IMG="$LOGS/disk.img"
+rm -f "$IMG"
+truncate -s "${IMG_MB}M" "$IMG"
+
+# The pattern, as the guest's busybox awk prints it.
+PATTERN="$WORK/pattern.bin"
+awk -v n="$LINES" 'BEGIN { for (i = 0; i < n; i++) printf "%08d vpcie virtio-blk pattern\n", i }' >"$PATTERN"
+BYTES=$(stat -c %s "$PATTERN")
+SUM=$(sha256sum <"$PATTERN" | cut -d' ' -f1)
+
+# --- the guest side ---------------------------------------------------------------
+GUEST="$WORK/guest-vblk.sh"
+cat >"$GUEST" <<'EOF'
+#!/bin/sh
+# guest-vblk.sh write|read SECTORS LINES BYTES SUM FS_KB RAW_BLK DISCARD_MB
+phase=$1 sectors=$2 lines=$3 bytes=$4 sum=$5 fs_kb=$6 raw=$7 disc=$8
+R() { echo "VBLK-RESULT $1 $2"; }
+I() { echo "VBLK-INFO $*"; }
+dmesg -n 1
+modprobe virtio_pci; modprobe virtio_blk; modprobe crc32c_generic; modprobe ext4
+n=0
+while [ ! -b /dev/vda ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+if [ ! -b /dev/vda ]; then
+    R probe FAIL
+    dmesg | grep -iE 'virtio|vfio' | tail -n 10 | sed 's/^/VBLK-INFO dmesg: /'
+    exit 1
+fi
+got=$(cat /sys/block/vda/size)
+I "vda: $got sectors, $(ls /sys/block/vda/mq | wc -l) hw queue(s), ro=$(cat /sys/block/vda/ro)"
+I "interrupts: $(grep virtio /proc/interrupts | awk '{printf "%s %s=%s; ", $NF, $1, $2}')"
+[ "$got" = "$sectors" ] && R probe OK || R probe FAIL
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+raw_sum() { dd if=/dev/vda bs=4096 skip="$raw" count=$(( (bytes + 4095) / 4096 )) 2>/dev/null | head -c "$bytes" | sha256sum | cut -d' ' -f1; }
+mkdir -p /mnt
+if [ "$phase" = write ]; then
+    if mke2fs -q -b 1024 /dev/vda "$fs_kb" && mount -t ext2 /dev/vda /mnt; then
+        awk -v n="$lines" 'BEGIN { for (i = 0; i < n; i++) printf "%08d vpcie virtio-blk pattern\n", i }' >/mnt/pattern.bin
+        s1=$(sha256sum </mnt/pattern.bin | cut -d' ' -f1)
+        umount /mnt && drop && mount -t ext2 -o ro /dev/vda /mnt
+        s2=$(sha256sum </mnt/pattern.bin | cut -d' ' -f1)
+        umount /mnt
+        I "fs: written $s1, read back $s2"
+        [ "$s1" = "$sum" ] && [ "$s2" = "$sum" ] && R fs OK || R fs FAIL
+    else
+        R fs FAIL
+    fi
+    # Raw blocks: a copy of the pattern; then a discarded MiB of non-zero data.
+    awk -v n="$lines" 'BEGIN { for (i = 0; i < n; i++) printf "%08d vpcie virtio-blk pattern\n", i }' |
+        dd of=/dev/vda bs=4096 seek="$raw" conv=fsync 2>/dev/null
+    drop
+    s3=$(raw_sum)
+    I "raw: read back $s3"
+    [ "$s3" = "$sum" ] && R raw OK || R raw FAIL
+    dd if=/dev/vda of=/dev/vda bs=1M count=1 seek="$disc" conv=fsync 2>/dev/null
+    if blkdiscard -o $((disc * 1048576)) -l 1048576 /dev/vda; then R discard OK; else R discard FAIL; fi
+    I "discard: granularity $(cat /sys/block/vda/queue/discard_granularity), max $(cat /sys/block/vda/queue/discard_max_bytes)"
+    sync
+else
+    s4=""
+    mount -t ext2 -o ro /dev/vda /mnt && s4=$(sha256sum </mnt/pattern.bin | cut -d' ' -f1) && umount /mnt
+    s5=$(raw_sum)
+    I "second boot: file $s4, raw $s5"
+    [ "$s4" = "$sum" ] && [ "$s5" = "$sum" ] && R reread OK || R reread FAIL
+fi
+I "requests: $(cat /sys/block/vda/stat)"
+EOF
+
+# run_vm NAME ARGS... : one boot; console in $LOGS/NAME/console.log
+run_vm() {
+    local name="$1" st=0
+    shift
+    mkdir -p "$LOGS/$name"
+    timeout -k 10 $((BOOT_TIMEOUT + OUTER_SLACK)) "$SELF_DIR/run" --cache "$CACHE" --quiet \
+        --timeout "$BOOT_TIMEOUT" --log-dir "$LOGS/$name" --file "$GUEST:/opt/" \
+        --add-module ext4 --add-module crc32c_generic "$@" >"$LOGS/$name/run.out" 2>&1 || st=$?
+    grep -a '^VBLK-INFO' "$LOGS/$name/console.log" 2>/dev/null | sed 's/^VBLK-INFO /    /'
+    if [ $st -ne 0 ]; then
+        say "$name: run exited with status $st"
+        tail -n 20 "$LOGS/$name/run.out" | sed 's/^/    | /'
+    fi
+    return $st
+}
+verdict() { # BOOT NAME RESULT-NAME
+    local v
+    v=$(grep -aE "^VBLK-RESULT $2 (OK|FAIL)" "$LOGS/$1/console.log" 2>/dev/null | tail -n 1 | cut -d' ' -f3)
+    result "$3" "${v:-FAIL}"
+}
+device_notes() { # BOOT
+    local log="$LOGS/$1/dev0.log"
+    [ -f "$log" ] || return 0
+    sed 's/^/    dev: /' "$log" | grep -E 'requests served|driver ready|warn|error' | head -n 8
+}
+SECTORS=$((IMG_MB * 2048))
+ARGS="$SECTORS $LINES $BYTES $SUM $FS_KB $RAW_BLK $DISCARD_MB"
+
+# --- boot 1: packed rings, write --------------------------------------------------------
+say "boot 1: vpcie-virtio-blk (packed rings), mkfs + pattern + raw blocks + discard"
+run_vm boot1 --device "$DEV --socket {sock} --image $IMG" -- "sh /opt/guest-vblk.sh write $ARGS"
+device_notes boot1
+verdict boot1 probe virtio-blk-probe
+verdict boot1 fs virtio-blk-fs
+verdict boot1 raw virtio-blk-raw
+verdict boot1 discard virtio-blk-discard
+
+# --- the image from the host ------------------------------------------------------------
+say "host: checking $IMG"
+host_ok=OK
+if command -v e2fsck >/dev/null && command -v debugfs >/dev/null; then
+    # the filesystem is the first FS_KB KiB of the image
+    head -c $((FS_KB * 1024)) "$IMG" >"$WORK/fs.img"
+    if e2fsck -fn "$WORK/fs.img" >"$LOGS/e2fsck.log" 2>&1; then
+        echo "    e2fsck: clean"
+    else
+        echo "    e2fsck: errors (see e2fsck.log)"; host_ok=FAIL
+    fi
+    f=$(debugfs -R "cat /pattern.bin" "$WORK/fs.img" 2>/dev/null | sha256sum | cut -d' ' -f1)
+    echo "    file via debugfs: $f"
+    [ "$f" = "$SUM" ] || host_ok=FAIL
+    rm -f "$WORK/fs.img"
+else
+    echo "    (no e2fsprogs on the host: filesystem not checked)"
+fi
+r=$(dd if="$IMG" bs=4096 skip="$RAW_BLK" 2>/dev/null | head -c "$BYTES" | sha256sum | cut -d' ' -f1)
+echo "    raw blocks: $r"
+[ "$r" = "$SUM" ] || host_ok=FAIL
+z=$(dd if="$IMG" bs=1M skip="$DISCARD_MB" count=1 2>/dev/null | tr -d '\0' | wc -c)
+echo "    discarded MiB: $z non-zero bytes"
+[ "$z" = 0 ] || host_ok=FAIL
+result virtio-blk-host-verify "$host_ok"
+
+# --- boot 2: split rings, 2 queues, read --------------------------------------------------
+say "boot 2: vpcie-virtio-blk (split rings, 2 queues, 2 vCPUs), data of boot 1"
+run_vm boot2 --smp 2 --device "$DEV --socket {sock} --image $IMG --no-packed --queues 2" \
+    -- "sh /opt/guest-vblk.sh read $ARGS"
+device_notes boot2
+verdict boot2 probe virtio-blk-probe-split
+verdict boot2 reread virtio-blk-second-boot
+
+[ "$FAILED" = 0 ] && exit 0 || exit 1
