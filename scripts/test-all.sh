@@ -76,21 +76,22 @@ run fuzz --suite fuzz
 
 # The guest tests print "GUEST-RESULT <name> OK|FAIL|SKIP" lines; exit 77 means
 # the packages they need could not be fetched (reported as skipped, never passed).
-if [ -x scripts/vm/test-guest.sh ]; then
-	echo "=== guest tests (QEMU vfio-user-pci + Linux)"
-	log=$top/build-ci/guest.log
+for guest in test-guest test-virtio-blk; do
+	[ -x "scripts/vm/$guest.sh" ] || continue
+	echo "=== guest: $guest (QEMU vfio-user-pci + Linux)"
+	log=$top/build-ci/$guest.log
 	set +e
-	scripts/vm/test-guest.sh --build "$top/build-ci/gcc" >"$log" 2>&1
+	"scripts/vm/$guest.sh" --build "$top/build-ci/gcc" >"$log" 2>&1
 	rc=$?
 	set -e
-	tail -n 60 "$log"
-	grep -E '^GUEST-RESULT ' "$log" | sed 's/^GUEST-RESULT /guest /' >>"$results" || true
+	tail -n 40 "$log"
+	grep -E '^GUEST-RESULT ' "$log" | sed "s/^GUEST-RESULT /$guest /" >>"$results" || true
 	if [ $rc -eq 77 ] && ! grep -q '^GUEST-RESULT ' "$log"; then
-		echo "guest harness SKIP" >>"$results"
+		echo "$guest harness SKIP" >>"$results"
 	elif [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
-		echo "guest harness FAIL(exit $rc)" >>"$results"
+		echo "$guest harness FAIL(exit $rc)" >>"$results"
 	fi
-fi
+done
 
 echo "=== summary"
 grep -v ' OK$' "$results" | grep -v ' SKIP$' || true
