@@ -539,7 +539,11 @@ static void test_multiqueue(void **s)
 	(void)s;
 	for (int packed = 0; packed < 2; packed++) {
 		start(&f, packed, VPCIE_VIRTIO_DRV_MSIX, (const char *const[]){"--queues", "4", NULL});
-		bring_up(&f, BLK_FEATURES | F(VIRTIO_RING_F_EVENT_IDX) | (packed ? F(VIRTIO_F_RING_PACKED) : 0), nq);
+		/* No EVENT_IDX here: this driver polls the used ring while it waits, and
+		 * once it has consumed every entry, event-index suppression rightly sends
+		 * no interrupt, so "each queue interrupted" would not hold. Suppression
+		 * has its own test below. */
+		bring_up(&f, BLK_FEATURES | (packed ? F(VIRTIO_F_RING_PACKED) : 0), nq);
 		/* Several writes in flight on every queue, kicked together. */
 		for (unsigned q = 0; q < nq; q++) {
 			for (unsigned i = 0; i < per; i++) {
