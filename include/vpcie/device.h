@@ -75,6 +75,12 @@ struct vpcie_dev_opts {
 	/* Adaptive polling: after a message, poll this long at most (self-tuned
 	 * below it) before sleeping. 0 turns it off. Default 50, or $VPCIE_POLL_US. */
 	unsigned poll_max_us;
+	/* Shared-memory ring transport (vpcie/ring.h) for a vpcie host that asks
+	 * for it in VERSION; any other client gets plain vfio-user. Default
+	 * true, or false if $VPCIE_DEV_RING is 0. */
+	bool offer_ring;
+	unsigned ring_slots;              /* per direction, power of two 16..65536;
+					   * default 1024 */
 };
 
 /* Defaults for every field of vpcie_dev_opts. */
@@ -175,6 +181,9 @@ int vpcie_dev_attach(struct vpcie_dev *dev, int fd);
 
 /* Whether a client is connected and negotiated. */
 bool vpcie_dev_connected(const struct vpcie_dev *dev);
+
+/* Whether the connected client uses the shared-memory ring transport. */
+bool vpcie_dev_ring_active(const struct vpcie_dev *dev);
 
 /*
  * One pollable fd (an epoll fd) that becomes readable when dispatch has work.

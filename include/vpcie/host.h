@@ -52,6 +52,11 @@ struct vpcie_host_opts {
 	unsigned poll_max_us;
 	vpcie_log_fn log_sink;          /* NULL: stderr */
 	void *log_opaque;
+	/* Propose the shared-memory ring transport (vpcie/ring.h) in VERSION; a
+	 * vpcie device that accepts carries small region accesses, posted
+	 * writes and interrupts through shared memory; any other device just
+	 * keeps the socket. Default false, or true if $VPCIE_HOST_RING is 1. */
+	bool ring;
 };
 
 void vpcie_host_opts_defaults(struct vpcie_host_opts *opts);
@@ -77,6 +82,9 @@ const struct vpcie_caps *vpcie_host_peer_caps(const struct vpcie_host *h);
 
 /* Whether a twin socket was negotiated. */
 bool vpcie_host_twin(const struct vpcie_host *h);
+
+/* Whether the shared-memory ring transport was negotiated. */
+bool vpcie_host_ring(const struct vpcie_host *h);
 
 /* ---- Device, region and IRQ information --------------------------------- */
 

@@ -87,6 +87,18 @@ struct vpcie_caps {
 	bool write_multiple;         /* default false */
 	bool twin_socket;            /* twin_socket.supported */
 	int twin_fd_index;           /* twin_socket.fd_index, -1 if absent */
+	/*
+	 * vpcie's shared-memory ring transport (vpcie/ring.h), a vpcie-only
+	 * member other peers ignore: "vpcie_ring": {"version": 1} proposed by
+	 * the host; the device's answer adds "slots" and the fd indices of the
+	 * memfd and of the two wake-up eventfds. Absent members: 0 / -1.
+	 */
+	bool ring;                   /* the vpcie_ring object is present */
+	uint32_t ring_version;
+	uint32_t ring_slots;
+	int ring_fd_index;           /* memfd with both rings */
+	int ring_h2d_wake_fd_index;  /* eventfd the host writes to wake the device */
+	int ring_d2h_wake_fd_index;  /* eventfd the device writes to wake the host */
 };
 
 /* Spec defaults, used when a capability is absent. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <vpcie/device.h>
+#include <vpcie/ring.h>
 #include <vpcie/transport.h>
 
 #include "../util/spin.h"
@@ -18,6 +19,17 @@
 #define DEV_NUM_IRQS (VFIO_PCI_MSIX_IRQ_INDEX + 1)
 #define DEV_PAGE 4096u
 #define DEV_MAX_DEFERRED 4096u              /* commands queued during a DMA wait */
+#define DEV_RING_BUDGET 256u                /* ring commands per dispatch */
+#define DEV_SPIN_POLL_NS 4000u              /* polling the ring: look at the fds this often */
+
+static inline void dev_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
 
 struct dev_bar {
 	bool present;
@@ -46,6 +58,20 @@ struct dev_irq {
 };
 
 struct dev_timer_list;
+
+/* The shared-memory ring transport of the current client (ring.c). */
+struct dev_ring {
+	void *mem;
+	size_t len;
+	uint32_t slots;
+	int memfd;
+	int h2d_wake;                       /* the host writes it: in our epoll set */
+	int d2h_wake;                       /* we write it to wake the host */
+	struct vpcie_ring h2d;              /* we consume commands */
+	struct vpcie_ring d2h;              /* we produce replies and IRQ notices */
+	bool armed;                         /* h2d_wake is in the epoll set */
+	uint64_t served;                    /* slots handled */
+};
 
 struct vpcie_timer {
 	struct vpcie_dev *dev;
@@ -97,7 +123,9 @@ struct vpcie_dev {
 	int dma_depth;                      /* nested DMA waits */
 	bool warned_unsealed;               /* said once per client */
 
+	struct dev_ring *ring;              /* ring transport, or NULL */
 	struct vpcie_spin spin;             /* adaptive polling of the client */
+	bool spun;                          /* polled once since becoming idle */
 	struct vpcie_timer *timers;
 	struct vpcie_timer *stall_timer;    /* watches half-received messages */
 	uint64_t stall_mark;                /* bytes received when it was armed */
@@ -134,5 +162,27 @@ int dev_msix_access(struct vpcie_dev *dev, unsigned bar, uint64_t off, void *buf
 
 /* device.c */
 void dev_drop_client(struct vpcie_dev *dev, const char *why);
+int dev_ep_add(struct vpcie_dev *dev, int fd);
+
+/* ring.c */
+/* Create the memory and eventfds for a client that proposed the ring; fds[]
+ * receives memfd, h2d wake, d2h wake (still ours; sent with the reply). */
+int dev_ring_create(struct vpcie_dev *dev, int fds[3]);
+/* After the VERSION reply went out: start serving the ring. */
+int dev_ring_activate(struct vpcie_dev *dev);
+void dev_ring_destroy(struct vpcie_dev *dev);
+/* Commands ready in the ring (also true when its indices are broken). */
+bool dev_ring_has_work(struct vpcie_dev *dev);
+/* Handle up to budget commands; returns how many. Sets drop_client on a
+ * protocol error. */
+int dev_ring_serve(struct vpcie_dev *dev, unsigned budget);
+/* Deliver an interrupt as a ring notice; -EAGAIN (ring nearly full) or
+ * -ENOTCONN means: use the eventfd. */
+int dev_ring_irq(struct vpcie_dev *dev, unsigned index, unsigned vector);
+/* The eventfd the host kicks us with was readable: reset it. */
+void dev_ring_drain_wake(struct vpcie_dev *dev);
+/* We are about to block outside the dispatcher's own spin (the program's
+ * loop polls vpcie_dev_fd()): make sure the host kicks us. */
+void dev_ring_sleep(struct vpcie_dev *dev);
 
 #endif

@@ -31,6 +31,8 @@ void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts)
 	opts->msg_timeout_ms = 5000;
 	opts->reset_supported = true;
 	opts->poll_max_us = vpcie_env_poll_us(50);
+	opts->offer_ring = !(getenv("VPCIE_DEV_RING") && !strcmp(getenv("VPCIE_DEV_RING"), "0"));
+	opts->ring_slots = VPCIE_RING_SLOTS_DEFAULT;
 }
 
 struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
@@ -57,6 +59,8 @@ struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
 		dev->opts.dma_timeout_ms = 5000;
 	if (dev->opts.msg_timeout_ms <= 0)
 		dev->opts.msg_timeout_ms = 5000;
+	if (!vpcie_ring_slots_valid(dev->opts.ring_slots))
+		dev->opts.ring_slots = VPCIE_RING_SLOTS_DEFAULT;
 	vpcie_spin_init(&dev->spin, (uint64_t)dev->opts.poll_max_us * 1000u);
 	vpcie_logger_init(&dev->log, dev->opts.name, dev->opts.log_level);
 	dev->log.sink = dev->opts.log_sink;
@@ -302,11 +306,16 @@ int vpcie_dev_add_ext_cap(struct vpcie_dev *dev, uint16_t id, uint8_t version,
 
 /* ---- Connection lifecycle ----------------------------------------------- */
 
-static int ep_add(struct vpcie_dev *dev, int fd)
+int dev_ep_add(struct vpcie_dev *dev, int fd)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
 
 	return epoll_ctl(dev->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static int ep_add(struct vpcie_dev *dev, int fd)
+{
+	return dev_ep_add(dev, fd);
 }
 
 static void arm_listener(struct vpcie_dev *dev, bool on)
@@ -397,6 +406,11 @@ bool vpcie_dev_connected(const struct vpcie_dev *dev)
 	return dev->chan && dev->negotiated;
 }
 
+bool vpcie_dev_ring_active(const struct vpcie_dev *dev)
+{
+	return dev->chan && dev->negotiated && dev->ring && dev->ring->armed;
+}
+
 void dev_drop_client(struct vpcie_dev *dev, const char *why)
 {
 	bool was = dev->negotiated;
@@ -409,6 +423,7 @@ void dev_drop_client(struct vpcie_dev *dev, const char *why)
 	dev->chan = NULL;
 	vpcie_chan_free(dev->twin);
 	dev->twin = NULL;
+	dev_ring_destroy(dev);
 	dev->negotiated = false;
 	dev->drop_client = false;
 	vpcie_timer_cancel(dev->stall_timer);
@@ -570,12 +585,24 @@ static int next_msg(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	return vpcie_chan_recv(dev->chan, msg, 0);
 }
 
-/* Serve up to a budget of messages, so timers are not starved. Returns how
- * many were handled. */
-static int serve_client(struct vpcie_dev *dev)
+/* Serve up to a budget of commands, so timers are not starved: commands
+ * queued during a DMA wait, the ring, then (if sock, or bytes are already
+ * buffered) the socket. Our host never has commands in flight in the ring
+ * and on the socket at once (vpcie/ring.h), so this order is the host's.
+ * Returns how many were handled. */
+static int serve_client(struct vpcie_dev *dev, bool sock)
 {
 	int handled = 0;
 
+	if (dev->chan && dev->ring && !dev->ndeferred) {
+		handled += dev_ring_serve(dev, DEV_RING_BUDGET);
+		if (dev->drop_client) {
+			dev_drop_client(dev, "protocol error on the ring");
+			return handled;
+		}
+	}
+	if (!sock && !(dev->chan && (dev->ndeferred || vpcie_chan_has_buffered(dev->chan))))
+		return handled;
 	for (int budget = 64; budget > 0 && dev->chan; budget--) {
 		struct vpcie_msg msg;
 		int ret = next_msg(dev, &msg);
@@ -583,6 +610,10 @@ static int serve_client(struct vpcie_dev *dev)
 		if (ret == -EAGAIN)
 			break;
 		if (ret) {
+			/* Posted writes the host put in the ring before it closed are
+			 * applied, as bytes still in the socket would be. */
+			if (ret == -ECONNRESET && dev->ring)
+				handled += dev_ring_serve(dev, dev->ring->slots);
 			dev_drop_client(dev, ret == -ECONNRESET ? "connection closed" : strerror(-ret));
 			break;
 		}
@@ -626,34 +657,86 @@ static void watch_partial(struct vpcie_dev *dev)
 	}
 }
 
-static bool client_has_work(const struct vpcie_dev *dev)
+static bool client_has_work(struct vpcie_dev *dev)
 {
-	return dev->chan && (dev->ndeferred || vpcie_chan_has_buffered(dev->chan));
+	return dev->chan && (dev->ndeferred || vpcie_chan_has_buffered(dev->chan) ||
+			     dev_ring_has_work(dev));
 }
 
-int vpcie_dev_dispatch(struct vpcie_dev *dev, int timeout_ms)
+/*
+ * Adaptive polling with a ring: watch the next slot (a memory load, no
+ * system call) until the window ends, looking at the other fds (socket,
+ * timers, signals) every few microseconds. Returns what epoll_wait() found
+ * (0: nothing); *ring_ready if the ring has work, *seen_at about when (the
+ * clock is read every few iterations only: it costs more than a look).
+ */
+static int ring_spin(struct vpcie_dev *dev, struct epoll_event *evs, uint64_t until,
+		     bool *ring_ready, uint64_t *seen_at)
+{
+	uint64_t now = dev->spin.idle_since, next_poll = now + DEV_SPIN_POLL_NS;
+
+	for (unsigned i = 1;; i++) {
+		if (vpcie_ring_ready(&dev->ring->h2d)) {
+			*ring_ready = true;
+			*seen_at = now;
+			return 0;
+		}
+		if (i % 16 == 0) {
+			now = vpcie_now_ns();
+
+			if (now >= next_poll) {
+				int n = epoll_wait(dev->epfd, evs, 8, 0);
+
+				if (n != 0)
+					return n;
+				next_poll = now + DEV_SPIN_POLL_NS;
+			}
+			if (now >= until)
+				return 0;
+		}
+		dev_cpu_relax();
+	}
+}
+
+/* external: the caller may block on vpcie_dev_fd() after we return. */
+static int dev_dispatch(struct vpcie_dev *dev, int timeout_ms, bool external)
 {
 	struct epoll_event evs[8];
-	bool chan_ready = false;
-	int n;
+	bool chan_ready = false, ring_ready = false;
+	bool ring = dev->ring && dev->ring->armed;
+	uint64_t seen_at = 0;
+	int n = 0;
 
+	if (ring)
+		vpcie_ring_awake(&dev->ring->h2d);
 	if (client_has_work(dev))
 		timeout_ms = 0;
-	n = 0;
-	if (timeout_ms != 0 && dev->chan && dev->spin.idle_since) {
-		/* Adaptive polling: the client often answers within microseconds. */
+	if (timeout_ms != 0 && dev->chan && dev->spin.idle_since && !dev->spun) {
+		/* Adaptive polling, once per idle period: the client often
+		 * answers within microseconds. */
 		uint64_t until = dev->spin.idle_since + dev->spin.window_ns;
 
-		do
-			n = epoll_wait(dev->epfd, evs, 8, 0);
-		while (n == 0 && vpcie_now_ns() < until);
-		if (n > 0)
+		dev->spun = true;
+		if (ring) {
+			n = ring_spin(dev, evs, until, &ring_ready, &seen_at);
+		} else {
+			do
+				n = epoll_wait(dev->epfd, evs, 8, 0);
+			while (n == 0 && vpcie_now_ns() < until);
+		}
+		if (n > 0 || ring_ready)
 			dev->spin.spins_hit++;
 		else
 			dev->spin.spins_missed++;
 	}
-	if (n == 0)
+	if (n == 0 && !ring_ready) {
+		/* Announce sleep so the host kicks us; a last look first. */
+		if (ring && timeout_ms != 0 && vpcie_ring_sleep_prepare(&dev->ring->h2d))
+			timeout_ms = 0;
 		n = epoll_wait(dev->epfd, evs, 8, timeout_ms);
+		if (ring)
+			vpcie_ring_awake(&dev->ring->h2d);
+	}
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
@@ -672,17 +755,33 @@ int vpcie_dev_dispatch(struct vpcie_dev *dev, int timeout_ms)
 				accept_client(dev);
 		} else if (dev->chan && fd == vpcie_chan_fd(dev->chan)) {
 			chan_ready = true;
+		} else if (dev->ring && fd == dev->ring->h2d_wake) {
+			dev_ring_drain_wake(dev);
+			ring_ready = true;
 		}
 	}
-	if (chan_ready && dev->spin.idle_since) {
-		vpcie_spin_observe(&dev->spin, vpcie_now_ns() - dev->spin.idle_since);
+	if (!ring_ready && dev_ring_has_work(dev))
+		ring_ready = true;
+	if ((chan_ready || ring_ready) && dev->spin.idle_since) {
+		vpcie_spin_observe(&dev->spin, (seen_at ? seen_at : vpcie_now_ns()) -
+						       dev->spin.idle_since);
 		dev->spin.idle_since = 0;
 	}
-	/* The client socket last: accept and timers above may have changed it. */
-	if ((chan_ready || client_has_work(dev)) && serve_client(dev) > 0 && dev->spin.max_ns)
+	/* The client last: accept and timers above may have changed it. */
+	if ((chan_ready || ring_ready || client_has_work(dev)) &&
+	    serve_client(dev, chan_ready) > 0 && dev->spin.max_ns) {
 		dev->spin.idle_since = vpcie_now_ns();
+		dev->spun = false;
+	}
 	watch_partial(dev);
+	if (external)
+		dev_ring_sleep(dev);
 	return 0;
+}
+
+int vpcie_dev_dispatch(struct vpcie_dev *dev, int timeout_ms)
+{
+	return dev_dispatch(dev, timeout_ms, true);
 }
 
 int vpcie_dev_serve(struct vpcie_dev *dev, const char *socket_path, int fd)
@@ -714,6 +813,7 @@ int vpcie_dev_run(struct vpcie_dev *dev)
 
 	dev->stop = false;
 	while (!dev->stop && ret == 0)
-		ret = vpcie_dev_dispatch(dev, -1);
+		ret = dev_dispatch(dev, -1, false);
+	dev_ring_sleep(dev);
 	return ret;
 }

@@ -203,7 +203,8 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	struct vpcie_chan_limits lim;
 	struct vpcie_caps client, ours;
 	char json[512];
-	int sv[2] = {-1, -1}, ret, jlen;
+	int sv[2] = {-1, -1}, fds[4], ring_fds[3], ret, jlen;
+	unsigned nfds = 0;
 
 	if (dev->negotiated)
 		return send_error(dev, msg, EINVAL);
@@ -230,7 +231,27 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	if (client.twin_socket && dev->opts.offer_twin_socket &&
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
 		ours.twin_socket = true;
-		ours.twin_fd_index = 0;
+		ours.twin_fd_index = (int)nfds;
+		fds[nfds++] = sv[1];
+	}
+	/* The ring only for a client that proposed it (a vpcie host) and can
+	 * take the fds; version 1 is all we speak. */
+	if (client.ring && client.ring_version >= 1 && dev->opts.offer_ring &&
+	    client.max_msg_fds >= nfds + 3) {
+		ret = dev_ring_create(dev, ring_fds);
+		if (ret) {
+			vpcie_warn(&dev->log, "cannot set up the ring (%s): socket only",
+				   strerror(-ret));
+		} else {
+			ours.ring = true;
+			ours.ring_version = VPCIE_RING_VERSION;
+			ours.ring_slots = dev->ring->slots;
+			ours.ring_fd_index = (int)nfds;
+			ours.ring_h2d_wake_fd_index = (int)nfds + 1;
+			ours.ring_d2h_wake_fd_index = (int)nfds + 2;
+			for (int i = 0; i < 3; i++)
+				fds[nfds++] = ring_fds[i];
+		}
 	}
 	jlen = vpcie_caps_to_json(&ours, json, sizeof(json));
 	if (jlen < 0) {
@@ -239,7 +260,7 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	}
 	struct iovec iov[2] = {{&out, sizeof(out)}, {json, (size_t)jlen}};
 
-	ret = send_reply(dev, msg, iov, 2, &sv[1], ours.twin_socket ? 1 : 0);
+	ret = send_reply(dev, msg, iov, 2, fds, nfds);
 	if (ret)
 		goto out;
 	/* Our limits for what the client may send; DMA replies up to the chunk size. */
@@ -256,13 +277,21 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 			goto out;
 		}
 	}
+	if (ours.ring) {
+		ret = dev_ring_activate(dev);
+		if (ret)
+			goto out;
+	}
 	dev->negotiated = true;
-	vpcie_info(&dev->log, "client negotiated protocol %u.%u (max transfer %llu, %u fds%s)",
+	vpcie_info(&dev->log, "client negotiated protocol %u.%u (max transfer %llu, %u fds%s%s)",
 		   out.major, out.minor, (unsigned long long)client.max_data_xfer_size,
-		   client.max_msg_fds, dev->twin ? ", twin socket" : "");
+		   client.max_msg_fds, dev->twin ? ", twin socket" : "",
+		   dev->ring ? ", ring transport" : "");
 	if (dev->ops->connect)
 		dev->ops->connect(dev, dev->opaque);
 out:
+	if (ret && dev->ring)
+		dev_ring_destroy(dev);
 	if (sv[0] >= 0)
 		close(sv[0]);
 	if (sv[1] >= 0)

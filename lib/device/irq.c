@@ -133,6 +133,15 @@ static void notify(int fd)
 	}
 }
 
+/* Fire vector n of index, whose eventfd fd the client attached: as a ring
+ * notice when the ring is up and has room, else through the eventfd. */
+static void trigger(struct vpcie_dev *dev, unsigned index, unsigned n, int fd)
+{
+	if (dev->ring && dev_ring_irq(dev, index, n) == 0)
+		return;
+	notify(fd);
+}
+
 /* Signal the client's eventfd for vector n of index. */
 static int deliver(struct vpcie_dev *dev, unsigned index, unsigned n)
 {
@@ -142,7 +151,7 @@ static int deliver(struct vpcie_dev *dev, unsigned index, unsigned n)
 		vpcie_dbg(&dev->log, "vector %u of irq index %u has no eventfd: lost", n, index);
 		return -ENOENT;
 	}
-	notify(fd);
+	trigger(dev, index, n, fd);
 	return 0;
 }
 
@@ -245,7 +254,7 @@ static void intx_update(struct vpcie_dev *dev)
 	    (vpcie_cfg_get16(&dev->cfg, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE) ||
 	    vpcie_irq_mode(dev) != VPCIE_IRQ_INTX)
 		return;
-	notify(q->trigger[0]);
+	trigger(dev, VFIO_PCI_INTX_IRQ_INDEX, 0, q->trigger[0]);
 	/* vfio INTx is auto-masked: the client unmasks after servicing it. */
 	q->client_masked[0] = 1;
 	notify(q->mask_ev[0]);

@@ -33,14 +33,20 @@ void vpcie_host_opts_defaults(struct vpcie_host_opts *opts)
 	opts->write_multiple = true;
 	opts->log_level = VPCIE_LOG_WARN;
 	opts->poll_max_us = vpcie_env_poll_us(50);
+	opts->ring = getenv("VPCIE_HOST_RING") && !strcmp(getenv("VPCIE_HOST_RING"), "1");
 }
 
-static int mark_broken(struct vpcie_host *h, int rc, const char *what)
+int host_mark_broken(struct vpcie_host *h, int rc, const char *what)
 {
 	if (!h->broken)
 		vpcie_err(&h->lg, "%s: connection lost (%s)", what, strerror(-rc));
 	h->broken = true;
 	return rc == -EPIPE || rc == -ENOTCONN || rc == -EBADF ? -ECONNRESET : rc;
+}
+
+static int mark_broken(struct vpcie_host *h, int rc, const char *what)
+{
+	return host_mark_broken(h, rc, what);
 }
 
 /* ---- DMA service --------------------------------------------------------- */
@@ -137,19 +143,6 @@ static void host_serve(struct vpcie_host *h, struct vpcie_chan *ch, const struct
 
 /* ---- The event pump ------------------------------------------------------ */
 
-struct pump {
-	/* wait for a reply with this id and command on the main channel */
-	bool want_reply;
-	uint16_t id;
-	uint16_t cmd;
-	struct vpcie_msg *reply;
-	/* return when this fd is readable (eventfd) */
-	int extra_fd;
-	/* vpcie_host_poll(): return once commands were served and none pend */
-	bool serve_mode;
-	unsigned served;
-};
-
 /* Handle one received message; returns 1 if it completes the wait. The
  * message is consumed (moved to p->reply or released). */
 static int dispatch(struct vpcie_host *h, struct vpcie_chan *ch, struct vpcie_msg *m,
@@ -200,11 +193,53 @@ static int pump_one(struct vpcie_host *h, struct vpcie_chan *ch, struct pump *p)
 	return rc;
 }
 
+/* A socket reply completed the wait: first take what the device put in the
+ * ring before it (interrupt notices sent before the reply). */
+static int reply_done(struct vpcie_host *h, struct pump *p)
+{
+	int rc = h->ring ? host_ring_drain(h, p) : 0;
+
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * Adaptive polling with a ring: watch the reply ring (a memory load, no
+ * system call) until the window ends, polling the fds every few
+ * microseconds for the device's DMA requests. Returns what poll() found;
+ * *ready if the ring has something for us.
+ */
+static int ring_spin(struct vpcie_host *h, const struct pump *p, struct pollfd *pfd, int n,
+		     uint64_t until, bool *ready)
+{
+	uint64_t next_poll = vpcie_now_ns() + HOST_SPIN_POLL_NS;
+
+	for (unsigned i = 1;; i++) {
+		if (host_ring_ready(h, p)) {
+			*ready = true;
+			return 0;
+		}
+		if (i % 16 == 0) {
+			uint64_t now = vpcie_now_ns();
+
+			if (now >= next_poll) {
+				int rc = poll(pfd, (nfds_t)n, 0);
+
+				if (rc != 0)
+					return rc;
+				next_poll = now + HOST_SPIN_POLL_NS;
+			}
+			if (now >= until)
+				return 0;
+		}
+		host_cpu_relax();
+	}
+}
+
 /*
  * Run until the pump's condition holds (returns 0), the timeout passes
  * (-ETIMEDOUT; in serve mode 0), or the connection fails.
  */
-static int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms)
+int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms)
 {
 	uint64_t deadline = vpcie_deadline(timeout_ms), start = vpcie_now_ns();
 	bool first = true, observed = false;
@@ -215,9 +250,16 @@ static int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms)
 		return -ECONNRESET;
 	for (;;) {
 		struct vpcie_chan *chans[2] = {h->ch, h->twin};
-		struct pollfd pfd[3];
-		int nch = h->twin ? 2 : 1, n = 0, wait, rc;
+		struct host_ring *rg = h->ring;
+		struct pollfd pfd[4];
+		int nch = h->twin ? 2 : 1, n = 0, wait, rc, ring_pfd = -1, extra_pfd = -1;
+		bool ring_ready = false;
 
+		if (rg) {
+			rc = host_ring_drain(h, p);
+			if (rc)
+				return rc < 0 ? rc : 0;
+		}
 		/* Messages already buffered: poll() would not report them. */
 		for (unsigned i = 0; i < HOST_DRAIN_BATCH; i++) {
 			bool any = false;
@@ -228,7 +270,7 @@ static int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms)
 				any = true;
 				rc = pump_one(h, chans[c], p);
 				if (rc)
-					return rc < 0 ? rc : 0;
+					return rc < 0 ? rc : reply_done(h, p);
 			}
 			if (!any)
 				break;
@@ -247,21 +289,43 @@ static int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms)
 
 		for (int c = 0; c < nch; c++)
 			pfd[n++] = (struct pollfd){.fd = vpcie_chan_fd(chans[c]), .events = POLLIN};
-		if (p->extra_fd >= 0)
+		if (rg) {
+			ring_pfd = n;
+			pfd[n++] = (struct pollfd){.fd = rg->d2h_wake, .events = POLLIN};
+		}
+		if (p->extra_fd >= 0) {
+			extra_pfd = n;
 			pfd[n++] = (struct pollfd){.fd = p->extra_fd, .events = POLLIN};
+		}
 		rc = 0;
 		if (wait != 0 && !observed && h->spin.max_ns) {
 			/* Adaptive polling: the device often answers within microseconds,
 			 * sooner than a sleeping vCPU wakes up. */
 			uint64_t until = start + h->spin.window_ns;
 
-			do
-				rc = poll(pfd, (nfds_t)n, 0);
-			while (rc == 0 && vpcie_now_ns() < until);
+			if (rg) {
+				rc = ring_spin(h, p, pfd, n, until, &ring_ready);
+			} else {
+				do
+					rc = poll(pfd, (nfds_t)n, 0);
+				while (rc == 0 && vpcie_now_ns() < until);
+			}
 		}
-		if (rc == 0)
-			rc = poll(pfd, (nfds_t)n, wait);
-		if (rc > 0 && !observed) {
+		if (rc == 0 && !ring_ready) {
+			/* Announce sleep so the device kicks us; a last look first. */
+			if (rg && wait != 0 &&
+			    (vpcie_ring_sleep_prepare(&rg->d2h) ||
+			     (p->want_space && vpcie_ring_wait_prepare(&rg->h2d) != 0)))
+				ring_ready = true;
+			if (!ring_ready)
+				rc = poll(pfd, (nfds_t)n, wait);
+			if (rg) {
+				vpcie_ring_awake(&rg->d2h);
+				if (p->want_space)
+					vpcie_ring_wait_done(&rg->h2d);
+			}
+		}
+		if ((rc > 0 || ring_ready) && !observed) {
 			vpcie_spin_observe(&h->spin, vpcie_now_ns() - start);
 			observed = true;
 		}
@@ -270,6 +334,8 @@ static int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms)
 				continue;
 			return -errno;
 		}
+		if (ring_ready)
+			continue; /* the top of the loop reads the ring */
 		if (rc == 0) {
 			if (p->serve_mode)
 				return 0;
@@ -284,20 +350,20 @@ static int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms)
 				return mark_broken(h, -EBADF, "poll");
 			rc = pump_one(h, chans[c], p);
 			if (rc)
-				return rc < 0 ? rc : 0;
+				return rc < 0 ? rc : reply_done(h, p);
 		}
-		if (p->extra_fd >= 0 && (pfd[n - 1].revents & (POLLIN | POLLERR | POLLHUP)))
+		if (ring_pfd >= 0 && pfd[ring_pfd].revents) {
+			uint64_t v;
+
+			if (read(rg->d2h_wake, &v, sizeof(v)) < 0) {
+				/* EAGAIN: already drained */
+			}
+		}
+		if (extra_pfd >= 0 && (pfd[extra_pfd].revents & (POLLIN | POLLERR | POLLHUP)))
 			return 0;
-		if (p->extra_fd >= 0 && (pfd[n - 1].revents & POLLNVAL))
+		if (extra_pfd >= 0 && (pfd[extra_pfd].revents & POLLNVAL))
 			return -EBADF;
 	}
-}
-
-int host_wait_fd(struct vpcie_host *h, int extra_fd, int timeout_ms)
-{
-	struct pump p = {.extra_fd = extra_fd};
-
-	return host_pump(h, &p, timeout_ms);
 }
 
 int vpcie_host_poll(struct vpcie_host *h, int timeout_ms)
@@ -339,6 +405,19 @@ int host_post_write(struct vpcie_host *h, unsigned index, uint64_t off, const vo
 
 	if (h->broken)
 		return -ECONNRESET;
+	if (h->ring) {
+		struct vpcie_region_access big = {.offset = off, .region = index, .count = count};
+		struct iovec iov[2] = {{&big, sizeof(big)}, {(void *)data, count}};
+
+		if (count && count <= VPCIE_RING_INLINE_MAX)
+			return host_ring_access(h, VPCIE_RING_OP_WRITE, index, off, (void *)data,
+						count, true);
+		/* Too big for a slot: a write that waits for its reply, so that
+		 * nothing sent later overtakes it (vpcie/ring.h, Ordering). A
+		 * refusal stays unreported, as for any posted write. */
+		rc = host_request(h, VPCIE_CMD_REGION_WRITE, 0, iov, 2, NULL, 0, NULL);
+		return rc == -EIO ? 0 : rc;
+	}
 	if (size > HOST_POST_BUF - h->post_len) {
 		rc = host_flush(h);
 		if (rc < 0)
@@ -384,6 +463,8 @@ int host_request(struct vpcie_host *h, unsigned cmd, uint32_t flags,
 	if (h->broken)
 		return -ECONNRESET;
 	rc = host_flush(h); /* posted writes go first: PCI ordering */
+	if (rc == 0 && h->ring)
+		rc = host_ring_fence(h); /* and those in the ring are handled */
 	if (rc < 0)
 		return rc;
 	hdr.msg_id = h->next_id++;
@@ -468,6 +549,8 @@ static int negotiate(struct vpcie_host *h)
 	ours.write_multiple = h->opts.write_multiple;
 	ours.twin_socket = h->opts.twin_socket;
 	ours.twin_fd_index = -1;
+	ours.ring = h->opts.ring;
+	ours.ring_version = VPCIE_RING_VERSION;
 	len = vpcie_caps_to_json(&ours, json, sizeof(json));
 	if (len < 0)
 		return len;
@@ -553,10 +636,14 @@ static int negotiate(struct vpcie_host *h)
 	} else {
 		h->peer.twin_socket = false;
 	}
+	/* Ring transport: the device answers it or leaves us on the socket. */
+	rc = host_ring_setup(h, &rep);
+	if (rc < 0)
+		goto out;
 	vpcie_info(&h->lg,
-		   "negotiated %u.%u: max_xfer %llu, max_msg_fds %u, write_multiple %d, twin %d",
-		   rv->major, rv->minor, (unsigned long long)h->xfer, h->peer.max_msg_fds,
-		   h->peer.write_multiple, h->twin != NULL);
+		   "negotiated %u.%u: max_xfer %llu, max_msg_fds %u, write_multiple %d, twin %d, "
+		   "ring %d", rv->major, rv->minor, (unsigned long long)h->xfer, h->peer.max_msg_fds,
+		   h->peer.write_multiple, h->twin != NULL, h->ring != NULL);
 	rc = 0;
 out:
 	vpcie_msg_release(&rep);
@@ -657,6 +744,7 @@ void vpcie_host_close(struct vpcie_host *h)
 	host_irq_forget(h);
 	host_mems_free(h);
 	host_regions_free(h);
+	host_ring_free(h);
 	if (h->twin)
 		vpcie_chan_free(h->twin);
 	if (h->ch)
@@ -678,6 +766,11 @@ const struct vpcie_caps *vpcie_host_peer_caps(const struct vpcie_host *h)
 bool vpcie_host_twin(const struct vpcie_host *h)
 {
 	return h && h->twin;
+}
+
+bool vpcie_host_ring(const struct vpcie_host *h)
+{
+	return h && h->ring;
 }
 
 uint64_t vpcie_host_dma_refused(const struct vpcie_host *h)

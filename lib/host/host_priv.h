@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 
 #include <vpcie/host.h>
+#include <vpcie/ring.h>
 #include <vpcie/transport.h>
 
 #include "../util/spin.h"
@@ -49,12 +50,65 @@ struct vpcie_host_mem {
 };
 
 #define HOST_IRQ_NONE (-1)
+/* Polling the ring: look at the sockets and eventfds this often. */
+#define HOST_SPIN_POLL_NS 4000u
+/* Looks at the reply ring right after a command, before the full wait. */
+#define HOST_RING_FAST_SPINS 256u
+
+static inline void host_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* The shared-memory ring transport (ring.c, vpcie/ring.h). */
+struct host_ring {
+	void *mem;
+	size_t len;
+	uint32_t slots;
+	int h2d_wake;            /* we write it to wake the device */
+	int d2h_wake;            /* the device writes it to wake us */
+	struct vpcie_ring h2d;   /* we produce commands */
+	struct vpcie_ring d2h;   /* we consume replies and IRQ notices */
+	bool dirty;              /* posted slots since the last reply: fence
+				  * before anything goes on the socket */
+	uint64_t stray;          /* malformed or unexpected slots dropped */
+};
+
+/* What host_pump() waits for (zero-initialise, then set extra_fd). */
+struct pump {
+	/* a reply with this id and command on the main socket */
+	bool want_reply;
+	uint16_t id;
+	uint16_t cmd;
+	struct vpcie_msg *reply;
+	/* a ring reply with this id and op */
+	bool want_ring;
+	bool ring_got;
+	uint16_t ring_id;
+	uint16_t ring_op;
+	struct vpcie_ring_slot *ring_reply;
+	/* a free slot in the command ring */
+	bool want_space;
+	/* a ring interrupt notice for vector irq_vec */
+	bool want_irq;
+	unsigned irq_vec;
+	/* return when this fd is readable (eventfd); -1 for none */
+	int extra_fd;
+	/* vpcie_host_poll(): return once commands were served and none pend */
+	bool serve_mode;
+	unsigned served;
+};
 
 struct vpcie_host {
 	struct vpcie_logger lg;
 	struct vpcie_host_opts opts;
 	struct vpcie_chan *ch;    /* main socket */
 	struct vpcie_chan *twin;  /* server-to-client commands, or NULL */
+	struct host_ring *ring;   /* shared-memory ring transport, or NULL */
 	struct vpcie_caps peer;   /* what the device answered */
 	uint64_t xfer;            /* min(ours, theirs): split size for data */
 	uint16_t next_id;
@@ -81,6 +135,7 @@ struct vpcie_host {
 	int irq_type;  /* enum vpcie_host_irq_type or HOST_IRQ_NONE */
 	unsigned irq_n;
 	int *irq_fds;  /* irq_n eventfds */
+	uint64_t *irq_ring; /* with the ring: notices per vector not yet taken */
 	bool intx_automasked; /* INTx needs an UNMASK after each event */
 	unsigned msi_cap;      /* offsets found when enabling, 0 if none */
 	uint16_t msi_flags;
@@ -114,12 +169,35 @@ int host_request(struct vpcie_host *h, unsigned cmd, uint32_t flags,
 		 const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds,
 		 struct vpcie_msg *reply);
 
+/* Serve device commands (and the ring) until p's condition holds (0): a
+ * reply, a free slot, an interrupt notice, or extra_fd (if >= 0) readable;
+ * or the timeout passes (-ETIMEDOUT; in serve mode 0), or the connection
+ * fails. */
+int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms);
+
+/* Mark the handle broken (logged once); returns the error to report. */
+int host_mark_broken(struct vpcie_host *h, int rc, const char *what);
+
+/* ---- ring.c ------------------------------------------------------------- */
+
+/* After VERSION: check the device's ring answer and map it (0 if it did
+ * not answer one; -EPROTO if the answer is unacceptable). */
+int host_ring_setup(struct vpcie_host *h, struct vpcie_msg *rep);
+void host_ring_free(struct vpcie_host *h);
 /*
- * Serve device commands until extra_fd (if >= 0) becomes readable or
- * timeout_ms (-1: forever) passes. Returns 0 when extra_fd is readable,
- * -ETIMEDOUT, or a channel error.
+ * A region access through the ring: op VPCIE_RING_OP_READ (into buf) or
+ * WRITE (from buf), count 1..VPCIE_RING_INLINE_MAX; posted writes do not
+ * wait. Returns 0, -EIO (device error), -EPROTO, -ETIMEDOUT, -ECONNRESET.
  */
-int host_wait_fd(struct vpcie_host *h, int extra_fd, int timeout_ms);
+int host_ring_access(struct vpcie_host *h, unsigned op, unsigned index, uint64_t off,
+		     void *buf, uint32_t count, bool posted);
+/* Posted writes may be unhandled: wait until the device has handled them. */
+int host_ring_fence(struct vpcie_host *h);
+/* Consume what the device put in the reply ring (replies for p, interrupt
+ * notices). Returns 1 if p's condition now holds, 0, or -errno. */
+int host_ring_drain(struct vpcie_host *h, struct pump *p);
+/* Something to consume, or (want_space) a free slot: without a system call. */
+bool host_ring_ready(struct vpcie_host *h, const struct pump *p);
 
 /* ---- region.c ----------------------------------------------------------- */
 

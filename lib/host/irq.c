@@ -48,6 +48,8 @@ void host_irq_forget(struct vpcie_host *h)
 				close(h->irq_fds[i]);
 		free(h->irq_fds);
 	}
+	free(h->irq_ring);
+	h->irq_ring = NULL;
 	h->irq_fds = NULL;
 	h->irq_n = 0;
 	h->irq_type = HOST_IRQ_NONE;
@@ -302,6 +304,12 @@ static int attach_eventfds(struct vpcie_host *h, unsigned type, unsigned n)
 	h->irq_fds = calloc(n, sizeof(int));
 	if (!h->irq_fds)
 		return -ENOMEM;
+	if (h->ring) {
+		/* The device sends interrupt notices through the ring. */
+		h->irq_ring = calloc(n, sizeof(*h->irq_ring));
+		if (!h->irq_ring)
+			return -ENOMEM;
+	}
 	h->irq_n = n;
 	for (unsigned i = 0; i < n; i++)
 		h->irq_fds[i] = -1;
@@ -422,6 +430,29 @@ static int64_t drain(int fd)
 	return 0;
 }
 
+/* Events of vector n so far: ring notices (read now from the ring, no
+ * waiting) plus the eventfd's count; consumed. -errno on failure. */
+static int64_t take(struct vpcie_host *h, unsigned n)
+{
+	int64_t got = 0, fd;
+
+	if (h->ring) {
+		struct pump p = {.extra_fd = -1};
+		int rc = host_ring_drain(h, &p);
+
+		if (rc < 0)
+			return rc;
+		if (h->irq_ring) {
+			got = h->irq_ring[n] > INT64_MAX ? INT64_MAX : (int64_t)h->irq_ring[n];
+			h->irq_ring[n] = 0;
+		}
+	}
+	fd = drain(h->irq_fds[n]);
+	if (fd < 0)
+		return fd;
+	return got > INT64_MAX - fd ? INT64_MAX : got + fd;
+}
+
 int vpcie_host_irq_wait(struct vpcie_host *h, unsigned n, int timeout_ms)
 {
 	uint64_t deadline = vpcie_deadline(timeout_ms);
@@ -429,7 +460,9 @@ int vpcie_host_irq_wait(struct vpcie_host *h, unsigned n, int timeout_ms)
 	if (!h || h->irq_type == HOST_IRQ_NONE || n >= h->irq_n)
 		return -EINVAL;
 	for (;;) {
-		int64_t got = drain(h->irq_fds[n]);
+		struct pump p = {.extra_fd = h->irq_fds[n], .want_irq = h->irq_ring != NULL,
+				 .irq_vec = n};
+		int64_t got = take(h, n);
 		int rc;
 
 		if (got < 0)
@@ -438,7 +471,8 @@ int vpcie_host_irq_wait(struct vpcie_host *h, unsigned n, int timeout_ms)
 			rc = intx_unmask(h);
 			return rc < 0 ? rc : 0;
 		}
-		rc = host_wait_fd(h, h->irq_fds[n], vpcie_ms_left(deadline));
+		/* Serve the device meanwhile; an eventfd or a ring notice ends it. */
+		rc = host_pump(h, &p, vpcie_ms_left(deadline));
 		if (rc < 0)
 			return rc;
 	}
@@ -450,7 +484,7 @@ uint64_t vpcie_host_irq_take(struct vpcie_host *h, unsigned n)
 
 	if (!h || h->irq_type == HOST_IRQ_NONE || n >= h->irq_n)
 		return 0;
-	got = drain(h->irq_fds[n]);
+	got = take(h, n);
 	if (got <= 0)
 		return 0;
 	intx_unmask(h);

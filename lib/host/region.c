@@ -224,6 +224,8 @@ int vpcie_host_region_read(struct vpcie_host *h, unsigned index, uint64_t off,
 	rc = host_region_check(h, index, off, len);
 	if (rc < 0)
 		return rc;
+	if (h->ring && len && len <= VPCIE_RING_INLINE_MAX)
+		return host_ring_access(h, VPCIE_RING_OP_READ, index, off, buf, (uint32_t)len, false);
 	while (done < len) {
 		uint64_t chunk = len - done;
 		struct vpcie_region_access req, ra;
@@ -270,6 +272,9 @@ static int region_write(struct vpcie_host *h, unsigned index, uint64_t off,
 	rc = host_region_check(h, index, off, len);
 	if (rc < 0)
 		return rc;
+	if (h->ring && !posted && len && len <= VPCIE_RING_INLINE_MAX)
+		return host_ring_access(h, VPCIE_RING_OP_WRITE, index, off, (void *)buf,
+					(uint32_t)len, false);
 	while (done < len) {
 		uint64_t chunk = len - done;
 		struct vpcie_region_access req, ra;

@@ -20,6 +20,7 @@ void vpcie_caps_defaults(struct vpcie_caps *caps)
 	caps->max_dma_maps = 65535;
 	caps->pgsizes = 4096;
 	caps->twin_fd_index = -1;
+	caps->ring_fd_index = caps->ring_h2d_wake_fd_index = caps->ring_d2h_wake_fd_index = -1;
 }
 
 int vpcie_caps_to_json(const struct vpcie_caps *caps, char *buf, size_t len)
@@ -50,6 +51,22 @@ int vpcie_caps_to_json(const struct vpcie_caps *caps, char *buf, size_t len)
 			json_object_object_add(t, "fd_index",
 					       json_object_new_int(caps->twin_fd_index));
 		json_object_object_add(c, "twin_socket", t);
+	}
+	if (caps->ring) {
+		struct json_object *r = json_object_new_object();
+
+		json_object_object_add(r, "version", json_object_new_int64(caps->ring_version));
+		if (caps->ring_slots)
+			json_object_object_add(r, "slots", json_object_new_int64(caps->ring_slots));
+		if (caps->ring_fd_index >= 0)
+			json_object_object_add(r, "fd_index", json_object_new_int(caps->ring_fd_index));
+		if (caps->ring_h2d_wake_fd_index >= 0)
+			json_object_object_add(r, "h2d_wake_fd_index",
+					       json_object_new_int(caps->ring_h2d_wake_fd_index));
+		if (caps->ring_d2h_wake_fd_index >= 0)
+			json_object_object_add(r, "d2h_wake_fd_index",
+					       json_object_new_int(caps->ring_d2h_wake_fd_index));
+		json_object_object_add(c, "vpcie_ring", r);
 	}
 	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
 	n = strlen(s) + 1;
@@ -118,6 +135,27 @@ static int parse_caps(struct json_object *c, struct vpcie_caps *caps)
 		v = UINT64_MAX;
 		ret |= get_uint(t, "fd_index", 0, VPCIE_MAX_FDS_LIMIT, &v);
 		caps->twin_fd_index = v == UINT64_MAX ? -1 : (int)v;
+	}
+	if (json_object_object_get_ex(c, "vpcie_ring", &t)) {
+		int *idx[3] = {&caps->ring_fd_index, &caps->ring_h2d_wake_fd_index,
+			       &caps->ring_d2h_wake_fd_index};
+		static const char *const keys[3] = {"fd_index", "h2d_wake_fd_index",
+						    "d2h_wake_fd_index"};
+
+		if (!json_object_is_type(t, json_type_object))
+			return -EINVAL;
+		caps->ring = true;
+		v = 0;
+		ret |= get_uint(t, "version", 0, UINT32_MAX, &v);
+		caps->ring_version = (uint32_t)v;
+		v = 0;
+		ret |= get_uint(t, "slots", 0, UINT32_MAX, &v);
+		caps->ring_slots = (uint32_t)v;
+		for (int i = 0; i < 3; i++) {
+			v = UINT64_MAX;
+			ret |= get_uint(t, keys[i], 0, VPCIE_MAX_FDS_LIMIT, &v);
+			*idx[i] = v == UINT64_MAX ? -1 : (int)v;
+		}
 	}
 	return ret ? -EINVAL : 0;
 }

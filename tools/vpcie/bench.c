@@ -51,6 +51,7 @@
 #include <json-c/json.h>
 
 #include <vpcie/host.h>
+#include <vpcie/ring.h>
 
 #include "cmds.h"
 #include "../../bench/bench_regs.h"
@@ -387,12 +388,28 @@ struct res {
 	bool is_floor;
 };
 
+/* CPU an attached device uses while its host is quiet (not a path with a
+ * floor: a cost, reported on its own). */
+struct idle_cost {
+	char name[32];
+	const char *transport;
+	double pct_p50, pct_max; /* % of one core, over the windows */
+	unsigned windows;
+	double window_s;
+	double target_pct;
+	bool met;
+};
+
+#define IDLE_TARGET_PCT 3.0 /* "no more than a few percent of one core" */
+
 struct pass {
 	const char *load; /* "idle" or "spinner" */
 	struct res *r;
 	size_t n, cap;
 	double bg_before, bg_after, steal_before, steal_after;
 	double seconds;
+	struct idle_cost idle[2];
+	unsigned nidle;
 };
 
 struct bench {
@@ -410,6 +427,8 @@ struct bench {
 	uint64_t dma_bytes;
 	long warm;
 	struct pass *p;
+	bool ring;          /* the device in use speaks the ring transport */
+	const char *prefix; /* "" or "ring.": result names of that device */
 };
 
 static int res_find(const struct pass *p, const char *name)
@@ -1139,7 +1158,23 @@ static void spin_fini(struct runner *r)
 	peer_fini(r);
 }
 
-static int spin_init(struct runner *r, struct bench *b, size_t req, size_t resp)
+/*
+ * polite: the peer spins only while requests come (for SPIN_POLITE_NS after
+ * the last one), then naps between looks, so that it can run in blocks
+ * interleaved with a path without loading the CPUs meanwhile. The first
+ * request of a block may find it napping: p50 does not see it.
+ */
+#define SPIN_POLITE_NS 200000u
+#define SPIN_NAP_NS 20000u
+
+static void nap(void)
+{
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = SPIN_NAP_NS};
+
+	nanosleep(&ts, NULL);
+}
+
+static int spin_init2(struct runner *r, struct bench *b, size_t req, size_t resp, bool polite)
 {
 	int fd, rc;
 
@@ -1173,20 +1208,125 @@ static int spin_init(struct runner *r, struct bench *b, size_t req, size_t resp)
 	if (r->pid == 0) {
 		struct spin_page *pg = r->page;
 		uint8_t local[SPIN_MSG_MAX];
-		uint64_t last = 0;
+		uint64_t last = 0, busy = now_ns();
 
 		for (;;) {
 			uint64_t sq;
+			unsigned spins = 0;
 
 			while ((sq = atomic_load_explicit(&pg->req_seq, memory_order_acquire)) == last) {
 				if (atomic_load_explicit(&pg->quit, memory_order_relaxed))
 					_exit(0);
+				if (polite && ++spins % 1024 == 0 && now_ns() - busy > SPIN_POLITE_NS)
+					nap();
 				cpu_relax();
 			}
+			if (polite)
+				busy = now_ns();
 			last = sq;
 			memcpy(local, pg->req, req);
 			memcpy(pg->resp, local, resp);
 			atomic_store_explicit(&pg->resp_seq, sq, memory_order_release);
+		}
+	}
+	if (r->pid < 0) {
+		rc = -errno;
+		r->pid = 0;
+		runner_fini(r);
+		return rc;
+	}
+	return 0;
+}
+
+static int spin_init(struct runner *r, struct bench *b, size_t req, size_t resp)
+{
+	return spin_init2(r, b, req, resp, false);
+}
+
+/* -- One-way stream through a shared-memory ring of 64-byte slots (the
+ *    vpcie/ring.h primitives, no runtime around them): we push count slots,
+ *    a polite peer pops them; a run ends when the peer has taken all. */
+#define RING_FLOOR_SLOTS 1024u
+
+static int ringow_step(struct runner *r, double *out)
+{
+	struct vpcie_ring *ring = (struct vpcie_ring *)r->buf;
+	struct vpcie_ring_slot sl;
+	uint64_t t0 = now_ns();
+	unsigned long spins = 0;
+
+	memset(&sl, 0, sizeof(sl));
+	sl.op = VPCIE_RING_OP_WRITE;
+	sl.flags = VPCIE_RING_F_POSTED;
+	sl.count = 4;
+	sl.offset = NULL_OFF;
+	for (long k = 0; k < r->count; k++) {
+		sl.id = (uint16_t)k;
+		while (vpcie_ring_push(ring, &sl)) {
+			cpu_relax();
+			if (++spins % 65536 == 0 && (g_stop || now_ns() - t0 > 2000000000ull))
+				return g_stop ? -EINTR : -ETIMEDOUT;
+		}
+	}
+	while (vpcie_ring_pending(ring) > 0) {
+		cpu_relax();
+		if (++spins % 65536 == 0 && (g_stop || now_ns() - t0 > 2000000000ull))
+			return g_stop ? -EINTR : -ETIMEDOUT;
+	}
+	*out = (double)r->count * 1e9 / (double)(now_ns() - t0);
+	return 0;
+}
+
+static void ringow_fini(struct runner *r)
+{
+	peer_fini(r); /* frees buf (our ring end) */
+	if (r->map)
+		munmap(r->map, r->size);
+	r->map = NULL;
+}
+
+static int ringow_init(struct runner *r, struct bench *b, long count)
+{
+	size_t len = vpcie_ring_mem_size(RING_FLOOR_SLOTS);
+	int rc;
+
+	runner_zero(r, b);
+	r->count = count;
+	r->size = len;
+	r->buf = calloc(1, sizeof(struct vpcie_ring));
+	r->map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (!r->buf || r->map == MAP_FAILED) {
+		rc = r->buf ? -errno : -ENOMEM;
+		if (r->map != MAP_FAILED)
+			munmap(r->map, len);
+		r->map = NULL;
+		free(r->buf);
+		r->buf = NULL;
+		return rc;
+	}
+	vpcie_ring_mem_init(r->map, RING_FLOOR_SLOTS);
+	vpcie_ring_open((struct vpcie_ring *)r->buf, r->map, len, RING_FLOOR_SLOTS,
+			VPCIE_RING_H2D, true);
+	r->step = ringow_step;
+	r->fini = ringow_fini;
+	r->live = true;
+	r->pid = fork_kid();
+	if (r->pid == 0) {
+		struct vpcie_ring c;
+		struct vpcie_ring_slot sl;
+		uint64_t busy = now_ns();
+
+		vpcie_ring_open(&c, r->map, len, RING_FLOOR_SLOTS, VPCIE_RING_H2D, false);
+		for (unsigned spins = 0;; spins++) {
+			if (vpcie_ring_pop(&c, &sl)) {
+				/* Look at it, as a device would. */
+				__asm__ __volatile__("" : : "r"(sl.offset + sl.count) : "memory");
+				busy = now_ns();
+				continue;
+			}
+			if (spins % 1024 == 0 && now_ns() - busy > SPIN_POLITE_NS)
+				nap();
+			cpu_relax();
 		}
 	}
 	if (r->pid < 0) {
@@ -1422,14 +1562,22 @@ static pid_t spawn_device(struct bench *b, const char *sock)
 	return pid;
 }
 
-static struct vpcie_host *open_device(const char *sock, int *err)
+/* Socket figures use the socket whatever $VPCIE_HOST_RING says; the ring
+ * figures ask for the ring. */
+static struct vpcie_host *open_device2(const char *sock, bool ring, int *err)
 {
 	struct vpcie_host_opts ho;
 
 	vpcie_host_opts_defaults(&ho);
 	ho.connect_timeout_ms = 10000;
 	ho.log_level = VPCIE_LOG_ERROR;
+	ho.ring = ring;
 	return vpcie_host_open(sock, &ho, err);
+}
+
+static struct vpcie_host *open_device(const char *sock, int *err)
+{
+	return open_device2(sock, false, err);
 }
 
 static int dev_write(struct bench *b, unsigned reg, uint32_t v)
@@ -1437,20 +1585,28 @@ static int dev_write(struct bench *b, unsigned reg, uint32_t v)
 	return vpcie_host_region_write(b->h, BENCH_CTRL_BAR, reg, &v, sizeof(v));
 }
 
-static int setup_main_device(struct bench *b)
+/* The device the MMIO, DMA and interrupt paths use; ring: through the
+ * shared-memory ring transport (results named ring.*). */
+static int setup_main_device(struct bench *b, bool ring)
 {
 	int err = 0, rc;
 	uint32_t id;
 
-	snprintf(b->sock, sizeof(b->sock), "%s/dev.sock", b->tmp);
+	b->ring = ring;
+	b->prefix = ring ? "ring." : "";
+	snprintf(b->sock, sizeof(b->sock), "%s/%s.sock", b->tmp, ring ? "ring" : "dev");
 	b->dev_pid = spawn_device(b, b->sock);
 	if (b->dev_pid < 0)
 		return -errno;
-	b->h = open_device(b->sock, &err);
+	b->h = open_device2(b->sock, ring, &err);
 	if (!b->h) {
 		fprintf(stderr, "vpcie bench: cannot reach %s (%s): %s\n", b->devbin, b->sock,
 			strerror(-err));
 		return err ? err : -EIO;
+	}
+	if (ring && !vpcie_host_ring(b->h)) {
+		fprintf(stderr, "vpcie bench: %s does not offer the ring transport\n", b->devbin);
+		return -ENOTSUP;
 	}
 	rc = vpcie_host_assign_bars(b->h, MEM_BASE, IO_BASE);
 	if (rc < 0)
@@ -1489,6 +1645,8 @@ static void teardown_main_device(struct bench *b)
 	b->bar2 = NULL;
 	kid_end(b->dev_pid);
 	b->dev_pid = 0;
+	b->ring = false;
+	b->prefix = "";
 }
 
 /* ---- Paths: MMIO and config space ------------------------------------------------- */
@@ -1540,7 +1698,7 @@ static int path_mmio(struct bench *b, enum mmio_op op, size_t n)
 		snprintf(sname, sizeof(sname), "floor.spin.rr.%zu.%zu", req, resp);
 		snprintf(swhat, sizeof(swhat),
 			 "the same exchange with both processes spinning on a shared memfd page "
-			 "(measured alone)");
+			 "(measured alone, and alongside ring paths with a peer that naps when idle)");
 		si = res_find(b->p, sname);
 		if (si < 0) {
 			struct floor_spec fs = {sname, swhat, K_LAT, 0};
@@ -1696,6 +1854,142 @@ static int path_posted(struct bench *b)
 		.f = {{"floor.sock.oneway.36", fwhat, K_RATE, 0}},
 	};
 	return measure(b, &sp, &path, &fl, NULL);
+}
+
+/* ---- Paths: the ring transport ---------------------------------------------------------- */
+
+/* MMIO read through the ring against the spin ping-pong it can approach. */
+static int path_ring_read(struct bench *b)
+{
+	char swhat[200];
+	struct runner path, fl;
+	int rc;
+
+	if (!selected(b, "ring.mmio.read.4"))
+		return 0;
+	snprintf(swhat, sizeof(swhat),
+		 "the same exchange with both processes spinning on a shared memfd page "
+		 "(measured alone, and alongside ring paths with a peer that naps when idle)");
+	rc = spin_init2(&fl, b, REQ_REGION, REQ_REGION + 4, true);
+	if (rc)
+		return rc;
+	runner_zero(&path, b);
+	path.step = mmio_step;
+	path.op = OP_READ;
+	path.n = 4;
+	struct spec sp = {
+		.name = "ring.mmio.read.4",
+		.what = "vpcie_host_region_read() of 4 B on a callback BAR through the ring transport",
+		.kind = K_LAT, .iters = (size_t)b->lat_iters, .warm = b->warm,
+		.tkind = T_RATIO_MAX, .target = 2.0,
+		.f = {{"floor.spin.rr.32.36", swhat, K_LAT, 0}},
+	};
+	return measure(b, &sp, &path, &fl, NULL);
+}
+
+/* Posted writes through the ring against the bare ring primitives. */
+static int path_ring_posted(struct bench *b)
+{
+	struct runner path, fl;
+	int rc;
+
+	if (!selected(b, "ring.mmio.posted.4"))
+		return 0;
+	rc = ringow_init(&fl, b, b->posted_count);
+	if (rc)
+		return rc;
+	runner_zero(&path, b);
+	path.step = posted_step;
+	path.count = b->posted_count;
+	struct spec sp = {
+		.name = "ring.mmio.posted.4",
+		.what = "vpcie_host_region_write_posted() of 4 B back to back through the ring "
+			"transport (runs ended by a read)",
+		.kind = K_RATE, .iters = (size_t)b->posted_runs, .warm = 1,
+		.tkind = T_ABS_MIN, .target = 5e6,
+		.f = {{"floor.spin.oneway.64",
+		       "one-way stream of 64 B slots through the vpcie_ring primitives between two "
+		       "processes, the reader spinning (a run ends when it has taken all)",
+		       K_RATE, 0}},
+	};
+	return measure(b, &sp, &path, &fl, NULL);
+}
+
+/* CPU time (ns) a process has used, from /proc/PID/schedstat. */
+static int cpu_ns(pid_t pid, uint64_t *ns)
+{
+	char path[64];
+	unsigned long long v;
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	n = fscanf(f, "%llu", &v);
+	fclose(f);
+	if (n != 1)
+		return -EIO;
+	*ns = v;
+	return 0;
+}
+
+static int cmp_pct(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * CPU used by the attached device while its host is quiet: windows that
+ * start just before one last request (so the device's polling after it is
+ * counted) and last window_ms. Reported as % of one core.
+ */
+static int idle_cost(struct bench *b)
+{
+	char name[32];
+	unsigned nwin = b->o.quick ? 2 : 5, window_ms = b->o.quick ? 250 : 1000;
+	double pct[8];
+	struct idle_cost *ic;
+	int rc = 0;
+
+	snprintf(name, sizeof(name), "%sidle.cpu", b->prefix);
+	if (!selected(b, name) || b->p->nidle >= 2)
+		return 0;
+	for (unsigned w = 0; w < nwin && !rc; w++) {
+		uint64_t c0, c1, t0, t1;
+		uint32_t v;
+
+		progress(b, "%s: window %u/%u", name, w + 1, nwin);
+		rc = cpu_ns(b->dev_pid, &c0);
+		t0 = now_ns();
+		if (!rc)
+			rc = vpcie_host_region_read(b->h, BENCH_NULL_BAR, NULL_OFF, &v, sizeof(v));
+		if (!rc)
+			sleep_ms(window_ms);
+		t1 = now_ns();
+		if (!rc)
+			rc = cpu_ns(b->dev_pid, &c1);
+		if (!rc && g_stop)
+			rc = -EINTR;
+		if (!rc)
+			pct[w] = (double)(c1 - c0) * 100.0 / (double)(t1 - t0);
+	}
+	if (rc)
+		return rc;
+	qsort(pct, nwin, sizeof(pct[0]), cmp_pct);
+	ic = &b->p->idle[b->p->nidle++];
+	snprintf(ic->name, sizeof(ic->name), "%s", name);
+	ic->transport = b->ring ? "ring" : "socket";
+	ic->pct_p50 = pct[nwin / 2];
+	ic->pct_max = pct[nwin - 1];
+	ic->windows = nwin;
+	ic->window_s = window_ms / 1000.0;
+	ic->target_pct = IDLE_TARGET_PCT;
+	ic->met = ic->pct_max <= IDLE_TARGET_PCT;
+	return 0;
 }
 
 /* mmap'ed BAR access, for contrast: timed in batches (the clock costs more
@@ -1889,9 +2183,13 @@ static int path_irq(struct bench *b, enum vpcie_host_irq_type type)
 	};
 	bool intx = type == VPCIE_HOST_IRQ_INTX;
 	struct runner path, fl;
+	char name[64], what[200];
 	int rc;
 
-	if (!selected(b, names[type]))
+	snprintf(name, sizeof(name), "%s%s", b->prefix, names[type]);
+	snprintf(what, sizeof(what), "%s%s", whats[type],
+		 b->ring ? " (ring transport: an interrupt notice in the ring)" : "");
+	if (!selected(b, name))
 		return 0;
 	rc = vpcie_host_irq_enable(b->h, type, 1);
 	if (rc < 0)
@@ -1906,7 +2204,7 @@ static int path_irq(struct bench *b, enum vpcie_host_irq_type type)
 	path.fini = irq_fini;
 	path.live = true;
 	struct spec sp = {
-		.name = names[type], .what = whats[type], .kind = K_LAT,
+		.name = name, .what = what, .kind = K_LAT,
 		.iters = (size_t)b->irq_iters, .warm = b->warm, .tkind = T_RATIO_MAX, .target = 1.3,
 		.f = {intx ? (struct floor_spec){"floor.eventfd.intx",
 						 "eventfd wake-up, then a 36/16 B AF_UNIX round trip "
@@ -2157,7 +2455,10 @@ static int run_pass(struct bench *b)
 		"mmio.read.1", "mmio.read.2", "mmio.read.4", "mmio.read.8", "mmio.write.1",
 		"mmio.write.2", "mmio.write.4", "mmio.write.8", "mmio.posted.4", "mmio.write_multi.4",
 		"mmio.mmap.read.4",
-		"cfg.read.4", "irq.intx", "irq.msi", "irq.msix",
+		"cfg.read.4", "irq.intx", "irq.msi", "irq.msix", "idle.cpu",
+	};
+	static const char *const ring_groups[] = {
+		"ring.mmio.read.4", "ring.mmio.posted.4", "ring.irq.msi", "ring.idle.cpu",
 	};
 	const uint64_t *ds = b->o.quick ? dma_sizes_quick : dma_sizes_full;
 	size_t nds = b->o.quick ? 3 : 6;
@@ -2185,7 +2486,7 @@ static int run_pass(struct bench *b)
 		sleep_ms(50);
 	}
 	if (need_dev)
-		rc = setup_main_device(b);
+		rc = setup_main_device(b, false);
 	for (size_t i = 0; !rc && i < 4; i++)
 		rc = path_mmio(b, OP_READ, sizes[i]);
 	for (size_t i = 0; !rc && i < 4; i++)
@@ -2208,7 +2509,22 @@ static int run_pass(struct bench *b)
 		rc = path_irq(b, VPCIE_HOST_IRQ_MSI);
 	if (!rc)
 		rc = path_irq(b, VPCIE_HOST_IRQ_MSIX);
+	if (!rc)
+		rc = idle_cost(b);
 	teardown_main_device(b);
+	/* The same device through the shared-memory ring transport. */
+	if (!rc && any_selected(b, ring_groups, sizeof(ring_groups) / sizeof(ring_groups[0]))) {
+		rc = setup_main_device(b, true);
+		if (!rc)
+			rc = path_ring_read(b);
+		if (!rc)
+			rc = path_ring_posted(b);
+		if (!rc)
+			rc = path_irq(b, VPCIE_HOST_IRQ_MSI);
+		if (!rc)
+			rc = idle_cost(b);
+		teardown_main_device(b);
+	}
 	if (!rc)
 		rc = path_connect(b);
 	for (size_t i = 0; !rc && i < nms; i++)
@@ -2326,6 +2642,17 @@ static void print_pass(const struct pass *p)
 		       v3, f ? f->name : "-",
 		       f ? fmt_value(v4, sizeof(v4), r, r->fval) : "-",
 		       fmt_ratio(rt, sizeof(rt), r), fmt_target(tg, sizeof(tg), r), also);
+	}
+	for (unsigned i = 0; i < p->nidle; i++) {
+		const struct idle_cost *ic = &p->idle[i];
+
+		if (!i)
+			printf("\nidle cost (%s): CPU an attached device uses while its host is quiet "
+			       "(%u windows of %.2f s, each from one last request)\n", p->load,
+			       ic->windows, ic->window_s);
+		printf("  %-24s %-7s p50 %6.3f%% of a core, max %6.3f%%   target <=%.0f%% %s\n",
+		       ic->name, ic->transport, ic->pct_p50, ic->pct_max, ic->target_pct,
+		       ic->met ? "met" : "MISSED");
 	}
 	printf("\nfloors (%s):\n", p->load);
 	for (size_t i = 0; i < p->n; i++) {
@@ -2470,6 +2797,26 @@ static void print_json(const struct bench *b, struct pass *ps, size_t np)
 			json_object_array_add(p->r[k].is_floor ? fl : rs, res_json(p, &p->r[k]));
 		json_object_object_add(po, "floors", fl);
 		json_object_object_add(po, "results", rs);
+		if (p->nidle) {
+			json_object *ia = json_object_new_array();
+
+			for (unsigned k = 0; k < p->nidle; k++) {
+				const struct idle_cost *ic = &p->idle[k];
+				json_object *io = json_object_new_object();
+
+				json_object_object_add(io, "name", json_object_new_string(ic->name));
+				json_object_object_add(io, "transport",
+						       json_object_new_string(ic->transport));
+				json_object_object_add(io, "percent_of_core_p50", jnum(ic->pct_p50));
+				json_object_object_add(io, "percent_of_core_max", jnum(ic->pct_max));
+				json_object_object_add(io, "windows", json_object_new_int((int)ic->windows));
+				json_object_object_add(io, "window_s", jnum(ic->window_s));
+				json_object_object_add(io, "target_max_percent", jnum(ic->target_pct));
+				json_object_object_add(io, "met", json_object_new_boolean(ic->met));
+				json_object_array_add(ia, io);
+			}
+			json_object_object_add(po, "idle_cpu", ia);
+		}
 		json_object_array_add(passes, po);
 	}
 	json_object_object_add(root, "passes", passes);
