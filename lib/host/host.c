@@ -783,45 +783,44 @@ uint64_t vpcie_host_dma_served(const struct vpcie_host *h)
 	return h ? h->dma_served : 0;
 }
 
+/* A request whose reply is a fixed structure: send req, copy the reply's
+ * first outlen bytes to out. */
+static int query(struct vpcie_host *h, unsigned cmd, const void *req, size_t reqlen,
+		 void *out, size_t outlen)
+{
+	struct iovec iov = {.iov_base = (void *)req, .iov_len = reqlen};
+	struct vpcie_msg rep;
+	int rc = host_request(h, cmd, 0, &iov, 1, NULL, 0, &rep);
+
+	if (rc < 0)
+		return rc;
+	if (rep.payload_len < outlen)
+		rc = -EPROTO;
+	else
+		memcpy(out, rep.payload, outlen);
+	vpcie_msg_release(&rep);
+	return rc;
+}
+
 int vpcie_host_device_info(struct vpcie_host *h, struct vpcie_device_info *out)
 {
 	struct vpcie_device_info req = {.argsz = sizeof(req)};
-	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
-	struct vpcie_msg rep;
-	int rc;
 
 	if (!h || !out)
 		return -EINVAL;
-	rc = host_request(h, VPCIE_CMD_DEVICE_GET_INFO, 0, &iov, 1, NULL, 0, &rep);
-	if (rc < 0)
-		return rc;
-	if (rep.payload_len < sizeof(*out)) {
-		vpcie_msg_release(&rep);
-		return -EPROTO;
-	}
-	memcpy(out, rep.payload, sizeof(*out));
-	vpcie_msg_release(&rep);
-	return 0;
+	return query(h, VPCIE_CMD_DEVICE_GET_INFO, &req, sizeof(req), out, sizeof(*out));
 }
 
 int vpcie_host_irq_info(struct vpcie_host *h, unsigned index, struct vpcie_irq_info *out)
 {
 	struct vpcie_irq_info req = {.argsz = sizeof(req), .index = index};
-	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
-	struct vpcie_msg rep;
 	int rc;
 
 	if (!h || !out)
 		return -EINVAL;
-	rc = host_request(h, VPCIE_CMD_DEVICE_GET_IRQ_INFO, 0, &iov, 1, NULL, 0, &rep);
+	rc = query(h, VPCIE_CMD_DEVICE_GET_IRQ_INFO, &req, sizeof(req), out, sizeof(*out));
 	if (rc < 0)
 		return rc;
-	if (rep.payload_len < sizeof(*out)) {
-		vpcie_msg_release(&rep);
-		return -EPROTO;
-	}
-	memcpy(out, rep.payload, sizeof(*out));
-	vpcie_msg_release(&rep);
 	if (out->index != index) {
 		vpcie_warn(&h->lg, "IRQ info for index %u answered index %u", index, out->index);
 		return -EPROTO;
