@@ -85,7 +85,8 @@ for guest in test-guest test-virtio-blk; do
 	rc=$?
 	set -e
 	tail -n 40 "$log"
-	grep -E '^GUEST-RESULT ' "$log" | sed "s/^GUEST-RESULT /$guest /" >>"$results" || true
+	# (a guest's serial console ends lines with CR)
+	tr -d '\r' <"$log" | grep -E '^GUEST-RESULT ' | sed "s/^GUEST-RESULT /$guest /" >>"$results" || true
 	if [ $rc -eq 77 ] && ! grep -q '^GUEST-RESULT ' "$log"; then
 		echo "$guest harness SKIP" >>"$results"
 	elif [ $rc -ne 0 ] && [ $rc -ne 77 ]; then

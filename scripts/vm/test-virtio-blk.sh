@@ -46,7 +46,8 @@ done
 
 say() { echo "test-virtio-blk: $*"; }
 FAILED=0
-result() { echo "GUEST-RESULT $1 $2"; [ "$2" = FAIL ] && FAILED=1; return 0; }
+# Verdicts may come from the guest's serial console, which ends lines with CR.
+result() { local v=${2//$'\r'/}; echo "GUEST-RESULT $1 $v"; [ "$v" = FAIL ] && FAILED=1; return 0; }
 
 IMG_MB=64
 FS_KB=32768            # ext2 on the first 32 MiB (1 KiB blocks)
