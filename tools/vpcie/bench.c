@@ -662,6 +662,24 @@ static void peer_fini(struct runner *r)
 	r->page = NULL;
 }
 
+/* Parent side after forking a floor peer on socketpair sv: keep sv[0], arm the
+ * runner with step, or clean up if the fork failed (call right after fork()). */
+static int peer_started(struct runner *r, int sv[2], int (*step)(struct runner *, double *))
+{
+	int e = r->pid < 0 ? -errno : 0; /* before close() can change errno */
+
+	close(sv[1]);
+	r->fd = sv[0];
+	r->step = step;
+	r->fini = peer_fini;
+	r->live = true;
+	if (e) {
+		r->pid = 0;
+		runner_fini(r);
+	}
+	return e;
+}
+
 /* -- AF_UNIX request/reply: the peer reads req bytes and answers resp bytes;
  *    a step is `chunks` exchanges. */
 static int sock_rr_step(struct runner *r, double *out)
@@ -733,19 +751,7 @@ static int sock_rr_init2(struct runner *r, struct bench *b, size_t req, size_t r
 			if (read_full(sv[1], r->buf, req) || write_full(sv[1], r->buf, resp))
 				_exit(0);
 	}
-	close(sv[1]);
-	r->fd = sv[0];
-	r->step = sock_rr_step;
-	r->fini = peer_fini;
-	r->live = true;
-	if (r->pid < 0) {
-		int e = -errno;
-
-		r->pid = 0;
-		runner_fini(r);
-		return e;
-	}
-	return 0;
+	return peer_started(r, sv, sock_rr_step);
 }
 
 static int sock_rr_init(struct runner *r, struct bench *b, size_t req, size_t resp,
@@ -903,19 +909,7 @@ static int oneway_init(struct runner *r, struct bench *b, size_t msg, long count
 				_exit(0);
 		}
 	}
-	close(sv[1]);
-	r->fd = sv[0];
-	r->step = oneway_step;
-	r->fini = peer_fini;
-	r->live = true;
-	if (r->pid < 0) {
-		int e = -errno;
-
-		r->pid = 0;
-		runner_fini(r);
-		return e;
-	}
-	return 0;
+	return peer_started(r, sv, oneway_step);
 }
 
 /* -- memcpy between private memory and a memfd MAP_SHARED mapping, which is
@@ -1036,19 +1030,7 @@ static int woken_init(struct runner *r, struct bench *b, uint64_t size, bool to_
 				_exit(0);
 		}
 	}
-	close(sv[1]);
-	r->fd = sv[0];
-	r->step = woken_step;
-	r->fini = peer_fini;
-	r->live = true;
-	if (r->pid < 0) {
-		int e = -errno;
-
-		r->pid = 0;
-		runner_fini(r);
-		return e;
-	}
-	return 0;
+	return peer_started(r, sv, woken_step);
 }
 
 /* -- connect() to a listening AF_UNIX socket plus one 32-byte round trip. */
