@@ -217,15 +217,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	b.stats = vpcie_dev_bar_mem(b.dev, BENCH_MEM_BAR);
-	ret = sock ? vpcie_dev_listen(b.dev, sock) : vpcie_dev_attach(b.dev, fd);
-	if (ret) {
-		fprintf(stderr, "vpcie-bench-device: cannot serve %s: %s\n", sock ? sock : "fd",
-			strerror(-ret));
-		vpcie_dev_free(b.dev);
-		return 1;
-	}
-	vpcie_dev_stop_on_signals(b.dev);
-	ret = vpcie_dev_run(b.dev);
+	ret = vpcie_dev_serve(b.dev, sock, fd);
 	vpcie_dev_free(b.dev);
 	free(b.buf);
 	return ret ? 1 : 0;

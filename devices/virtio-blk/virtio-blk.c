@@ -234,19 +234,9 @@ int main(int argc, char **argv)
 	set_serial(&d.blk, serial, image);
 	fill_config(&d, desc.num_queues, desc.max_chain);
 
-	rc = sock ? vpcie_dev_listen(vpcie_virtio_dev(d.v), sock)
-		  : vpcie_dev_attach(vpcie_virtio_dev(d.v), fd);
-	if (rc) {
-		fprintf(stderr, "vpcie-virtio-blk: cannot serve %s: %s\n", sock ? sock : "fd",
-			strerror(-rc));
-		vpcie_virtio_free(d.v);
-		blk_close(&d.blk);
-		return 1;
-	}
 	vpcie_info(d.blk.lg, "%s: %" PRIu64 " sectors%s, %u queue(s) of %u", image,
 		   d.blk.capacity, readonly ? " (read-only)" : "", desc.num_queues, d.queue_size);
-	vpcie_dev_stop_on_signals(vpcie_virtio_dev(d.v));
-	rc = vpcie_dev_run(vpcie_virtio_dev(d.v));
+	rc = vpcie_dev_serve(vpcie_virtio_dev(d.v), sock, fd);
 	vpcie_info(d.blk.lg, "%" PRIu64 " requests served, %" PRIu64 " failed", d.blk.requests,
 		   d.blk.errors);
 	vpcie_virtio_free(d.v);
