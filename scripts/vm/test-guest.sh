@@ -55,7 +55,8 @@ case "$SMP" in ''|*[!0-9]*|0) echo "test-guest: --smp wants a number" >&2; exit 
 
 T_START=$(date +%s%N)
 say() { echo "test-guest: $*"; }
-result() { echo "GUEST-RESULT $1 $2"; [ "$2" = FAIL ] && FAILED=1; return 0; }
+# shellcheck source=scripts/vm/guest-common.sh
+. "$SELF_DIR/guest-common.sh"
 elapsed() { echo "$(( ($(date +%s%N) - ${1:-$T_START}) / 1000000000 )) s"; }
 want() { # test name
     [ ${#ONLY[@]} -eq 0 ] && return 0
@@ -83,24 +84,7 @@ for f in "$EPF" "$SAMPLE" "$VPCIE"; do
 done
 
 # --- provisioning (QEMU >= 10.1, guest kernel, pcitest) ----------------------------
-prov_err="$(mktemp)"
-rc=0
-"$SELF_DIR/provision.sh" --cache "$CACHE" --quiet 2>"$prov_err" || rc=$?
-if [ $rc -ne 0 ]; then
-    cat "$prov_err"
-    reason="$(grep -E '^provision: (skipped|error):' "$prov_err" | tail -n 1)"
-    rm -f "$prov_err"
-    if [ $rc -eq 77 ]; then
-        say "skipped: the VM packages could not be fetched (${reason:-no reason given})"
-        result guest-tests SKIP
-        exit 77
-    fi
-    say "provisioning failed (exit $rc): ${reason:-see above}"
-    result guest-tests FAIL
-    exit 1
-fi
-rm -f "$prov_err"
-CACHE="$(cd "$CACHE" && pwd)"
+provision_or_exit guest-tests
 # shellcheck disable=SC1091
 . "$CACHE/vm.env"
 for t in python3 lspci gcc timeout setsid; do

@@ -46,8 +46,8 @@ done
 
 say() { echo "test-virtio-blk: $*"; }
 FAILED=0
-# Verdicts may come from the guest's serial console, which ends lines with CR.
-result() { local v=${2//$'\r'/}; echo "GUEST-RESULT $1 $v"; [ "$v" = FAIL ] && FAILED=1; return 0; }
+# shellcheck source=scripts/vm/guest-common.sh
+. "$SELF_DIR/guest-common.sh"
 
 IMG_MB=64
 FS_KB=32768            # ext2 on the first 32 MiB (1 KiB blocks)
@@ -63,24 +63,7 @@ BUILD="$(cd "$BUILD" && pwd)"
 DEV="$BUILD/devices/virtio-blk/vpcie-virtio-blk"
 [ -x "$DEV" ] || { say "missing $DEV (build the project first)"; result virtio-blk FAIL; exit 1; }
 
-prov_err="$(mktemp)"
-rc=0
-"$SELF_DIR/provision.sh" --cache "$CACHE" --quiet 2>"$prov_err" || rc=$?
-if [ $rc -ne 0 ]; then
-    cat "$prov_err"
-    reason="$(grep -E '^provision: (skipped|error):' "$prov_err" | tail -n 1)"
-    rm -f "$prov_err"
-    if [ $rc -eq 77 ]; then
-        say "skipped: the VM packages could not be fetched (${reason:-no reason given})"
-        result virtio-blk SKIP
-        exit 77
-    fi
-    say "provisioning failed (exit $rc): ${reason:-see above}"
-    result virtio-blk FAIL
-    exit 1
-fi
-rm -f "$prov_err"
-CACHE="$(cd "$CACHE" && pwd)"
+provision_or_exit virtio-blk
 
 WORK="$(mktemp -d /tmp/vpcie-tvb.XXXXXX)" # short: unix socket paths
 if [ -n "$KEEP_LOGS" ]; then

@@ -1,0 +1,37 @@
+# shellcheck shell=bash
+# Shared by the guest test drivers (test-guest.sh, test-virtio-blk.sh), which
+# source it after defining say() and setting SELF_DIR, CACHE and FAILED=0.
+
+# result NAME OK|FAIL|SKIP: one verdict line, counted by scripts/test-all.sh.
+# Verdicts may come from the guest's serial console, which ends lines with CR.
+result() {
+    local v=${2//$'\r'/}
+    echo "GUEST-RESULT $1 $v"
+    # shellcheck disable=SC2034 # read by the sourcing script
+    [ "$v" = FAIL ] && FAILED=1
+    return 0
+}
+
+# provision_or_exit NAME: provision the VM cache, or report NAME as SKIP
+# (packages cannot be fetched: exit 77, never a pass) or FAIL (exit 1) with
+# the provisioner's reason. On success CACHE becomes an absolute path.
+provision_or_exit() {
+    local name=$1 err rc=0 reason
+    err="$(mktemp)"
+    "$SELF_DIR/provision.sh" --cache "$CACHE" --quiet 2>"$err" || rc=$?
+    if [ $rc -ne 0 ]; then
+        cat "$err"
+        reason="$(grep -E '^provision: (skipped|error):' "$err" | tail -n 1)"
+        rm -f "$err"
+        if [ $rc -eq 77 ]; then
+            say "skipped: the VM packages could not be fetched (${reason:-no reason given})"
+            result "$name" SKIP
+            exit 77
+        fi
+        say "provisioning failed (exit $rc): ${reason:-see above}"
+        result "$name" FAIL
+        exit 1
+    fi
+    rm -f "$err"
+    CACHE="$(cd "$CACHE" && pwd)"
+}
