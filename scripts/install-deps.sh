@@ -16,6 +16,8 @@ pkgs=(
 	# guest tests (scripts/vm): fetch and unpack Debian's QEMU/kernel packages,
 	# build pci_endpoint_test.ko and static guest programs
 	xz-utils make binutils libc6-dev debian-archive-keyring
+	e2fsprogs                                 # the virtio-blk guest test checks the guest's ext2 from the host
+	util-linux gzip                           # setsid/flock and initramfs compression (Priority: required, listed anyway)
 )
 
 missing=()

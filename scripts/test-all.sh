@@ -34,8 +34,10 @@ run() {
 	echo "=== test $name"
 	rm -f "$dir/meson-logs/testlog.json"
 	meson test -C "$dir" --print-errorlogs "$@" || true
-	if [ ! -f "$dir/meson-logs/testlog.json" ]; then
+	if [ ! -s "$dir/meson-logs/testlog.json" ]; then
+		# meson could not run the suite at all: that is a failure, not silence
 		echo "$name: no tests ran" >&2
+		echo "$name suite NO-TESTLOG" >>"$results"
 		return 0
 	fi
 	python3 - "$dir/meson-logs/testlog.json" "$name" >>"$results" <<'PY'
@@ -46,8 +48,13 @@ for line in open(sys.argv[1]):
 PY
 }
 
-build gcc gcc
+# Every build treats warnings as errors here (users' builds do not: werror is
+# off by default, so a newer compiler's new warning does not break them).
+# Both compilers, both optimisation levels users build with.
+build gcc gcc -Dwerror=true -Dbuildtype=debugoptimized
 run gcc --no-suite fuzz
+build gcc-release gcc -Dwerror=true -Dbuildtype=release
+run gcc-release --no-suite fuzz
 # Install the library and build the minimal example against the installed
 # headers and vpcie.pc, as a user outside this tree would; then run it.
 echo "=== install + out-of-tree build (examples/minimal-device.c)"
@@ -67,12 +74,22 @@ else
 	echo "install minimal-device FAIL" >>"$results"
 fi
 
-build clang clang
+build clang clang -Dwerror=true -Dbuildtype=debugoptimized
 run clang --no-suite fuzz
-build asan clang -Db_sanitize=address,undefined -Db_lundef=false
+build clang-release clang -Dwerror=true -Dbuildtype=release
+run clang-release --no-suite fuzz
+build asan clang -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run asan --no-suite fuzz
-build fuzz clang -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Dfuzz_seconds="${VPCIE_FUZZ_SECONDS:-20}"
+build fuzz clang -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Dfuzz_seconds="${VPCIE_FUZZ_SECONDS:-20}"
 run fuzz --suite fuzz
+
+# CI proves a fresh machine: the guest tests build their cache (QEMU, kernel,
+# modules, busybox) from scratch in an empty directory instead of trusting
+# whatever ~/.cache holds on the machine CI happens to run on.
+if [ "${CI:-}" = true ] && [ -z "${VPCIE_VM_CACHE:-}" ]; then
+	export VPCIE_VM_CACHE=$top/build-ci/vm-cache
+	rm -rf "$VPCIE_VM_CACHE"
+fi
 
 # The guest tests print "GUEST-RESULT <name> OK|FAIL|SKIP" lines; exit 77 means
 # the packages they need could not be fetched (reported as skipped, never passed).

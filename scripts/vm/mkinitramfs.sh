@@ -80,7 +80,7 @@ if [ ! -f "$BASE/.ok" ] || [ "$VPCIE_VM_BUSYBOX" -nt "$BASE/.ok" ]; then
         mkdir -p "$tmpbase/${applet%/*}"
         ln -s /bin/busybox "$tmpbase/$applet"
     done
-    [ -e "$tmpbase/bin/sh" ] || ln -s busybox "$tmpbase/bin/sh"
+    [ -e "$tmpbase/bin/sh" ] || [ -L "$tmpbase/bin/sh" ] || ln -s busybox "$tmpbase/bin/sh"
     touch "$tmpbase/.ok"
     rm -rf "$BASE.old"
     if [ -d "$BASE" ]; then mv "$BASE" "$BASE.old" 2>/dev/null || true; fi

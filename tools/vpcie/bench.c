@@ -1941,7 +1941,7 @@ static int idle_cost(struct bench *b)
 	if (!selected(b, name) || b->p->nidle >= 2)
 		return 0;
 	for (unsigned w = 0; w < nwin && !rc; w++) {
-		uint64_t c0, c1, t0, t1;
+		uint64_t c0 = 0, c1 = 0, t0, t1; /* set when rc == 0; gcc -O3 cannot tell */
 		uint32_t v;
 
 		progress(b, "%s: window %u/%u", name, w + 1, nwin);
