@@ -15,8 +15,15 @@
  * claiming more than the channel's max_msg_size, or too many fds, is a
  * protocol error: the channel reports -EPROTO and must be closed.
  *
- * The operations table lets other transports (TCP, shared-memory rings) plug
- * in behind the same message API.
+ * Layers: vpcie_chan is the message layer (framing, buffering, limits, fds
+ * attached to their message). Below it sits a byte stream described by a
+ * small operations table, struct vpcie_stream_ops: non-blocking send and
+ * receive of bytes (with fds where the stream can carry them), the fd to
+ * poll, and bytes the stream holds already decoded. The UNIX socket is one
+ * implementation (vpcie_chan_new); TCP or TLS streams, or a fuzzer feeding
+ * bytes from memory, are others (vpcie_chan_new_stream). The shared-memory
+ * ring (vpcie/ring.h) is not a byte stream: it carries its own small
+ * messages beside a channel.
  */
 #ifndef VPCIE_TRANSPORT_H
 #define VPCIE_TRANSPORT_H
@@ -56,16 +63,54 @@ struct vpcie_chan_limits {
 };
 
 /*
- * Wrap a connected stream socket (ownership passes to the channel; it is made
- * non-blocking and close-on-exec). Returns NULL with errno set on failure, in
- * which case fd is closed.
+ * A byte stream under a channel. Every call is non-blocking; the channel
+ * waits by polling poll_fd(). Errors are negative errnos.
+ */
+struct vpcie_stream_ops {
+	/* Send bytes from iov[0..iovcnt); fds (only if passes_fds) go with the
+	 * first byte. Returns the bytes sent (> 0), -EAGAIN when the stream
+	 * is full, or -errno (-EPIPE/-ECONNRESET: peer gone). */
+	long (*send)(void *ctx, const struct iovec *iov, int iovcnt, const int *fds,
+		     unsigned nfds);
+	/* Receive up to len bytes into buf. fds that arrived with them are
+	 * stored in fds[0..*nfds) (at most max_fds; more is -EPROTO, with the
+	 * extra ones closed). Returns bytes received (> 0), 0 at end of
+	 * stream, -EAGAIN when nothing is there, or -errno. */
+	long (*recv)(void *ctx, void *buf, size_t len, int *fds, unsigned *nfds,
+		     unsigned max_fds);
+	/* The fd to poll for POLLIN/POLLOUT. */
+	int (*poll_fd)(void *ctx);
+	/* Bytes the stream already holds that poll_fd() would not report
+	 * (e.g. decrypted TLS records); NULL if it never holds any. */
+	size_t (*pending)(void *ctx);
+	/* Release the stream (closes its fd). */
+	void (*close)(void *ctx);
+	/* Whether fds can travel (UNIX sockets: yes; TCP: no). */
+	bool passes_fds;
+};
+
+/*
+ * A channel over any byte stream (ops must outlive the channel; ctx is
+ * owned by it and released with ops->close, also on failure). Returns NULL
+ * with errno set on failure.
+ */
+struct vpcie_chan *vpcie_chan_new_stream(const struct vpcie_stream_ops *ops, void *ctx,
+					 const struct vpcie_chan_limits *lim);
+
+/*
+ * A channel over a connected UNIX stream socket (ownership passes to the
+ * channel; it is made non-blocking and close-on-exec). Returns NULL with
+ * errno set on failure, in which case fd is closed.
  */
 struct vpcie_chan *vpcie_chan_new(int fd, const struct vpcie_chan_limits *lim);
+
+/* Whether this channel's stream can carry file descriptors. */
+bool vpcie_chan_passes_fds(const struct vpcie_chan *ch);
 
 /* Close the socket, drop buffered bytes and fds, free the channel. */
 void vpcie_chan_free(struct vpcie_chan *ch);
 
-/* The socket, for poll/epoll. Readable or has buffered messages: see below. */
+/* The stream's fd, for poll/epoll. Readable or has buffered messages: see below. */
 int vpcie_chan_fd(const struct vpcie_chan *ch);
 
 /* Change limits, e.g. after VERSION negotiation. */
@@ -83,7 +128,8 @@ uint64_t vpcie_chan_received(const struct vpcie_chan *ch);
 /*
  * Send one message: hdr (its size field is filled in from the iovecs), then
  * iovcnt payload pieces, then nfds fds. Waits up to timeout_ms for socket
- * space. Returns 0, -ETIMEDOUT, -EPIPE/-ECONNRESET (peer gone) or -errno.
+ * space. Returns 0, -ETIMEDOUT, -EPIPE/-ECONNRESET (peer gone), -EOPNOTSUPP
+ * (fds on a stream that cannot carry them; nothing sent) or -errno.
  */
 int vpcie_chan_send(struct vpcie_chan *ch, struct vpcie_msg_hdr *hdr,
 		    const struct iovec *iov, int iovcnt, const int *fds,

@@ -1,22 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Message framing over a stream socket.
+ * Message framing over a byte stream (struct vpcie_stream_ops).
  *
  * Receive side: bytes go into one buffer, messages are cut out of it, so a
- * burst of small messages costs one recvmsg(). File descriptors need care on
- * a stream: Linux ends a recvmsg() right after the segment that carried fds,
- * and a sender attaches fds to the first segment of the message they belong
- * to. So fds returned by one recvmsg() belong to the message containing the
- * last byte that call returned. We record them against that stream offset
- * and hand them to whichever message spans it.
+ * burst of small messages costs one receive call. File descriptors need care
+ * on a stream: Linux ends a recvmsg() right after the segment that carried
+ * fds, and a sender attaches fds to the first segment of the message they
+ * belong to. So fds returned by one receive belong to the message containing
+ * the last byte that call returned. We record them against that stream
+ * offset and hand them to whichever message spans it.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
-#include <fcntl.h>
 
 #include <vpcie/transport.h>
 
@@ -27,17 +25,18 @@
 #define CHAN_HANDOVER_MIN (16u * 1024)
 #define CHAN_MAX_IOV 16
 #define CHAN_FD_BATCHES 8
-/* Never call recvmsg() with less room than this. */
+/* Never receive with less room than this. */
 #define CHAN_MIN_READ 4096u
 
 struct fd_batch {
-	uint64_t stream_off; /* offset of the last byte of the recvmsg */
+	uint64_t stream_off; /* offset of the last byte received with them */
 	unsigned nfds;
 	int fds[VPCIE_MAX_FDS_LIMIT];
 };
 
 struct vpcie_chan {
-	int fd;
+	const struct vpcie_stream_ops *ops;
+	void *ctx;
 	struct vpcie_chan_limits lim;
 	uint8_t *buf;
 	size_t cap, start, end;  /* buffered bytes are buf[start, end) */
@@ -67,23 +66,21 @@ int vpcie_msg_take_fd(struct vpcie_msg *msg, unsigned i)
 	return fd;
 }
 
-struct vpcie_chan *vpcie_chan_new(int fd, const struct vpcie_chan_limits *lim)
+struct vpcie_chan *vpcie_chan_new_stream(const struct vpcie_stream_ops *ops, void *ctx,
+					 const struct vpcie_chan_limits *lim)
 {
 	struct vpcie_chan *ch = calloc(1, sizeof(*ch));
-	int fl = fcntl(fd, F_GETFL);
 
-	if (!ch || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+	if (!ch)
 		goto fail;
 	ch->buf = malloc(CHAN_BUF_DEFAULT);
 	ch->batches = calloc(CHAN_FD_BATCHES, sizeof(*ch->batches));
 	if (!ch->buf || !ch->batches)
 		goto fail;
 	ch->cap = CHAN_BUF_DEFAULT;
-	ch->fd = fd;
-	ch->lim = *lim;
-	if (ch->lim.max_fds > VPCIE_MAX_FDS_LIMIT)
-		ch->lim.max_fds = VPCIE_MAX_FDS_LIMIT;
+	ch->ops = ops;
+	ch->ctx = ctx;
+	vpcie_chan_set_limits(ch, lim);
 	return ch;
 fail:
 	if (ch) {
@@ -91,9 +88,14 @@ fail:
 		free(ch->batches);
 		free(ch);
 	}
-	close(fd);
+	ops->close(ctx);
 	errno = ENOMEM;
 	return NULL;
+}
+
+bool vpcie_chan_passes_fds(const struct vpcie_chan *ch)
+{
+	return ch->ops->passes_fds;
 }
 
 static void drop_batches(struct vpcie_chan *ch)
@@ -109,7 +111,7 @@ void vpcie_chan_free(struct vpcie_chan *ch)
 	if (!ch)
 		return;
 	drop_batches(ch);
-	close(ch->fd);
+	ch->ops->close(ch->ctx);
 	free(ch->batches);
 	free(ch->buf);
 	free(ch);
@@ -117,7 +119,7 @@ void vpcie_chan_free(struct vpcie_chan *ch)
 
 int vpcie_chan_fd(const struct vpcie_chan *ch)
 {
-	return ch->fd;
+	return ch->ops->poll_fd(ch->ctx);
 }
 
 void vpcie_chan_set_limits(struct vpcie_chan *ch, const struct vpcie_chan_limits *lim)
@@ -125,6 +127,8 @@ void vpcie_chan_set_limits(struct vpcie_chan *ch, const struct vpcie_chan_limits
 	ch->lim = *lim;
 	if (ch->lim.max_fds > VPCIE_MAX_FDS_LIMIT)
 		ch->lim.max_fds = VPCIE_MAX_FDS_LIMIT;
+	if (!ch->ops->passes_fds)
+		ch->lim.max_fds = 0;
 }
 
 /* Size of the complete message at the head of the buffer, 0 if incomplete,
@@ -141,9 +145,16 @@ static long head_msg_size(const struct vpcie_chan *ch)
 	return ch->end - ch->start >= hdr.size ? (long)hdr.size : 0;
 }
 
+/* Bytes the stream decoded already, which polling its fd would not report. */
+static size_t stream_pending(const struct vpcie_chan *ch)
+{
+	return ch->ops->pending ? ch->ops->pending(ch->ctx) : 0;
+}
+
 int vpcie_chan_has_buffered(const struct vpcie_chan *ch)
 {
-	return head_msg_size(ch) != 0; /* a broken header also needs attention */
+	/* a broken header also needs attention */
+	return head_msg_size(ch) != 0 || stream_pending(ch) > 0;
 }
 
 bool vpcie_chan_partial(const struct vpcie_chan *ch)
@@ -200,75 +211,50 @@ static int make_room(struct vpcie_chan *ch)
 	return 0;
 }
 
-static int store_fds(struct vpcie_chan *ch, struct msghdr *mh, uint64_t stream_off)
+/* Record fds[0..n) as arrived with the stream byte at stream_off. They are
+ * ours to close from here on. */
+static int store_fds(struct vpcie_chan *ch, const int *fds, unsigned n, uint64_t stream_off)
 {
-	int ret = 0;
+	struct fd_batch *b;
 
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-		int *p;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		p = (int *)(void *)CMSG_DATA(c);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, p + i, sizeof(fd));
-			if (ret || ch->nbatches >= CHAN_FD_BATCHES) {
-				close(fd);
-				ret = -EPROTO;
-				continue;
-			}
-			struct fd_batch *b = &ch->batches[ch->nbatches];
-
-			if (b->nfds == 0)
-				b->stream_off = stream_off;
-			if (b->nfds >= ch->lim.max_fds) {
-				close(fd);
-				ret = -EPROTO;
-				continue;
-			}
-			b->fds[b->nfds++] = fd;
-		}
+	if (ch->nbatches >= CHAN_FD_BATCHES || n > ch->lim.max_fds) {
+		for (unsigned i = 0; i < n; i++)
+			close(fds[i]);
+		return -EPROTO;
 	}
-	if (ch->nbatches < CHAN_FD_BATCHES && ch->batches[ch->nbatches].nfds)
-		ch->nbatches++;
-	if (mh->msg_flags & MSG_CTRUNC)
-		ret = -EPROTO;
-	return ret;
+	b = &ch->batches[ch->nbatches++];
+	b->stream_off = stream_off;
+	b->nfds = n;
+	memcpy(b->fds, fds, n * sizeof(int));
+	return 0;
 }
 
-/* One recvmsg() into the buffer. 0: got bytes; -EAGAIN; -ECONNRESET; -errno. */
+/* One receive into the buffer. 0: got bytes; -EAGAIN; -ECONNRESET; -errno. */
 static int fill(struct vpcie_chan *ch)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VPCIE_MAX_FDS_LIMIT)];
-		struct cmsghdr align;
-	} ctrl;
-	struct iovec iov;
-	struct msghdr mh;
-	ssize_t n;
+	int fds[VPCIE_MAX_FDS_LIMIT];
+	unsigned nfds = 0;
+	long n;
 	int ret;
 
 	ret = make_room(ch);
 	if (ret)
 		return ret;
-	iov.iov_base = ch->buf + ch->end;
-	iov.iov_len = ch->cap - ch->end;
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = ctrl.buf;
-	mh.msg_controllen = sizeof(ctrl.buf);
-	do
-		n = recvmsg(ch->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	if (mh.msg_controllen) {
-		ret = store_fds(ch, &mh, ch->stream_start + (ch->end - ch->start) + (size_t)n - 1);
+	n = ch->ops->recv(ch->ctx, ch->buf + ch->end, ch->cap - ch->end, fds, &nfds,
+			  VPCIE_MAX_FDS_LIMIT);
+	if (n < 0) {
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		return (int)n;
+	}
+	if (nfds) {
+		/* fds without a byte to carry them belong to no message */
+		if (n == 0) {
+			for (unsigned i = 0; i < nfds; i++)
+				close(fds[i]);
+			return -EPROTO;
+		}
+		ret = store_fds(ch, fds, nfds, ch->stream_start + (ch->end - ch->start) + (size_t)n - 1);
 		if (ret)
 			return ret;
 	}
@@ -379,8 +365,10 @@ int vpcie_chan_recv(struct vpcie_chan *ch, struct vpcie_msg *msg, int timeout_ms
 		int left = vpcie_ms_left(deadline);
 		if (left == 0)
 			return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
-		struct pollfd p = {.fd = ch->fd, .events = POLLIN};
+		struct pollfd p = {.fd = vpcie_chan_fd(ch), .events = POLLIN};
 
+		if (stream_pending(ch))
+			continue; /* decoded bytes wait inside the stream: no poll */
 		if (poll(&p, 1, left) < 0 && errno != EINTR)
 			return -errno;
 	}
@@ -390,41 +378,20 @@ int vpcie_chan_recv(struct vpcie_chan *ch, struct vpcie_msg *msg, int timeout_ms
 static int send_iov(struct vpcie_chan *ch, struct iovec *v, int cnt, const int *fds,
 		    unsigned nfds, uint64_t deadline)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VPCIE_MAX_FDS_LIMIT)];
-		struct cmsghdr align;
-	} ctrl;
-	struct msghdr mh;
 	int first = 0;
 	bool absorb = true;
 
-	memset(&mh, 0, sizeof(mh));
-	if (nfds) {
-		struct cmsghdr *c;
-
-		mh.msg_control = ctrl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
+	if (nfds && !ch->ops->passes_fds)
+		return -EOPNOTSUPP;
 	while (first < cnt) {
-		ssize_t n;
+		long n = ch->ops->send(ch->ctx, &v[first], cnt - first, fds, nfds);
 
-		mh.msg_iov = &v[first];
-		mh.msg_iovlen = (size_t)(cnt - first);
-		n = sendmsg(ch->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
+		if (n == -EAGAIN) {
 			int left = vpcie_ms_left(deadline), rc;
 			/* While the peer does not read, keep reading what it sends:
 			 * two peers both blocked in a large send would deadlock. */
-			struct pollfd p = {.fd = ch->fd, .events = POLLOUT | (absorb ? POLLIN : 0)};
+			struct pollfd p = {.fd = vpcie_chan_fd(ch),
+					   .events = POLLOUT | (absorb ? POLLIN : 0)};
 
 			if (left == 0)
 				return -ETIMEDOUT;
@@ -439,12 +406,14 @@ static int send_iov(struct vpcie_chan *ch, struct iovec *v, int cnt, const int *
 			}
 			continue;
 		}
+		if (n < 0)
+			return (int)n;
 		/* fds went with the first bytes; never send them twice. */
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
+		fds = NULL;
+		nfds = 0;
 		while (n > 0 && first < cnt) {
 			if ((size_t)n >= v[first].iov_len) {
-				n -= (ssize_t)v[first].iov_len;
+				n -= (long)v[first].iov_len;
 				first++;
 			} else {
 				v[first].iov_base = (uint8_t *)v[first].iov_base + n;

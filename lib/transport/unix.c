@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* AF_UNIX stream endpoints: listening for and connecting to a device. */
+/* AF_UNIX stream sockets: listening for and connecting to a device, and the
+ * byte stream (with fds) under a channel. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -93,4 +96,126 @@ int vpcie_unix_connect(const char *path, int timeout_ms)
 			return ret;
 		poll(NULL, 0, 10);
 	}
+}
+
+/* ---- The UNIX stream socket under a channel ------------------------------ */
+
+/* ctx is the socket fd itself, so a UNIX channel needs no allocation. */
+static int ctx_fd(void *ctx)
+{
+	return (int)(intptr_t)ctx;
+}
+
+static long unix_send(void *ctx, const struct iovec *iov, int iovcnt, const int *fds,
+		      unsigned nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * VPCIE_MAX_FDS_LIMIT)];
+		struct cmsghdr align;
+	} ctrl;
+	struct msghdr mh;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = (struct iovec *)iov;
+	mh.msg_iovlen = (size_t)iovcnt;
+	if (nfds) {
+		struct cmsghdr *c;
+
+		if (nfds > VPCIE_MAX_FDS_LIMIT)
+			return -EINVAL;
+		mh.msg_control = ctrl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(ctx_fd(ctx), &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return (long)n;
+}
+
+static long unix_recv(void *ctx, void *buf, size_t len, int *fds, unsigned *nfds,
+		      unsigned max_fds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * VPCIE_MAX_FDS_LIMIT)];
+		struct cmsghdr align;
+	} ctrl;
+	struct iovec iov = {buf, len};
+	struct msghdr mh;
+	ssize_t n;
+	int ret = 0;
+
+	*nfds = 0;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctrl.buf;
+	mh.msg_controllen = sizeof(ctrl.buf);
+	do
+		n = recvmsg(ctx_fd(ctx), &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); mh.msg_controllen && c;
+	     c = CMSG_NXTHDR(&mh, c)) {
+		size_t cnt;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < cnt; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (*nfds < max_fds) {
+				fds[(*nfds)++] = fd;
+			} else {
+				close(fd);
+				ret = -EPROTO;
+			}
+		}
+	}
+	if (mh.msg_flags & MSG_CTRUNC)
+		ret = -EPROTO;
+	return ret ? ret : (long)n;
+}
+
+static int unix_poll_fd(void *ctx)
+{
+	return ctx_fd(ctx);
+}
+
+static void unix_close(void *ctx)
+{
+	close(ctx_fd(ctx));
+}
+
+static const struct vpcie_stream_ops unix_stream_ops = {
+	.send = unix_send,
+	.recv = unix_recv,
+	.poll_fd = unix_poll_fd,
+	.close = unix_close,
+	.passes_fds = true,
+};
+
+struct vpcie_chan *vpcie_chan_new(int fd, const struct vpcie_chan_limits *lim)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	return vpcie_chan_new_stream(&unix_stream_ops, (void *)(intptr_t)fd, lim);
 }

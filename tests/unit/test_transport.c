@@ -160,6 +160,126 @@ static void test_simultaneous_large_sends(void **state)
 	free(buf);
 }
 
+/*
+ * The channel over a stream that is not a socket: bytes live in memory, the
+ * stream passes no fds, hands out at most a few bytes per call and says
+ * "try again" every other call although it still holds bytes (as a TLS
+ * stream does with a decoded record). Its poll fd never becomes readable, so
+ * a channel that polled instead of asking pending() would time out.
+ */
+struct mem_stream {
+	uint8_t data[4096];
+	size_t len, pos;   /* bytes written by send; read position of recv */
+	unsigned calls;    /* every odd call answers -EAGAIN */
+	int efd;           /* poll fd: writable, never readable */
+	bool closed;
+};
+
+static long mem_send(void *ctx, const struct iovec *iov, int iovcnt, const int *fds,
+		     unsigned nfds)
+{
+	struct mem_stream *m = ctx;
+	long n = 0;
+
+	(void)fds;
+	assert_int_equal(nfds, 0); /* the channel must not try */
+	if (m->calls++ % 2)
+		return -EAGAIN;
+	for (int i = 0; i < iovcnt && n < 3; i++) {
+		size_t k = iov[i].iov_len < (size_t)(3 - n) ? iov[i].iov_len : (size_t)(3 - n);
+
+		assert_true(m->len + k <= sizeof(m->data));
+		memcpy(m->data + m->len, iov[i].iov_base, k);
+		m->len += k;
+		n += (long)k;
+	}
+	return n;
+}
+
+static long mem_recv(void *ctx, void *buf, size_t len, int *fds, unsigned *nfds,
+		     unsigned max_fds)
+{
+	struct mem_stream *m = ctx;
+
+	(void)fds;
+	(void)max_fds;
+	*nfds = 0;
+	if (m->calls++ % 2 || m->pos == m->len)
+		return -EAGAIN;
+	if (len > 2)
+		len = 2;
+	if (len > m->len - m->pos)
+		len = m->len - m->pos;
+	memcpy(buf, m->data + m->pos, len);
+	m->pos += len;
+	return (long)len;
+}
+
+static int mem_poll_fd(void *ctx)
+{
+	return ((struct mem_stream *)ctx)->efd;
+}
+
+static size_t mem_pending(void *ctx)
+{
+	struct mem_stream *m = ctx;
+
+	return m->len - m->pos;
+}
+
+static void mem_close(void *ctx)
+{
+	((struct mem_stream *)ctx)->closed = true;
+}
+
+static const struct vpcie_stream_ops mem_ops = {
+	.send = mem_send,
+	.recv = mem_recv,
+	.poll_fd = mem_poll_fd,
+	.pending = mem_pending,
+	.close = mem_close,
+	.passes_fds = false,
+};
+
+static void test_stream_ops_seam(void **state)
+{
+	struct mem_stream ms = {.efd = eventfd(0, EFD_NONBLOCK)};
+	struct vpcie_chan *ch;
+	struct vpcie_msg m;
+	int fd = eventfd(0, 0);
+
+	(void)state;
+	assert_true(ms.efd >= 0 && fd >= 0);
+	ch = vpcie_chan_new_stream(&mem_ops, &ms, &lim);
+	assert_non_null(ch);
+	assert_false(vpcie_chan_passes_fds(ch));
+	assert_int_equal(vpcie_chan_fd(ch), ms.efd);
+	/* fds cannot travel: refused before a byte is sent */
+	assert_int_equal(send_msg(ch, 1, "x", 1, &fd, 1), -EOPNOTSUPP);
+	assert_int_equal(ms.len, 0);
+	/* messages sent 3 bytes at a time come back whole, 2 bytes at a time */
+	for (uint16_t i = 0; i < 20; i++) {
+		char p[40];
+
+		memset(p, 'a' + i, sizeof(p));
+		assert_int_equal(send_msg(ch, i, p, i + 1u, NULL, 0), 0);
+	}
+	assert_true(vpcie_chan_has_buffered(ch)); /* held by the stream */
+	for (uint16_t i = 0; i < 20; i++) {
+		assert_int_equal(vpcie_chan_recv(ch, &m, 1000), 0);
+		assert_int_equal(m.hdr.msg_id, i);
+		assert_int_equal(m.payload_len, i + 1u);
+		assert_int_equal(((uint8_t *)m.payload)[i], 'a' + i);
+		assert_int_equal(m.nfds, 0);
+		vpcie_msg_release(&m);
+	}
+	assert_int_equal(vpcie_chan_recv(ch, &m, 0), -EAGAIN);
+	vpcie_chan_free(ch);
+	assert_true(ms.closed);
+	close(ms.efd);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_fds_follow_their_message),
 		cmocka_unit_test(test_oversize_and_undersize),
 		cmocka_unit_test(test_simultaneous_large_sends),
+		cmocka_unit_test(test_stream_ops_seam),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
