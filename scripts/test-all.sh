@@ -67,7 +67,8 @@ if meson install -C "$top/build-ci/gcc" --destdir "$inst" >/dev/null &&
        -Wl,-rpath,"$(dirname "$(find "$inst" -name 'libvpcie.so' | head -n 1)")" &&
    "$inst/minimal-device" --help &&
    sock=$inst/min.sock && { "$inst/minimal-device" --socket "$sock" & pid=$!; } &&
-   "$top/build-ci/gcc/tools/vpcie/vpcie" lspci --socket "$sock" --wait 5000 | grep -q '^00:00.0 .*1234:0001' &&
+   listing=$("$top/build-ci/gcc/tools/vpcie/vpcie" lspci --socket "$sock" --wait 5000) &&
+   grep -q '^00:00.0 .*1234:0001' <<<"$listing" &&
    kill -TERM "$pid" && wait "$pid" && [ ! -e "$sock" ]; then
 	echo "install minimal-device OK" >>"$results"
 else

@@ -474,7 +474,10 @@ step_busybox() {
     dpkg-deb -x "$(deb_of busybox-static)" "$CACHE/busybox"
     mkdir -p "$OUT"
     cp "$CACHE/busybox/bin/busybox" "$OUT/busybox"
-    "$OUT/busybox" cpio --help 2>&1 | grep -q -- '-o' || die "busybox has no cpio -o"
+    # (captured first: under pipefail, grep -q leaving early would SIGPIPE
+    # busybox and fail the check at random)
+    help="$("$OUT/busybox" cpio --help 2>&1 || true)"
+    case "$help" in *"(-o)"*) ;; *) die "busybox has no cpio -o" ;; esac
     stamp_set busybox "$ver"
 }
 
