@@ -55,20 +55,24 @@ build gcc gcc -Dwerror=true -Dbuildtype=debugoptimized
 run gcc --no-suite fuzz
 build gcc-release gcc -Dwerror=true -Dbuildtype=release
 run gcc-release --no-suite fuzz
-# Install the library and build the minimal example against the installed
-# headers and vpcie.pc, as a user outside this tree would; then run it.
-echo "=== install + out-of-tree build (examples/minimal-device.c)"
+# Install the library and build the minimal examples (a device and a host
+# program driving it) against the installed headers and vpcie.pc, as a user
+# outside this tree would; then run them against each other.
+echo "=== install + out-of-tree build (examples/minimal-device.c, minimal-host.c)"
 inst=$top/build-ci/install
 rm -rf "$inst"
 if meson install -C "$top/build-ci/gcc" --destdir "$inst" >/dev/null &&
    pc=$(dirname "$(find "$inst" -name vpcie.pc | head -n 1)") &&
    flags=$(PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$inst pkg-config --cflags --libs --static vpcie) &&
-   gcc -std=c11 -Wall -Wextra -Werror examples/minimal-device.c $flags -o "$inst/minimal-device" \
-       -Wl,-rpath,"$(dirname "$(find "$inst" -name 'libvpcie.so' | head -n 1)")" &&
+   rpath=$(dirname "$(find "$inst" -name 'libvpcie.so' | head -n 1)") &&
+   gcc -std=c11 -Wall -Wextra -Werror examples/minimal-device.c $flags -o "$inst/minimal-device" -Wl,-rpath,"$rpath" &&
+   gcc -std=c11 -Wall -Wextra -Werror examples/minimal-host.c $flags -o "$inst/minimal-host" -Wl,-rpath,"$rpath" &&
    "$inst/minimal-device" --help &&
    sock=$inst/min.sock && { "$inst/minimal-device" --socket "$sock" & pid=$!; } &&
    listing=$("$top/build-ci/gcc/tools/vpcie/vpcie" lspci --socket "$sock" --wait 5000) &&
    grep -q '^00:00.0 .*1234:0001' <<<"$listing" &&
+   hostout=$("$inst/minimal-host" "$sock") &&
+   grep -qx 'MSI vector 0 received' <<<"$hostout" &&
    kill -TERM "$pid" && wait "$pid" && [ ! -e "$sock" ]; then
 	echo "install minimal-device OK" >>"$results"
 else
