@@ -1897,7 +1897,7 @@ static int path_ring_posted(struct bench *b)
 	return measure(b, &sp, &path, &fl, NULL);
 }
 
-/* CPU time (ns) a process has used, from /proc/PID/schedstat. */
+/* CPU time (ns) a process has used, from /proc/PID/schedstat (0 on error). */
 static int cpu_ns(pid_t pid, uint64_t *ns)
 {
 	char path[64];
@@ -1905,6 +1905,7 @@ static int cpu_ns(pid_t pid, uint64_t *ns)
 	FILE *f;
 	int n;
 
+	*ns = 0; /* defined on every return (-errno cannot prove it is non-zero) */
 	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
 	f = fopen(path, "r");
 	if (!f)
@@ -1940,27 +1941,27 @@ static int idle_cost(struct bench *b)
 	snprintf(name, sizeof(name), "%sidle.cpu", b->prefix);
 	if (!selected(b, name) || b->p->nidle >= 2)
 		return 0;
-	for (unsigned w = 0; w < nwin && !rc; w++) {
+	for (unsigned w = 0; w < nwin; w++) {
 		uint64_t c0, c1, t0, t1;
 		uint32_t v;
 
 		progress(b, "%s: window %u/%u", name, w + 1, nwin);
 		rc = cpu_ns(b->dev_pid, &c0);
+		if (rc)
+			return rc;
 		t0 = now_ns();
-		if (!rc)
-			rc = vpcie_host_region_read(b->h, BENCH_NULL_BAR, NULL_OFF, &v, sizeof(v));
-		if (!rc)
-			sleep_ms(window_ms);
+		rc = vpcie_host_region_read(b->h, BENCH_NULL_BAR, NULL_OFF, &v, sizeof(v));
+		if (rc)
+			return rc;
+		sleep_ms(window_ms);
 		t1 = now_ns();
-		if (!rc)
-			rc = cpu_ns(b->dev_pid, &c1);
-		if (!rc && g_stop)
-			rc = -EINTR;
-		if (!rc)
-			pct[w] = (double)(c1 - c0) * 100.0 / (double)(t1 - t0);
+		rc = cpu_ns(b->dev_pid, &c1);
+		if (rc)
+			return rc;
+		if (g_stop)
+			return -EINTR;
+		pct[w] = (double)(c1 - c0) * 100.0 / (double)(t1 - t0);
 	}
-	if (rc)
-		return rc;
 	qsort(pct, nwin, sizeof(pct[0]), cmp_pct);
 	ic = &b->p->idle[b->p->nidle++];
 	snprintf(ic->name, sizeof(ic->name), "%s", name);
