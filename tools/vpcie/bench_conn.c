@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `vpcie bench`: connecting to a device, and one host driving many device
+ * processes.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <linux/pci_regs.h>
+
+#include "bench_priv.h"
+
+static int conn_step(struct runner *r, double *out)
+{
+	uint64_t a = now_ns(), t;
+	int err = 0, rc = 0;
+	struct vpcie_host *h = open_device(r->sock, &err);
+
+	if (!h)
+		return err ? err : -EIO;
+	if (!vpcie_host_region_map(h, BENCH_MEM_BAR))
+		rc = -errno;
+	t = now_ns();
+	vpcie_host_close(h);
+	if (!rc)
+		*out = (double)(t - a);
+	return rc;
+}
+
+static void conn_fini(struct runner *r)
+{
+	kid_end(r->pid);
+	r->pid = 0;
+}
+
+int path_connect(struct bench *b)
+{
+	struct runner path, fl;
+	int rc;
+
+	if (!selected(b, "conn.open_map"))
+		return 0;
+	runner_zero(&path, b);
+	snprintf(path.sock, sizeof(path.sock), "%s/conn.sock", b->tmp);
+	path.pid = spawn_device(b, path.sock);
+	if (path.pid < 0)
+		return -errno;
+	path.step = conn_step;
+	path.fini = conn_fini;
+	path.live = true;
+	rc = connect_init(&fl, b);
+	if (rc) {
+		runner_fini(&path);
+		return rc;
+	}
+	struct spec sp = {
+		.name = "conn.open_map",
+		.what = "vpcie_host_open() (connect + VERSION) + vpcie_host_region_map() of a BAR",
+		.kind = K_LAT, .iters = (size_t)b->conn_iters, .warm = 3,
+		.f = {{"floor.connect", "AF_UNIX connect() + one 32 B round trip with a listening process",
+		       K_LAT, 0}},
+	};
+	return measure(b, &sp, &path, &fl, NULL);
+}
+
+static int multi_step(struct runner *r, double *out)
+{
+	uint64_t a = now_ns();
+	uint32_t v;
+	int rc = vpcie_host_region_read(r->hs[r->k++ % r->nh], BENCH_NULL_BAR, NULL_OFF, &v,
+					sizeof(v));
+
+	if (!rc)
+		*out = (double)(now_ns() - a);
+	return rc;
+}
+
+static void multi_fini(struct runner *r)
+{
+	if (r->hs)
+		for (unsigned d = 0; d < r->nh; d++)
+			vpcie_host_close(r->hs[d]);
+	if (r->pids) {
+		for (unsigned d = 0; d < r->nh; d++)
+			if (r->pids[d] > 0)
+				kill(r->pids[d], SIGTERM);
+		for (unsigned d = 0; d < r->nh; d++)
+			kid_reap(r->pids[d]);
+	}
+	free(r->hs);
+	free(r->pids);
+	r->hs = NULL;
+	r->pids = NULL;
+}
+
+int path_multi(struct bench *b, unsigned ndev)
+{
+	char name[64], what[160], fwhat[160];
+	struct runner path, fl;
+	size_t iters;
+	int rc = 0;
+
+	snprintf(name, sizeof(name), "multi.%u", ndev);
+	if (!selected(b, name))
+		return 0;
+	progress(b, "%s: starting %u devices", name, ndev);
+	runner_zero(&path, b);
+	path.step = multi_step;
+	path.fini = multi_fini;
+	path.live = true;
+	path.nh = ndev;
+	path.hs = calloc(ndev, sizeof(*path.hs));
+	path.pids = calloc(ndev, sizeof(*path.pids));
+	if (!path.hs || !path.pids) {
+		runner_fini(&path);
+		return -ENOMEM;
+	}
+	for (unsigned d = 0; d < ndev && !rc; d++) {
+		char sock[128];
+
+		snprintf(sock, sizeof(sock), "%s/m%03u.sock", b->tmp, d);
+		path.pids[d] = spawn_device(b, sock);
+		if (path.pids[d] < 0)
+			rc = -errno;
+	}
+	for (unsigned d = 0; d < ndev && !rc && !g_stop; d++) {
+		char sock[128];
+		uint32_t v;
+		int err = 0;
+
+		snprintf(sock, sizeof(sock), "%s/m%03u.sock", b->tmp, d);
+		path.hs[d] = open_device(sock, &err);
+		if (!path.hs[d]) {
+			rc = err ? err : -EIO;
+			break;
+		}
+		rc = vpcie_host_cfg_write16(path.hs[d], PCI_COMMAND, PCI_COMMAND_MEMORY);
+		if (!rc)
+			rc = vpcie_host_region_read(path.hs[d], BENCH_NULL_BAR, NULL_OFF, &v, sizeof(v));
+	}
+	if (!rc && g_stop)
+		rc = -EINTR;
+	if (!rc)
+		rc = sock_rr_init(&fl, b, REQ_REGION, REQ_REGION + 4, 1);
+	if (rc) {
+		runner_fini(&path);
+		return rc;
+	}
+	snprintf(what, sizeof(what),
+		 "%u device processes, one host thread reading 4 B round-robin: aggregate ops/s",
+		 ndev);
+	snprintf(fwhat, sizeof(fwhat),
+		 "AF_UNIX ping-pong between two processes, blocking write/read, %u B request, "
+		 "%u B reply", REQ_REGION, REQ_REGION + 4);
+	iters = (size_t)b->lat_iters;
+	if (iters < 4u * ndev)
+		iters = 4u * ndev;
+	struct spec sp = {
+		.name = name, .what = what, .kind = K_RATE, .lat_samples = true, .iters = iters,
+		.warm = b->warm,
+		.f = {{"floor.sock.rr.32.36", fwhat, K_LAT, 0}},
+	};
+	return measure(b, &sp, &path, &fl, NULL);
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `vpcie bench`: DMA paths: the device reads and writes host memory through
+ * shared memory (a memcpy) or DMA_READ/DMA_WRITE messages, timed inside the
+ * device.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "bench_priv.h"
+
+static long dma_iters(const struct bench *b, uint64_t size)
+{
+	long n = (long)(b->dma_bytes / size);
+
+	if (n < (b->o.quick ? 5 : 20))
+		n = b->o.quick ? 5 : 20;
+	if (n > (b->o.quick ? 200 : 2000))
+		n = b->o.quick ? 200 : 2000;
+	if (b->o.iterations && b->o.iterations < n)
+		n = b->o.iterations;
+	return n;
+}
+
+static int dma_step(struct runner *r, double *out)
+{
+	struct bench *b = r->b;
+	uint64_t seq = b->st->dma_seq, a = now_ns(), h;
+	int rc = dev_write(b, BENCH_REG_DMA_CMD, r->cmd);
+
+	h = now_ns() - a;
+	if (rc)
+		return rc;
+	if (b->st->dma_seq != seq + 1 || b->st->dma_status) {
+		fprintf(stderr, "vpcie bench: device DMA failed (%lld)\n", (long long)b->st->dma_status);
+		return -EIO;
+	}
+	*out = (double)(b->st->dma_end_ns - b->st->dma_start_ns);
+	return sm_add(&r->extra, (double)h);
+}
+
+int path_dma(struct bench *b, bool shm, bool to_host, uint64_t size)
+{
+	char name[64], what[200], f0[64], f0w[160], f1[64], f1w[160];
+	const char *dir = to_host ? "to_host" : "to_device";
+	uint64_t iova = shm ? SHM_IOVA : MSG_IOVA;
+	uint64_t chunk = size < XFER_CHUNK ? size : XFER_CHUNK;
+	unsigned chunks = (unsigned)((size + chunk - 1) / chunk);
+	struct runner path, fl0, fl1;
+	int rc;
+
+	snprintf(name, sizeof(name), "dma.%s.%s.%llu", shm ? "shm" : "msg", dir,
+		 (unsigned long long)size);
+	if (!selected(b, name))
+		return 0;
+	snprintf(what, sizeof(what), "device %s %llu B %s, timed inside the device",
+		 to_host ? "vpcie_dma_write() to host memory," : "vpcie_dma_read() of host memory,",
+		 (unsigned long long)size,
+		 shm ? "through shared memory (memcpy)" : "through DMA_WRITE/DMA_READ messages");
+	rc = dev_write(b, BENCH_REG_DMA_ADDR_LO, (uint32_t)iova);
+	if (!rc)
+		rc = dev_write(b, BENCH_REG_DMA_ADDR_HI, (uint32_t)(iova >> 32));
+	if (!rc)
+		rc = dev_write(b, BENCH_REG_DMA_LEN, (uint32_t)size);
+	if (rc)
+		return rc;
+	runner_zero(&path, b);
+	path.step = dma_step;
+	path.cmd = to_host ? BENCH_DMA_TO_HOST : BENCH_DMA_TO_DEVICE;
+	struct spec sp = {
+		.name = name, .what = what, .kind = K_BW, .size = size,
+		.iters = (size_t)dma_iters(b, size), .warm = 3,
+		.tkind = shm ? T_RATIO_MIN : T_NONE, .target = 0.90,
+	};
+	if (shm) {
+		snprintf(f0, sizeof(f0), "floor.memcpy.%s.%llu", dir, (unsigned long long)size);
+		snprintf(f0w, sizeof(f0w), "memcpy %s, %llu B, back to back in one process",
+			 to_host ? "private -> memfd MAP_SHARED" : "memfd MAP_SHARED -> private",
+			 (unsigned long long)size);
+		snprintf(f1, sizeof(f1), "floor.memcpy_woken.%s.%llu", dir, (unsigned long long)size);
+		snprintf(f1w, sizeof(f1w),
+			 "the same memcpy in a process woken through a socket before each copy, as "
+			 "the device is");
+		sp.f[0] = (struct floor_spec){f0, f0w, K_BW, size};
+		sp.f[1] = (struct floor_spec){f1, f1w, K_BW, size};
+		rc = memcpy_init(&fl0, b, size, to_host);
+		if (rc)
+			return rc;
+		rc = woken_init(&fl1, b, size, to_host);
+		if (rc) {
+			runner_fini(&fl0);
+			return rc;
+		}
+		return measure(b, &sp, &path, &fl0, &fl1);
+	}
+	snprintf(f0, sizeof(f0), "floor.sock.xfer.%s.%llu", dir, (unsigned long long)size);
+	snprintf(f0w, sizeof(f0w),
+		 "AF_UNIX request/reply moving %llu B as %u x (%llu B request, %llu B reply)",
+		 (unsigned long long)size, chunks,
+		 (unsigned long long)(to_host ? REQ_DMA + chunk : REQ_DMA),
+		 (unsigned long long)(to_host ? REP_DMA_WRITE : REQ_DMA + chunk));
+	sp.f[0] = (struct floor_spec){f0, f0w, K_BW, size};
+	rc = to_host ? sock_rr_init(&fl0, b, REQ_DMA + chunk, REP_DMA_WRITE, chunks)
+		     : sock_rr_init(&fl0, b, REQ_DMA, REQ_DMA + chunk, chunks);
+	if (rc)
+		return rc;
+	return measure(b, &sp, &path, &fl0, NULL);
+}

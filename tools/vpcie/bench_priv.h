@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `vpcie bench` internals shared by its modules (tools/vpcie/bench*.c):
+ * options, results, runners and the functions each module offers.
+ *
+ *   bench.c             options, the passes, the command
+ *   bench_proc.c        child processes, CPU placement, machine load
+ *   bench_stats.c       samples, percentiles, results and ratios
+ *   bench_measure.c     runners, and measuring a path interleaved with floors
+ *   bench_floor_sock.c  floors through the kernel (AF_UNIX, eventfd, connect)
+ *   bench_floor_mem.c   floors in memory (memcpy, spin ping-pong, bare ring)
+ *   bench_dev.c         the benchmark device and its idle cost
+ *   bench_mmio.c, bench_dma.c, bench_irq.c, bench_conn.c   the paths
+ *   bench_out.c         table, JSON, plots
+ *
+ * docs/bench.md describes the method and every result.
+ */
+#ifndef VPCIE_TOOL_BENCH_PRIV_H
+#define VPCIE_TOOL_BENCH_PRIV_H
+
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include <vpcie/host.h>
+
+#include "../../bench/bench_regs.h"
+
+#define MAX_KIDS 1024
+#define MEM_BASE 0x80000000ull
+#define IO_BASE 0x1000u
+#define SHM_IOVA 0x100000000ull     /* host memory shared with the device (fd) */
+#define MSG_IOVA 0x200000000ull     /* host memory reached by DMA messages */
+#define XFER_CHUNK (1u << 20)       /* max_data_xfer_size both sides default to */
+#define NULL_OFF 0x100u             /* where BAR0 accesses go */
+#define MAP_OFF 0x1000u             /* where mmap'ed BAR2 accesses go */
+#define SPIN_MSG_MAX 128u
+
+/* Message sizes of the real paths (header 16 bytes). */
+#define REQ_REGION 32u              /* hdr + offset/region/count */
+#define REQ_DMA 32u                 /* hdr + addr/count */
+#define REP_DMA_WRITE 28u           /* hdr + addr/count(4) */
+#define REQ_SET_IRQS 36u            /* hdr + vfio_irq_set */
+#define REP_EMPTY 16u
+#define WM_BATCH 256u               /* writes per REGION_WRITE_MULTI */
+#define REQ_WM (16u + 8u + WM_BATCH * 24u)
+#define REP_WM 24u
+
+enum load_mode { LOAD_IDLE = 1, LOAD_SPIN = 2, LOAD_BOTH = 3 };
+
+struct opts {
+	bool quick, json, progress, no_pin;
+	int load;
+	const char *plot_dir;
+	const char *only;
+	long iterations;
+	const char *device;
+};
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* ---- Samples and results (bench_stats.c) ------------------------------------ */
+
+struct samples {
+	double *v;
+	size_t n, cap;
+	bool sorted;
+};
+
+enum kind { K_LAT, K_BW, K_RATE };
+enum tgt { T_NONE, T_RATIO_MAX, T_RATIO_MIN, T_ABS_MIN };
+
+/*
+ * One figure. Samples are ns per operation (K_LAT, K_BW, and K_RATE with
+ * lat_samples) or operations per second of one run (other K_RATE).
+ */
+struct res {
+	char name[64];
+	char what[160];
+	enum kind kind;
+	bool lat_samples;
+	struct samples s;
+	uint64_t size;     /* K_BW: bytes per transfer */
+	size_t n;
+	double p50, p99;   /* K_LAT: ns. K_BW: MB/s at the p50 / p99 time. K_RATE: ops/s
+			    * (runs: median and slowest; lat_samples: aggregate) */
+	double ops;        /* ops/s: n / sum of sample times (K_LAT, lat_samples) */
+	double lat_p50, lat_p99; /* K_RATE with lat_samples: per-op ns */
+	/* Floors measured interleaved with this result (same machine state). */
+	int floor, floor2; /* indices into the pass, -1 */
+	double fval, fval2; /* the floor's headline over the paired samples */
+	double ratio, ratio2;
+	enum tgt tkind;
+	double target;
+	bool met;
+	double host_p50;   /* DMA: host-side p50 ns around the triggering write */
+	bool is_floor;
+};
+
+/* CPU an attached device uses while its host is quiet (not a path with a
+ * floor: a cost, reported on its own). */
+struct idle_cost {
+	char name[32];
+	const char *transport;
+	double pct_p50, pct_max; /* % of one core, over the windows */
+	unsigned windows;
+	double window_s;
+	double target_pct;
+	bool met;
+};
+
+#define IDLE_TARGET_PCT 3.0 /* "no more than a few percent of one core" */
+
+struct pass {
+	const char *load; /* "idle" or "spinner" */
+	struct res *r;
+	size_t n, cap;
+	double bg_before, bg_after, steal_before, steal_after;
+	double seconds;
+	struct idle_cost idle[2];
+	unsigned nidle;
+};
+
+struct bench {
+	struct opts o;
+	char tmp[64];
+	char devbin[PATH_MAX + 64];
+	char sock[128];
+	pid_t dev_pid;
+	struct vpcie_host *h;
+	volatile struct bench_stats *st;
+	volatile uint8_t *bar2;
+	struct vpcie_host_mem *shm, *msgmem;
+	long lat_iters, irq_iters, conn_iters, posted_count, posted_runs;
+	uint64_t budget_ns;
+	uint64_t dma_bytes;
+	long warm;
+	struct pass *p;
+	bool ring;          /* the device in use speaks the ring transport */
+	const char *prefix; /* "" or "ring.": result names of that device */
+};
+
+/* ---- Runners: one operation per step, a path or a floor (bench_measure.c) --- */
+
+struct runner {
+	struct bench *b;
+	int (*step)(struct runner *r, double *sample);
+	void (*fini)(struct runner *r);
+	bool live;
+	/* floor peers */
+	pid_t pid;
+	int fd, fd2, fd3;
+	size_t req, resp;
+	unsigned chunks;
+	double div;           /* sock_rr: sample = time / div (per-write figures) */
+	bool evloop;          /* sock_rr: wait as an event loop does (poll / epoll) */
+	uint8_t *buf;
+	void *page;
+	uint8_t *priv, *map;
+	uint64_t size;
+	bool to_host;
+	struct sockaddr_un sa;
+	/* paths */
+	int op;
+	size_t n;
+	uint32_t cmd;
+	bool shm;
+	enum vpcie_host_irq_type irq;
+	char sock[128];
+	struct vpcie_host **hs;
+	pid_t *pids;
+	unsigned nh;
+	size_t k;
+	long count;
+	struct samples extra; /* DMA: host-side time */
+};
+
+/* ---- What measure() runs --------------------------------------------------- */
+
+struct floor_spec {
+	const char *name;
+	const char *what;
+	enum kind kind;
+	uint64_t size;
+};
+
+struct spec {
+	const char *name;
+	const char *what;
+	enum kind kind;
+	bool lat_samples;
+	uint64_t size;
+	size_t iters;
+	long warm;
+	enum tgt tkind;
+	double target;
+	struct floor_spec f[2];
+};
+
+enum mmio_op { OP_READ, OP_WRITE, OP_CFG };
+
+/* ---- bench_proc.c: children, placement, machine state ---------------------- */
+
+extern volatile sig_atomic_t g_stop;
+extern bool g_pinned;
+extern int g_host_cpu, g_peer_cpu;
+
+void pin_setup(bool want);
+void on_signal(int sig);
+void sleep_ms(unsigned ms);
+void kid_reap(pid_t pid);
+void kid_end(pid_t pid);
+void kids_end_all(void);
+pid_t fork_kid(void);
+pid_t spawn_device(struct bench *b, const char *sock);
+void background(unsigned ms, double *busy_cpus, double *steal_cpus);
+const char *bg_state(double busy);
+pid_t start_spinner(void);
+void remove_tmp(const char *dir);
+
+/* ---- bench_stats.c: samples and results ------------------------------------- */
+
+int sm_add(struct samples *s, double x);
+double sm_pct(struct samples *s, double p);
+void sm_free(struct samples *s);
+int res_find(const struct pass *p, const char *name);
+int res_add(struct pass *p, const char *name, enum kind k, const char *what);
+void res_stats(struct res *r);
+void set_target(struct res *r, enum tgt k, double v);
+int attach_floor(struct pass *p, int ri, bool second, const char *fname, const char *fwhat,
+		 enum kind fk, uint64_t size, struct samples *fs);
+
+/* ---- bench_measure.c: runners and the measuring loop ------------------------ */
+
+void progress(const struct bench *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool selected(const struct bench *b, const char *name);
+void runner_fini(struct runner *r);
+void runner_zero(struct runner *r, struct bench *b);
+void peer_fini(struct runner *r);
+int peer_started(struct runner *r, int sv[2], int (*step)(struct runner *, double *));
+int measure(struct bench *b, const struct spec *sp, struct runner *path, struct runner *f0,
+	    struct runner *f1);
+int measure_floor(struct bench *b, const struct floor_spec *fs, struct runner *r, size_t iters);
+
+/* ---- bench_floor_sock.c, bench_floor_mem.c: the floors ---------------------- */
+
+int read_full(int fd, void *buf, size_t len);
+int write_full(int fd, const void *buf, size_t len);
+int exchange(int fd, void *buf, size_t req, size_t resp);
+int sock_rr_init2(struct runner *r, struct bench *b, size_t req, size_t resp, unsigned chunks,
+		  bool evloop);
+int sock_rr_init(struct runner *r, struct bench *b, size_t req, size_t resp, unsigned chunks);
+int efd_init(struct runner *r, struct bench *b, bool intx);
+int oneway_init(struct runner *r, struct bench *b, size_t msg, long count);
+int connect_init(struct runner *r, struct bench *b);
+int memcpy_init(struct runner *r, struct bench *b, uint64_t size, bool to_host);
+int woken_init(struct runner *r, struct bench *b, uint64_t size, bool to_host);
+int spin_init2(struct runner *r, struct bench *b, size_t req, size_t resp, bool polite);
+int spin_init(struct runner *r, struct bench *b, size_t req, size_t resp);
+int ringow_init(struct runner *r, struct bench *b, long count);
+
+/* ---- bench_dev.c: the device ------------------------------------------------- */
+
+void find_device(struct bench *b);
+struct vpcie_host *open_device2(const char *sock, bool ring, int *err);
+struct vpcie_host *open_device(const char *sock, int *err);
+int dev_write(struct bench *b, unsigned reg, uint32_t v);
+int setup_main_device(struct bench *b, bool ring);
+void teardown_main_device(struct bench *b);
+int idle_cost(struct bench *b);
+
+/* ---- The paths: bench_mmio.c, bench_dma.c, bench_irq.c, bench_conn.c -------- */
+
+int path_mmio(struct bench *b, enum mmio_op op, size_t n);
+int path_write_multi(struct bench *b);
+int path_posted(struct bench *b);
+int path_ring_read(struct bench *b);
+int path_ring_posted(struct bench *b);
+int path_mmap(struct bench *b);
+int path_dma(struct bench *b, bool shm, bool to_host, uint64_t size);
+int path_irq(struct bench *b, enum vpcie_host_irq_type type);
+int path_connect(struct bench *b);
+int path_multi(struct bench *b, unsigned ndev);
+
+/* ---- bench_out.c: table, JSON, plots ------------------------------------------ */
+
+void print_pass(const struct pass *p);
+void print_json(const struct bench *b, struct pass *ps, size_t np);
+int write_plots(const struct bench *b, struct pass *ps, size_t np);
+
+#endif
