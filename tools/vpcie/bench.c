@@ -61,7 +61,7 @@ static int run_pass(struct bench *b)
 	const unsigned *ms = b->o.quick ? multi_quick : multi_full;
 	size_t nms = b->o.quick ? 2 : 4;
 	bool need_dev = any_selected(b, dev_groups, sizeof(dev_groups) / sizeof(dev_groups[0]));
-	uint64_t start = now_ns();
+	uint64_t start = vpcie_now_ns();
 	pid_t spinner = 0;
 	int rc = 0;
 
@@ -128,7 +128,7 @@ static int run_pass(struct bench *b)
 
 	if (spinner > 0)
 		kid_end(spinner);
-	b->p->seconds = (double)(now_ns() - start) / 1e9;
+	b->p->seconds = (double)(vpcie_now_ns() - start) / 1e9;
 	background(b->o.quick ? 100 : 500, &b->p->bg_after, &b->p->steal_after);
 	if (b->o.progress)
 		fprintf(stderr, "\r\033[K");

@@ -14,7 +14,7 @@
 
 static int conn_step(struct runner *r, double *out)
 {
-	uint64_t a = now_ns(), t;
+	uint64_t a = vpcie_now_ns(), t;
 	int err = 0, rc = 0;
 	struct vpcie_host *h = open_device(r->sock, &err);
 
@@ -22,7 +22,7 @@ static int conn_step(struct runner *r, double *out)
 		return err ? err : -EIO;
 	if (!vpcie_host_region_map(h, BENCH_MEM_BAR))
 		rc = -errno;
-	t = now_ns();
+	t = vpcie_now_ns();
 	vpcie_host_close(h);
 	if (!rc)
 		*out = (double)(t - a);
@@ -67,13 +67,13 @@ int path_connect(struct bench *b)
 
 static int multi_step(struct runner *r, double *out)
 {
-	uint64_t a = now_ns();
+	uint64_t a = vpcie_now_ns();
 	uint32_t v;
 	int rc = vpcie_host_region_read(r->hs[r->k++ % r->nh], BENCH_NULL_BAR, NULL_OFF, &v,
 					sizeof(v));
 
 	if (!rc)
-		*out = (double)(now_ns() - a);
+		*out = (double)(vpcie_now_ns() - a);
 	return rc;
 }
 

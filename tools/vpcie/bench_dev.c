@@ -201,12 +201,12 @@ int idle_cost(struct bench *b)
 		rc = cpu_ns(b->dev_pid, &c0);
 		if (rc)
 			return rc;
-		t0 = now_ns();
+		t0 = vpcie_now_ns();
 		rc = vpcie_host_region_read(b->h, BENCH_NULL_BAR, NULL_OFF, &v, sizeof(v));
 		if (rc)
 			return rc;
 		sleep_ms(window_ms);
-		t1 = now_ns();
+		t1 = vpcie_now_ns();
 		rc = cpu_ns(b->dev_pid, &c1);
 		if (rc)
 			return rc;

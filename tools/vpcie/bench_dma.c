@@ -25,10 +25,10 @@ static long dma_iters(const struct bench *b, uint64_t size)
 static int dma_step(struct runner *r, double *out)
 {
 	struct bench *b = r->b;
-	uint64_t seq = b->st->dma_seq, a = now_ns(), h;
+	uint64_t seq = b->st->dma_seq, a = vpcie_now_ns(), h;
 	int rc = dev_write(b, BENCH_REG_DMA_CMD, r->cmd);
 
-	h = now_ns() - a;
+	h = vpcie_now_ns() - a;
 	if (rc)
 		return rc;
 	if (b->st->dma_seq != seq + 1 || b->st->dma_status) {

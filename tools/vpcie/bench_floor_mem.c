@@ -68,10 +68,10 @@ static void copy_free(struct runner *r)
 
 static int memcpy_step(struct runner *r, double *out)
 {
-	uint64_t a = now_ns();
+	uint64_t a = vpcie_now_ns();
 
 	copy_once(r->priv, r->map, r->size, r->to_host);
-	*out = (double)(now_ns() - a);
+	*out = (double)(vpcie_now_ns() - a);
 	return 0;
 }
 
@@ -129,9 +129,9 @@ int woken_init(struct runner *r, struct bench *b, uint64_t size, bool to_host)
 
 			if (read_full(sv[1], &g, 1))
 				_exit(0);
-			a = now_ns();
+			a = vpcie_now_ns();
 			copy_once(r->priv, r->map, size, to_host);
-			t = now_ns() - a;
+			t = vpcie_now_ns() - a;
 			if (write_full(sv[1], &t, sizeof(t)))
 				_exit(0);
 		}
@@ -151,17 +151,17 @@ struct spin_page {
 static int spin_step(struct runner *r, double *out)
 {
 	struct spin_page *pg = r->page;
-	uint64_t a = now_ns(), seq = ++r->k, spins = 0;
+	uint64_t a = vpcie_now_ns(), seq = ++r->k, spins = 0;
 
 	memcpy(pg->req, r->buf, r->req);
 	atomic_store_explicit(&pg->req_seq, seq, memory_order_release);
 	while (atomic_load_explicit(&pg->resp_seq, memory_order_acquire) != seq) {
-		cpu_relax();
-		if (++spins % 65536 == 0 && (g_stop || now_ns() - a > 2000000000ull))
+		vpcie_cpu_relax();
+		if (++spins % 65536 == 0 && (g_stop || vpcie_now_ns() - a > 2000000000ull))
 			return g_stop ? -EINTR : -ETIMEDOUT;
 	}
 	memcpy(r->buf, pg->resp, r->resp);
-	*out = (double)(now_ns() - a);
+	*out = (double)(vpcie_now_ns() - a);
 	return 0;
 }
 
@@ -224,7 +224,7 @@ int spin_init2(struct runner *r, struct bench *b, size_t req, size_t resp, bool 
 	if (r->pid == 0) {
 		struct spin_page *pg = r->page;
 		uint8_t local[SPIN_MSG_MAX];
-		uint64_t last = 0, busy = now_ns();
+		uint64_t last = 0, busy = vpcie_now_ns();
 
 		for (;;) {
 			uint64_t sq;
@@ -233,12 +233,12 @@ int spin_init2(struct runner *r, struct bench *b, size_t req, size_t resp, bool 
 			while ((sq = atomic_load_explicit(&pg->req_seq, memory_order_acquire)) == last) {
 				if (atomic_load_explicit(&pg->quit, memory_order_relaxed))
 					_exit(0);
-				if (polite && ++spins % 1024 == 0 && now_ns() - busy > SPIN_POLITE_NS)
+				if (polite && ++spins % 1024 == 0 && vpcie_now_ns() - busy > SPIN_POLITE_NS)
 					nap();
-				cpu_relax();
+				vpcie_cpu_relax();
 			}
 			if (polite)
-				busy = now_ns();
+				busy = vpcie_now_ns();
 			last = sq;
 			memcpy(local, pg->req, req);
 			memcpy(pg->resp, local, resp);
@@ -268,7 +268,7 @@ static int ringow_step(struct runner *r, double *out)
 {
 	struct vpcie_ring *ring = (struct vpcie_ring *)r->buf;
 	struct vpcie_ring_slot sl;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = vpcie_now_ns();
 	unsigned long spins = 0;
 
 	memset(&sl, 0, sizeof(sl));
@@ -279,17 +279,17 @@ static int ringow_step(struct runner *r, double *out)
 	for (long k = 0; k < r->count; k++) {
 		sl.id = (uint16_t)k;
 		while (vpcie_ring_push(ring, &sl)) {
-			cpu_relax();
-			if (++spins % 65536 == 0 && (g_stop || now_ns() - t0 > 2000000000ull))
+			vpcie_cpu_relax();
+			if (++spins % 65536 == 0 && (g_stop || vpcie_now_ns() - t0 > 2000000000ull))
 				return g_stop ? -EINTR : -ETIMEDOUT;
 		}
 	}
 	while (vpcie_ring_pending(ring) > 0) {
-		cpu_relax();
-		if (++spins % 65536 == 0 && (g_stop || now_ns() - t0 > 2000000000ull))
+		vpcie_cpu_relax();
+		if (++spins % 65536 == 0 && (g_stop || vpcie_now_ns() - t0 > 2000000000ull))
 			return g_stop ? -EINTR : -ETIMEDOUT;
 	}
-	*out = (double)r->count * 1e9 / (double)(now_ns() - t0);
+	*out = (double)r->count * 1e9 / (double)(vpcie_now_ns() - t0);
 	return 0;
 }
 
@@ -330,19 +330,19 @@ int ringow_init(struct runner *r, struct bench *b, long count)
 	if (r->pid == 0) {
 		struct vpcie_ring c;
 		struct vpcie_ring_slot sl;
-		uint64_t busy = now_ns();
+		uint64_t busy = vpcie_now_ns();
 
 		vpcie_ring_open(&c, r->map, len, RING_FLOOR_SLOTS, VPCIE_RING_H2D, false);
 		for (unsigned spins = 0;; spins++) {
 			if (vpcie_ring_pop(&c, &sl)) {
 				/* Look at it, as a device would. */
 				__asm__ __volatile__("" : : "r"(sl.offset + sl.count) : "memory");
-				busy = now_ns();
+				busy = vpcie_now_ns();
 				continue;
 			}
-			if (spins % 1024 == 0 && now_ns() - busy > SPIN_POLITE_NS)
+			if (spins % 1024 == 0 && vpcie_now_ns() - busy > SPIN_POLITE_NS)
 				nap();
-			cpu_relax();
+			vpcie_cpu_relax();
 		}
 	}
 	if (r->pid < 0) {

@@ -66,7 +66,7 @@ int exchange(int fd, void *buf, size_t req, size_t resp)
  *    a step is `chunks` exchanges. */
 static int sock_rr_step(struct runner *r, double *out)
 {
-	uint64_t a = now_ns();
+	uint64_t a = vpcie_now_ns();
 
 	for (unsigned c = 0; c < r->chunks; c++) {
 		int rc;
@@ -85,7 +85,7 @@ static int sock_rr_step(struct runner *r, double *out)
 		if (rc)
 			return rc;
 	}
-	*out = (double)(now_ns() - a) / (r->div > 0 ? r->div : 1);
+	*out = (double)(vpcie_now_ns() - a) / (r->div > 0 ? r->div : 1);
 	return 0;
 }
 
@@ -161,7 +161,7 @@ static int efd_step(struct runner *r, double *out)
 	if (!rc && r->req)
 		rc = exchange(r->fd3, r->buf, r->req, r->resp);
 	if (!rc)
-		*out = (double)(now_ns() - atomic_load_explicit(&pg->t, memory_order_relaxed));
+		*out = (double)(vpcie_now_ns() - atomic_load_explicit(&pg->t, memory_order_relaxed));
 	return rc;
 }
 
@@ -222,7 +222,7 @@ int efd_init(struct runner *r, struct bench *b, bool intx)
 			}
 			if (atomic_load(&pg->quit))
 				_exit(0);
-			atomic_store_explicit(&pg->t, now_ns(), memory_order_relaxed);
+			atomic_store_explicit(&pg->t, vpcie_now_ns(), memory_order_relaxed);
 			if (write(r->fd2, &one, sizeof(one)) < 0)
 				_exit(0);
 			if (intx && (read_full(sv[1], r->buf, REQ_SET_IRQS) ||
@@ -245,7 +245,7 @@ int efd_init(struct runner *r, struct bench *b, bool intx)
  *    gulps and acknowledges each run; a step is a run, its sample ops/s. */
 static int oneway_step(struct runner *r, double *out)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = vpcie_now_ns();
 	uint8_t ack;
 	int rc = 0;
 
@@ -254,7 +254,7 @@ static int oneway_step(struct runner *r, double *out)
 	if (!rc)
 		rc = read_full(r->fd, &ack, 1);
 	if (!rc)
-		*out = (double)r->count * 1e9 / (double)(now_ns() - t0);
+		*out = (double)r->count * 1e9 / (double)(vpcie_now_ns() - t0);
 	return rc;
 }
 
@@ -297,7 +297,7 @@ int oneway_init(struct runner *r, struct bench *b, size_t msg, long count)
 /* -- connect() to a listening AF_UNIX socket plus one 32-byte round trip. */
 static int connect_step(struct runner *r, double *out)
 {
-	uint64_t a = now_ns();
+	uint64_t a = vpcie_now_ns();
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), rc = 0;
 
 	if (fd < 0 || connect(fd, (struct sockaddr *)&r->sa, sizeof(r->sa)) < 0)
@@ -305,7 +305,7 @@ static int connect_step(struct runner *r, double *out)
 	if (!rc)
 		rc = exchange(fd, r->buf, REQ_REGION, REQ_REGION);
 	if (!rc)
-		*out = (double)(now_ns() - a);
+		*out = (double)(vpcie_now_ns() - a);
 	if (fd >= 0)
 		close(fd);
 	return rc;

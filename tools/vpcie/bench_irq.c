@@ -18,7 +18,7 @@ static int irq_step(struct runner *r, double *out)
 
 	if (!rc)
 		rc = vpcie_host_irq_wait(b->h, 0, 5000);
-	t = now_ns();
+	t = vpcie_now_ns();
 	if (rc)
 		return rc;
 	if (b->st->irq_seq != seq + 1) {

@@ -104,7 +104,7 @@ static bool more_blocks(const struct bench *b, size_t done, size_t iters, size_t
 {
 	if (g_stop || done >= iters)
 		return false;
-	return done < 2 * block || now_ns() - t0 < b->budget_ns * nrun;
+	return done < 2 * block || vpcie_now_ns() - t0 < b->budget_ns * nrun;
 }
 
 /*
@@ -133,7 +133,7 @@ int measure(struct bench *b, const struct spec *sp, struct runner *path,
 			rc = run[j]->step(run[j], &x);
 	if (run[2]->extra.n)
 		run[2]->extra.n = 0;
-	t0 = now_ns();
+	t0 = vpcie_now_ns();
 	while (!rc && more_blocks(b, done, iters, block, nrun, t0)) {
 		size_t nb = iters - done < block ? iters - done : block;
 
@@ -195,8 +195,8 @@ int measure_floor(struct bench *b, const struct floor_spec *fs, struct runner *r
 	progress(b, "%s", fs->name);
 	for (long w = 0; w < b->warm && !rc; w++)
 		rc = r->step(r, &x);
-	t0 = now_ns();
-	for (size_t k = 0; !rc && !g_stop && k < iters && (k < 20 || now_ns() - t0 < b->budget_ns);
+	t0 = vpcie_now_ns();
+	for (size_t k = 0; !rc && !g_stop && k < iters && (k < 20 || vpcie_now_ns() - t0 < b->budget_ns);
 	     k++) {
 		rc = r->step(r, &x);
 		if (!rc)

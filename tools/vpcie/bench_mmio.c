@@ -17,7 +17,7 @@ static int mmio_step(struct runner *r, double *out)
 {
 	struct bench *b = r->b;
 	uint8_t buf[8] = {0};
-	uint64_t a = now_ns();
+	uint64_t a = vpcie_now_ns();
 	int rc;
 
 	switch (r->op) {
@@ -32,7 +32,7 @@ static int mmio_step(struct runner *r, double *out)
 		break;
 	}
 	if (!rc)
-		*out = (double)(now_ns() - a);
+		*out = (double)(vpcie_now_ns() - a);
 	return rc;
 }
 
@@ -116,11 +116,11 @@ int path_mmio(struct bench *b, enum mmio_op op, size_t n)
 static int wm_step(struct runner *r, double *out)
 {
 	struct vpcie_write_multi_entry *e = (struct vpcie_write_multi_entry *)r->buf;
-	uint64_t a = now_ns();
+	uint64_t a = vpcie_now_ns();
 	int rc = vpcie_host_region_write_multi(r->b->h, e, WM_BATCH);
 
 	if (!rc)
-		*out = (double)(now_ns() - a) / WM_BATCH;
+		*out = (double)(vpcie_now_ns() - a) / WM_BATCH;
 	return rc;
 }
 
@@ -175,7 +175,7 @@ int path_write_multi(struct bench *b)
 static int posted_step(struct runner *r, double *out)
 {
 	struct bench *b = r->b;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = vpcie_now_ns();
 	uint32_t v = 0;
 	int rc = 0;
 
@@ -185,7 +185,7 @@ static int posted_step(struct runner *r, double *out)
 	if (!rc)
 		rc = vpcie_host_region_read(b->h, BENCH_NULL_BAR, NULL_OFF, &v, sizeof(v));
 	if (!rc)
-		*out = (double)r->count * 1e9 / (double)(now_ns() - t0);
+		*out = (double)r->count * 1e9 / (double)(vpcie_now_ns() - t0);
 	return rc;
 }
 
@@ -282,27 +282,27 @@ int path_ring_posted(struct bench *b)
 static int mmap_step(struct runner *r, double *out)
 {
 	struct bench *b = r->b;
-	uint64_t a = now_ns();
+	uint64_t a = vpcie_now_ns();
 	uint32_t sink = 0;
 	int rc = 0;
 
 	for (unsigned j = 0; j < MAP_BATCH && !rc; j++)
 		sink += vpcie_host_bar_read32(b->h, BENCH_MEM_BAR, MAP_OFF, &rc);
 	r->k += sink;
-	*out = (double)(now_ns() - a) / MAP_BATCH;
+	*out = (double)(vpcie_now_ns() - a) / MAP_BATCH;
 	return rc;
 }
 
 static int rawload_step(struct runner *r, double *out)
 {
 	volatile uint32_t *raw = (volatile uint32_t *)(r->b->bar2 + MAP_OFF);
-	uint64_t a = now_ns();
+	uint64_t a = vpcie_now_ns();
 	uint32_t sink = 0;
 
 	for (unsigned j = 0; j < MAP_BATCH; j++)
 		sink += raw[0];
 	r->k += sink;
-	*out = (double)(now_ns() - a) / MAP_BATCH;
+	*out = (double)(vpcie_now_ns() - a) / MAP_BATCH;
 	return 0;
 }
 

@@ -32,6 +32,8 @@
 #include <vpcie/host.h>
 
 #include "../../bench/bench_regs.h"
+#include "../../lib/util/cpu.h"  /* vpcie_cpu_relax() */
+#include "../../lib/util/util.h" /* vpcie_now_ns() */
 
 #define MAX_KIDS 1024
 #define MEM_BASE 0x80000000ull
@@ -63,23 +65,6 @@ struct opts {
 	long iterations;
 	const char *device;
 };
-
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
 
 /* ---- Samples and results (bench_stats.c) ------------------------------------ */
 
