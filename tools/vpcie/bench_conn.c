@@ -16,7 +16,7 @@ static int conn_step(struct runner *r, double *out)
 {
 	uint64_t a = vpcie_now_ns(), t;
 	int err = 0, rc = 0;
-	struct vpcie_host *h = open_device(r->sock, &err);
+	struct vpcie_host *h = open_device(r->sock, DEV_SOCKET, &err);
 
 	if (!h)
 		return err ? err : -EIO;
@@ -44,24 +44,24 @@ int path_connect(struct bench *b)
 		return 0;
 	runner_zero(&path, b);
 	snprintf(path.sock, sizeof(path.sock), "%s/conn.sock", b->tmp);
-	path.pid = spawn_device(b, path.sock);
+	path.pid = spawn_device(b, path.sock, DEV_SOCKET);
 	if (path.pid < 0)
 		return -errno;
 	path.step = conn_step;
 	path.fini = conn_fini;
 	path.live = true;
-	rc = connect_init(&fl, b);
-	if (rc) {
-		runner_fini(&path);
-		return rc;
-	}
+	/* connect() and accept() block whatever the runtime's polling. */
 	struct spec sp = {
 		.name = "conn.open_map",
 		.what = "vpcie_host_open() (connect + VERSION) + vpcie_host_region_map() of a BAR",
 		.kind = K_LAT, .iters = (size_t)b->conn_iters, .warm = 3,
-		.f = {{"floor.connect", "AF_UNIX connect() + one 32 B round trip with a listening process",
-		       K_LAT, 0}},
+		.disc = b->poll_ns ? DISC_MIXED : DISC_BLOCK,
 	};
+	rc = connect_floor(&fl, &sp.f[0], b);
+	if (rc) {
+		runner_fini(&path);
+		return rc;
+	}
 	return measure(b, &sp, &path, &fl, NULL);
 }
 
@@ -97,8 +97,8 @@ static void multi_fini(struct runner *r)
 
 int path_multi(struct bench *b, unsigned ndev)
 {
-	char name[64], what[160], fwhat[160];
-	struct runner path, fl;
+	char name[64], what[160], tail[32];
+	struct runner path, fl, f2;
 	size_t iters;
 	int rc = 0;
 
@@ -121,7 +121,7 @@ int path_multi(struct bench *b, unsigned ndev)
 		char sock[128];
 
 		snprintf(sock, sizeof(sock), "%s/m%03u.sock", b->tmp, d);
-		path.pids[d] = spawn_device(b, sock);
+		path.pids[d] = spawn_device(b, sock, DEV_SOCKET);
 		if (path.pids[d] < 0)
 			rc = -errno;
 	}
@@ -131,7 +131,7 @@ int path_multi(struct bench *b, unsigned ndev)
 		int err = 0;
 
 		snprintf(sock, sizeof(sock), "%s/m%03u.sock", b->tmp, d);
-		path.hs[d] = open_device(sock, &err);
+		path.hs[d] = open_device(sock, DEV_SOCKET, &err);
 		if (!path.hs[d]) {
 			rc = err ? err : -EIO;
 			break;
@@ -140,27 +140,25 @@ int path_multi(struct bench *b, unsigned ndev)
 		if (!rc)
 			rc = vpcie_host_region_read(path.hs[d], BENCH_NULL_BAR, NULL_OFF, &v, sizeof(v));
 	}
-	if (!rc && g_stop)
-		rc = -EINTR;
-	if (!rc)
-		rc = sock_rr_init(&fl, b, REQ_REGION, REQ_REGION + 4, 1);
-	if (rc) {
-		runner_fini(&path);
-		return rc;
-	}
 	snprintf(what, sizeof(what),
 		 "%u device processes, one host thread reading 4 B round-robin: aggregate ops/s",
 		 ndev);
-	snprintf(fwhat, sizeof(fwhat),
-		 "AF_UNIX ping-pong between two processes, blocking write/read, %u B request, "
-		 "%u B reply", REQ_REGION, REQ_REGION + 4);
 	iters = (size_t)b->lat_iters;
 	if (iters < 4u * ndev)
 		iters = 4u * ndev;
 	struct spec sp = {
 		.name = name, .what = what, .kind = K_RATE, .lat_samples = true, .iters = iters,
-		.warm = b->warm,
-		.f = {{"floor.sock.rr.32.36", fwhat, K_LAT, 0}},
+		.warm = b->warm, .disc = b->poll_ns ? DISC_POLL : DISC_BLOCK,
 	};
-	return measure(b, &sp, &path, &fl, NULL);
+	snprintf(tail, sizeof(tail), "%u.%u", REQ_REGION, REQ_REGION + 4);
+	if (!rc && g_stop)
+		rc = -EINTR;
+	if (!rc)
+		rc = sock_rr_floors(&fl, &f2, &sp, b, b->poll_ns != 0, "rr", tail, REQ_REGION,
+				    REQ_REGION + 4, 1);
+	if (rc) {
+		runner_fini(&path);
+		return rc;
+	}
+	return measure(b, &sp, &path, &fl, &f2);
 }

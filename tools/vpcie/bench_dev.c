@@ -63,21 +63,18 @@ void find_device(struct bench *b)
 }
 
 /* Socket figures use the socket whatever $VPCIE_HOST_RING says; the ring
- * figures ask for the ring. */
-struct vpcie_host *open_device2(const char *sock, bool ring, int *err)
+ * figures ask for the ring; DEV_NOPOLL turns the host's polling off. */
+struct vpcie_host *open_device(const char *sock, enum dev_mode mode, int *err)
 {
 	struct vpcie_host_opts ho;
 
 	vpcie_host_opts_defaults(&ho);
 	ho.connect_timeout_ms = 10000;
 	ho.log_level = VPCIE_LOG_ERROR;
-	ho.ring = ring;
+	ho.ring = mode == DEV_RING;
+	if (mode == DEV_NOPOLL)
+		ho.poll_max_us = 0;
 	return vpcie_host_open(sock, &ho, err);
-}
-
-struct vpcie_host *open_device(const char *sock, int *err)
-{
-	return open_device2(sock, false, err);
 }
 
 int dev_write(struct bench *b, unsigned reg, uint32_t v)
@@ -85,20 +82,27 @@ int dev_write(struct bench *b, unsigned reg, uint32_t v)
 	return vpcie_host_region_write(b->h, BENCH_CTRL_BAR, reg, &v, sizeof(v));
 }
 
-/* The device the MMIO, DMA and interrupt paths use; ring: through the
- * shared-memory ring transport (results named ring.*). */
-int setup_main_device(struct bench *b, bool ring)
+/* The device the MMIO, DMA and interrupt paths use: DEV_SOCKET (the
+ * defaults), DEV_NOPOLL (both sides with polling off, results named
+ * *.nopoll) or DEV_RING (the shared-memory ring transport, ring.*). */
+int setup_main_device(struct bench *b, enum dev_mode mode)
 {
+	static const char *const socks[] = {"dev", "nopoll", "ring"};
+	bool ring = mode == DEV_RING;
 	int err = 0, rc;
 	uint32_t id;
 
+	b->mode = mode;
 	b->ring = ring;
 	b->prefix = ring ? "ring." : "";
-	snprintf(b->sock, sizeof(b->sock), "%s/%s.sock", b->tmp, ring ? "ring" : "dev");
-	b->dev_pid = spawn_device(b, b->sock);
+	b->suffix = mode == DEV_NOPOLL ? ".nopoll" : "";
+	b->polling = mode == DEV_SOCKET && b->poll_ns;
+	b->disc = ring ? DISC_SPIN : b->polling ? DISC_POLL : DISC_BLOCK;
+	snprintf(b->sock, sizeof(b->sock), "%s/%s.sock", b->tmp, socks[mode]);
+	b->dev_pid = spawn_device(b, b->sock, mode);
 	if (b->dev_pid < 0)
 		return -errno;
-	b->h = open_device2(b->sock, ring, &err);
+	b->h = open_device(b->sock, mode, &err);
 	if (!b->h) {
 		fprintf(stderr, "vpcie bench: cannot reach %s (%s): %s\n", b->devbin, b->sock,
 			strerror(-err));
@@ -145,8 +149,11 @@ void teardown_main_device(struct bench *b)
 	b->bar2 = NULL;
 	kid_end(b->dev_pid);
 	b->dev_pid = 0;
+	b->mode = DEV_SOCKET;
+	b->polling = false;
 	b->ring = false;
 	b->prefix = "";
+	b->suffix = "";
 }
 
 /* CPU time (ns) a process has used, from /proc/PID/schedstat (0 on error). */

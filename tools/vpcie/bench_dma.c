@@ -39,13 +39,21 @@ static int dma_step(struct runner *r, double *out)
 	return sm_add(&r->extra, (double)h);
 }
 
+/*
+ * Shared memory: against memcpy back to back and memcpy in a just-woken
+ * process. Messages: against AF_UNIX request/reply of the same sizes, first
+ * waiting as the runtime does (the device blocks for each reply, the host
+ * answering polls: "mixed"), then both blocking.
+ */
 int path_dma(struct bench *b, bool shm, bool to_host, uint64_t size)
 {
-	char name[64], what[200], f0[64], f0w[160], f1[64], f1w[160];
+	char name[64], what[200], tail[48];
 	const char *dir = to_host ? "to_host" : "to_device";
 	uint64_t iova = shm ? SHM_IOVA : MSG_IOVA;
 	uint64_t chunk = size < XFER_CHUNK ? size : XFER_CHUNK;
 	unsigned chunks = (unsigned)((size + chunk - 1) / chunk);
+	size_t req = to_host ? REQ_DMA + chunk : REQ_DMA;
+	size_t resp = to_host ? REP_DMA_WRITE : REQ_DMA + chunk;
 	struct runner path, fl0, fl1;
 	int rc;
 
@@ -64,45 +72,36 @@ int path_dma(struct bench *b, bool shm, bool to_host, uint64_t size)
 		rc = dev_write(b, BENCH_REG_DMA_LEN, (uint32_t)size);
 	if (rc)
 		return rc;
-	runner_zero(&path, b);
-	path.step = dma_step;
-	path.cmd = to_host ? BENCH_DMA_TO_HOST : BENCH_DMA_TO_DEVICE;
 	struct spec sp = {
 		.name = name, .what = what, .kind = K_BW, .size = size,
 		.iters = (size_t)dma_iters(b, size), .warm = 3,
 		.tkind = shm ? T_RATIO_MIN : T_NONE, .target = 0.90,
+		.disc = shm ? DISC_NONE : b->polling ? DISC_MIXED : b->disc,
 	};
 	if (shm) {
-		snprintf(f0, sizeof(f0), "floor.memcpy.%s.%llu", dir, (unsigned long long)size);
-		snprintf(f0w, sizeof(f0w), "memcpy %s, %llu B, back to back in one process",
-			 to_host ? "private -> memfd MAP_SHARED" : "memfd MAP_SHARED -> private",
-			 (unsigned long long)size);
-		snprintf(f1, sizeof(f1), "floor.memcpy_woken.%s.%llu", dir, (unsigned long long)size);
-		snprintf(f1w, sizeof(f1w),
-			 "the same memcpy in a process woken through a socket before each copy, as "
-			 "the device is");
-		sp.f[0] = (struct floor_spec){f0, f0w, K_BW, size};
-		sp.f[1] = (struct floor_spec){f1, f1w, K_BW, size};
-		rc = memcpy_init(&fl0, b, size, to_host);
+		rc = memcpy_floor(&fl0, &sp.f[0], b, size, to_host, false);
 		if (rc)
 			return rc;
-		rc = woken_init(&fl1, b, size, to_host);
-		if (rc) {
-			runner_fini(&fl0);
+		rc = memcpy_floor(&fl1, &sp.f[1], b, size, to_host, true);
+	} else {
+		snprintf(tail, sizeof(tail), "%s.%llu", dir, (unsigned long long)size);
+		rc = sock_rr_floor(&fl0, &sp.f[0], b, "xfer", tail, req, resp, chunks,
+				   b->polling ? W_MIXED : W_BLOCK);
+		if (rc)
 			return rc;
+		if (b->polling)
+			rc = sock_rr_floor(&fl1, &sp.f[1], b, "xfer", tail, req, resp, chunks, W_BLOCK);
+		for (int j = 0; j < 2; j++) {
+			sp.f[j].kind = K_BW;
+			sp.f[j].size = size;
 		}
-		return measure(b, &sp, &path, &fl0, &fl1);
 	}
-	snprintf(f0, sizeof(f0), "floor.sock.xfer.%s.%llu", dir, (unsigned long long)size);
-	snprintf(f0w, sizeof(f0w),
-		 "AF_UNIX request/reply moving %llu B as %u x (%llu B request, %llu B reply)",
-		 (unsigned long long)size, chunks,
-		 (unsigned long long)(to_host ? REQ_DMA + chunk : REQ_DMA),
-		 (unsigned long long)(to_host ? REP_DMA_WRITE : REQ_DMA + chunk));
-	sp.f[0] = (struct floor_spec){f0, f0w, K_BW, size};
-	rc = to_host ? sock_rr_init(&fl0, b, REQ_DMA + chunk, REP_DMA_WRITE, chunks)
-		     : sock_rr_init(&fl0, b, REQ_DMA, REQ_DMA + chunk, chunks);
-	if (rc)
+	if (rc) {
+		runner_fini(&fl0);
 		return rc;
-	return measure(b, &sp, &path, &fl0, NULL);
+	}
+	runner_zero(&path, b);
+	path.step = dma_step;
+	path.cmd = to_host ? BENCH_DMA_TO_HOST : BENCH_DMA_TO_DEVICE;
+	return measure(b, &sp, &path, &fl0, shm || b->polling ? &fl1 : NULL);
 }

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -80,7 +81,7 @@ static void memcpy_fini(struct runner *r)
 	copy_free(r);
 }
 
-int memcpy_init(struct runner *r, struct bench *b, uint64_t size, bool to_host)
+static int memcpy_init(struct runner *r, struct bench *b, uint64_t size, bool to_host)
 {
 	int rc;
 
@@ -108,7 +109,7 @@ static int woken_step(struct runner *r, double *out)
 	return rc;
 }
 
-int woken_init(struct runner *r, struct bench *b, uint64_t size, bool to_host)
+static int woken_init(struct runner *r, struct bench *b, uint64_t size, bool to_host)
 {
 	int sv[2];
 
@@ -139,11 +140,36 @@ int woken_init(struct runner *r, struct bench *b, uint64_t size, bool to_host)
 	return peer_started(r, sv, woken_step);
 }
 
-/* -- Both processes spinning on a shared memfd page (no system call). */
+int memcpy_floor(struct runner *r, struct floor_spec *fs, struct bench *b, uint64_t size,
+		 bool to_host, bool woken)
+{
+	const char *dir = to_host ? "to_host" : "to_device";
+
+	snprintf(fs->name, sizeof(fs->name), "floor.memcpy%s.%s.%llu", woken ? "_woken" : "", dir,
+		 (unsigned long long)size);
+	if (woken)
+		snprintf(fs->what, sizeof(fs->what),
+			 "the same memcpy in a process woken through a socket before each copy, as "
+			 "the device is");
+	else
+		snprintf(fs->what, sizeof(fs->what), "memcpy %s, %llu B, back to back in one process",
+			 to_host ? "private -> memfd MAP_SHARED" : "memfd MAP_SHARED -> private",
+			 (unsigned long long)size);
+	fs->kind = K_BW;
+	fs->size = size;
+	fs->disc = woken ? DISC_BLOCK : DISC_NONE;
+	return woken ? woken_init(r, b, size, to_host) : memcpy_init(r, b, size, to_host);
+}
+
+/* -- Both processes spinning on a shared memfd page (no system call).
+ *    SPIN_NOTIFY: the peer also stamps the time just before it answers, and
+ *    the sample is our wake-up minus that stamp (a one-way notification, as
+ *    the eventfd floor measures it). */
 struct spin_page {
 	_Alignas(64) _Atomic uint64_t req_seq;
 	uint8_t req[SPIN_MSG_MAX];
 	_Alignas(64) _Atomic uint64_t resp_seq;
+	_Atomic uint64_t stamp;
 	uint8_t resp[SPIN_MSG_MAX];
 	_Alignas(64) _Atomic int quit;
 };
@@ -161,7 +187,10 @@ static int spin_step(struct runner *r, double *out)
 			return g_stop ? -EINTR : -ETIMEDOUT;
 	}
 	memcpy(r->buf, pg->resp, r->resp);
-	*out = (double)(vpcie_now_ns() - a);
+	if (r->flags & SPIN_NOTIFY)
+		*out = (double)(vpcie_now_ns() - atomic_load_explicit(&pg->stamp, memory_order_relaxed));
+	else
+		*out = (double)(vpcie_now_ns() - a);
 	return 0;
 }
 
@@ -175,7 +204,7 @@ static void spin_fini(struct runner *r)
 }
 
 /*
- * polite: the peer spins only while requests come (for SPIN_POLITE_NS after
+ * SPIN_POLITE: the peer spins only while requests come (for SPIN_POLITE_NS after
  * the last one), then naps between looks, so that it can run in blocks
  * interleaved with a path without loading the CPUs meanwhile. The first
  * request of a block may find it napping: p50 does not see it.
@@ -190,8 +219,10 @@ static void nap(void)
 	nanosleep(&ts, NULL);
 }
 
-int spin_init2(struct runner *r, struct bench *b, size_t req, size_t resp, bool polite)
+static int spin_init(struct runner *r, struct bench *b, size_t req, size_t resp,
+		     unsigned flags)
 {
+	bool polite = flags & SPIN_POLITE, notify = flags & SPIN_NOTIFY;
 	int fd, rc;
 
 	runner_zero(r, b);
@@ -199,6 +230,7 @@ int spin_init2(struct runner *r, struct bench *b, size_t req, size_t resp, bool 
 		return -EINVAL;
 	r->req = req;
 	r->resp = resp;
+	r->flags = flags;
 	r->buf = calloc(1, SPIN_MSG_MAX);
 	fd = memfd_create("vpcie-bench-spin", MFD_CLOEXEC);
 	if (!r->buf || fd < 0 || ftruncate(fd, 4096) < 0) {
@@ -242,6 +274,8 @@ int spin_init2(struct runner *r, struct bench *b, size_t req, size_t resp, bool 
 			last = sq;
 			memcpy(local, pg->req, req);
 			memcpy(pg->resp, local, resp);
+			if (notify)
+				atomic_store_explicit(&pg->stamp, vpcie_now_ns(), memory_order_relaxed);
 			atomic_store_explicit(&pg->resp_seq, sq, memory_order_release);
 		}
 	}
@@ -254,9 +288,24 @@ int spin_init2(struct runner *r, struct bench *b, size_t req, size_t resp, bool 
 	return 0;
 }
 
-int spin_init(struct runner *r, struct bench *b, size_t req, size_t resp)
+int spin_floor(struct runner *r, struct floor_spec *fs, struct bench *b, size_t req, size_t resp,
+	       unsigned flags)
 {
-	return spin_init2(r, b, req, resp, false);
+	if (flags & SPIN_NOTIFY) {
+		snprintf(fs->name, sizeof(fs->name), "floor.spin.notify");
+		snprintf(fs->what, sizeof(fs->what),
+			 "one-way notification through a shared memfd page: the peer, spinning, "
+			 "stamps the time and bumps a counter our spin loop watches");
+	} else {
+		snprintf(fs->name, sizeof(fs->name), "floor.spin.rr.%zu.%zu", req, resp);
+		snprintf(fs->what, sizeof(fs->what),
+			 "the same exchange with both processes spinning on a shared memfd page "
+			 "(measured alone, and alongside ring paths with a peer that naps when idle)");
+	}
+	fs->kind = K_LAT;
+	fs->size = 0;
+	fs->disc = DISC_SPIN;
+	return spin_init(r, b, req, resp, flags);
 }
 
 /* -- One-way stream through a shared-memory ring of 64-byte slots (the
@@ -301,7 +350,7 @@ static void ringow_fini(struct runner *r)
 	r->map = NULL;
 }
 
-int ringow_init(struct runner *r, struct bench *b, long count)
+static int ringow_init(struct runner *r, struct bench *b, long count)
 {
 	size_t len = vpcie_ring_mem_size(RING_FLOOR_SLOTS);
 	int rc;
@@ -352,4 +401,16 @@ int ringow_init(struct runner *r, struct bench *b, long count)
 		return rc;
 	}
 	return 0;
+}
+
+int ringow_floor(struct runner *r, struct floor_spec *fs, struct bench *b, long count)
+{
+	snprintf(fs->name, sizeof(fs->name), "floor.spin.oneway.64");
+	snprintf(fs->what, sizeof(fs->what),
+		 "one-way stream of 64 B slots through the vpcie_ring primitives between two "
+		 "processes, the reader spinning (a run ends when it has taken all)");
+	fs->kind = K_RATE;
+	fs->size = 0;
+	fs->disc = DISC_SPIN;
+	return ringow_init(r, b, count);
 }

@@ -113,7 +113,7 @@ static bool more_blocks(const struct bench *b, size_t done, size_t iters, size_t
  * record the result and its ratios. Finishes the runners.
  */
 int measure(struct bench *b, const struct spec *sp, struct runner *path,
-		   struct runner *f0, struct runner *f1)
+	    struct runner *f0, struct runner *f1)
 {
 	struct runner *run[3] = {f0, f1, path};
 	struct samples s[3] = {{0}};
@@ -161,14 +161,14 @@ int measure(struct bench *b, const struct spec *sp, struct runner *path,
 		memset(&s[2], 0, sizeof(s[2]));
 		r->lat_samples = sp->lat_samples;
 		r->size = sp->size;
+		r->disc = sp->disc;
 		res_stats(r);
 		if (path->extra.n)
 			r->host_p50 = sm_pct(&path->extra, 50);
 	}
 	for (int j = 0; j < 2 && !rc; j++)
 		if (run[j]) {
-			rc = attach_floor(b->p, ri, j == 1, sp->f[j].name, sp->f[j].what, sp->f[j].kind,
-					  sp->f[j].size, &s[j]);
+			rc = attach_floor(b->p, ri, j == 1, &sp->f[j], &s[j]);
 			rc = rc < 0 ? rc : 0;
 		}
 	if (!rc && sp->tkind != T_NONE)
@@ -185,7 +185,7 @@ out:
 /* A floor on its own (the spin floor: a spinning peer would load the CPUs
  * while the path runs, so it cannot be interleaved). */
 int measure_floor(struct bench *b, const struct floor_spec *fs, struct runner *r,
-			 size_t iters)
+		  size_t iters)
 {
 	struct samples s = {0};
 	uint64_t t0;
@@ -219,6 +219,7 @@ int measure_floor(struct bench *b, const struct floor_spec *fs, struct runner *r
 	for (size_t k = 0; k < s.n; k++)
 		sm_add(&b->p->r[i].s, s.v[k]);
 	b->p->r[i].size = fs->size;
+	b->p->r[i].disc = fs->disc;
 	res_stats(&b->p->r[i]);
 	sm_free(&s);
 	return i;

@@ -38,37 +38,29 @@ static int mmio_step(struct runner *r, double *out)
 
 int path_mmio(struct bench *b, enum mmio_op op, size_t n)
 {
-	char name[64], what[160], fname[64], fwhat[160], sname[64], swhat[160];
-	char ename[64], ewhat[200];
-	struct runner fe;
+	static const char *const names[] = {"mmio.read", "mmio.write", "cfg.read"};
+	char name[64], what[160], tail[32];
 	size_t req = op == OP_WRITE ? REQ_REGION + n : REQ_REGION;
 	size_t resp = op == OP_WRITE ? REQ_REGION : REQ_REGION + n;
-	struct runner path, fl;
-	int rc, si;
+	struct runner path, fl, f2;
+	int rc;
 
-	snprintf(name, sizeof(name), "%s.%zu",
-		 op == OP_READ ? "mmio.read" : op == OP_WRITE ? "mmio.write" : "cfg.read", n);
+	snprintf(name, sizeof(name), "%s.%zu%s", names[op], n, b->suffix);
 	if (!selected(b, name))
 		return 0;
-	snprintf(fname, sizeof(fname), "floor.sock.rr.%zu.%zu", req, resp);
-	snprintf(fwhat, sizeof(fwhat),
-		 "AF_UNIX ping-pong between two processes, blocking write/read, %zu B request, "
-		 "%zu B reply", req, resp);
-	if (op == OP_READ) {
-		snprintf(sname, sizeof(sname), "floor.spin.rr.%zu.%zu", req, resp);
-		snprintf(swhat, sizeof(swhat),
-			 "the same exchange with both processes spinning on a shared memfd page "
-			 "(measured alone, and alongside ring paths with a peer that naps when idle)");
-		si = res_find(b->p, sname);
-		if (si < 0) {
-			struct floor_spec fs = {sname, swhat, K_LAT, 0};
+	snprintf(tail, sizeof(tail), "%zu.%zu", req, resp);
+	if (op == OP_READ && b->mode == DEV_SOCKET) {
+		/* What a shared-memory transport could reach, measured alone. */
+		struct floor_spec fs;
+		char sname[64];
 
-			rc = spin_init(&fl, b, req, resp);
-			if (rc)
+		snprintf(sname, sizeof(sname), "floor.spin.rr.%s", tail);
+		if (res_find(b->p, sname) < 0) {
+			rc = spin_floor(&fl, &fs, b, req, resp, 0);
+			if (!rc)
+				rc = measure_floor(b, &fs, &fl, (size_t)b->lat_iters);
+			if (rc < 0)
 				return rc;
-			si = measure_floor(b, &fs, &fl, (size_t)b->lat_iters);
-			if (si < 0)
-				return si;
 		}
 	}
 	switch (op) {
@@ -84,33 +76,21 @@ int path_mmio(struct bench *b, enum mmio_op op, size_t n)
 		snprintf(what, sizeof(what), "vpcie_host_cfg_read() of %zu B (config space, messages)",
 			 n);
 	}
-	rc = sock_rr_init(&fl, b, req, resp, 1);
+	if (b->mode == DEV_NOPOLL)
+		strncat(what, "; polling off on both sides", sizeof(what) - strlen(what) - 1);
+	struct spec sp = {
+		.name = name, .what = what, .kind = K_LAT, .iters = (size_t)b->lat_iters,
+		.warm = b->warm, .tkind = op == OP_READ ? T_RATIO_MAX : T_NONE, .target = 1.15,
+		.disc = b->disc,
+	};
+	rc = sock_rr_floors(&fl, &f2, &sp, b, b->polling, "rr", tail, req, resp, 1);
 	if (rc)
 		return rc;
 	runner_zero(&path, b);
 	path.step = mmio_step;
 	path.op = op;
 	path.n = n;
-	struct spec sp = {
-		.name = name, .what = what, .kind = K_LAT, .iters = (size_t)b->lat_iters,
-		.warm = b->warm, .tkind = op == OP_READ ? T_RATIO_MAX : T_NONE, .target = 1.15,
-		.f = {{fname, fwhat, K_LAT, 0}},
-	};
-	if (op != OP_READ)
-		return measure(b, &sp, &path, &fl, NULL);
-	/* Reads also run against the event-loop floor: the same exchange with
-	 * the peer in epoll_wait() and us in poll(), as any non-blocking loop. */
-	snprintf(ename, sizeof(ename), "floor.sock.rr_evloop.%zu.%zu", req, resp);
-	snprintf(ewhat, sizeof(ewhat),
-		 "the same ping-pong waiting as event loops do: peer epoll_wait()+read+write, "
-		 "us write+poll()+read");
-	sp.f[1] = (struct floor_spec){ename, ewhat, K_LAT, 0};
-	rc = sock_rr_init2(&fe, b, req, resp, 1, true);
-	if (rc) {
-		runner_fini(&fl);
-		return rc;
-	}
-	return measure(b, &sp, &path, &fl, &fe);
+	return measure(b, &sp, &path, &fl, &f2);
 }
 
 static int wm_step(struct runner *r, double *out)
@@ -133,22 +113,29 @@ static void wm_fini(struct runner *r)
 /* Small writes coalesced with REGION_WRITE_MULTI: per-write cost. */
 int path_write_multi(struct bench *b)
 {
-	char fwhat[160];
+	char tail[32], per[32];
 	struct vpcie_write_multi_entry *e;
-	struct runner path, fl;
+	struct runner path, fl, f2;
 	int rc;
 
 	if (!selected(b, "mmio.write_multi.4"))
 		return 0;
 	if (!vpcie_host_peer_caps(b->h)->write_multiple)
 		return -ENOTSUP;
-	snprintf(fwhat, sizeof(fwhat),
-		 "AF_UNIX ping-pong, %u B request, %u B reply, per write (/%u)", REQ_WM, REP_WM,
-		 WM_BATCH);
-	rc = sock_rr_init(&fl, b, REQ_WM, REP_WM, 1);
+	struct spec sp = {
+		.name = "mmio.write_multi.4",
+		.what = "vpcie_host_region_write_multi() of 256 x 4 B writes (one REGION_WRITE_MULTI)",
+		.kind = K_RATE, .lat_samples = true, .iters = (size_t)b->lat_iters / 10 + 1,
+		.warm = 10, .tkind = T_ABS_MIN, .target = 1e6, .disc = b->disc,
+	};
+	snprintf(tail, sizeof(tail), "%u.%u", REQ_WM, REP_WM);
+	rc = sock_rr_floors(&fl, &f2, &sp, b, b->polling, "rr", tail, REQ_WM, REP_WM, 1);
 	if (rc)
 		return rc;
-	fl.div = WM_BATCH;
+	snprintf(per, sizeof(per), ", per write (/%u)", WM_BATCH);
+	for (int j = 0; j < 2; j++)
+		strncat(sp.f[j].what, per, sizeof(sp.f[j].what) - strlen(sp.f[j].what) - 1);
+	fl.div = f2.div = WM_BATCH;
 	runner_zero(&path, b);
 	path.step = wm_step;
 	path.fini = wm_fini;
@@ -156,20 +143,14 @@ int path_write_multi(struct bench *b)
 	path.buf = calloc(WM_BATCH, sizeof(*e));
 	if (!path.buf) {
 		runner_fini(&fl);
+		runner_fini(&f2);
 		return -ENOMEM;
 	}
 	e = (struct vpcie_write_multi_entry *)path.buf;
 	for (unsigned i = 0; i < WM_BATCH; i++)
 		e[i] = (struct vpcie_write_multi_entry){
 			.offset = NULL_OFF, .region = BENCH_NULL_BAR, .count = 4};
-	struct spec sp = {
-		.name = "mmio.write_multi.4",
-		.what = "vpcie_host_region_write_multi() of 256 x 4 B writes (one REGION_WRITE_MULTI)",
-		.kind = K_RATE, .lat_samples = true, .iters = (size_t)b->lat_iters / 10 + 1,
-		.warm = 10, .tkind = T_ABS_MIN, .target = 1e6,
-		.f = {{"floor.sock.rr.6168.24", fwhat, K_LAT, 0}},
-	};
-	return measure(b, &sp, &path, &fl, NULL);
+	return measure(b, &sp, &path, &fl, &f2);
 }
 
 static int posted_step(struct runner *r, double *out)
@@ -189,31 +170,42 @@ static int posted_step(struct runner *r, double *out)
 	return rc;
 }
 
+/*
+ * Posted writes against the batched stream they are sent as (the host
+ * runtime writes them in batches of POST_FLUSH_BYTES), waiting the same way,
+ * and for contrast against one write() per message.
+ */
 int path_posted(struct bench *b)
 {
-	char fwhat[160];
-	struct runner path, fl;
+	char name[64];
+	struct runner path, fl, f2;
 	int rc;
 
-	if (!selected(b, "mmio.posted.4"))
+	snprintf(name, sizeof(name), "mmio.posted.4%s", b->suffix);
+	if (!selected(b, name))
 		return 0;
-	snprintf(fwhat, sizeof(fwhat),
-		 "AF_UNIX one-way stream, one write() per %u B message, the reader gulps 64 KiB",
-		 REQ_REGION + 4);
-	rc = oneway_init(&fl, b, REQ_REGION + 4, b->posted_count);
+	struct spec sp = {
+		.name = name,
+		.what = b->mode == DEV_NOPOLL
+			? "vpcie_host_region_write_posted() of 4 B back to back (runs ended by a "
+			  "read); polling off on both sides"
+			: "vpcie_host_region_write_posted() of 4 B back to back (runs ended by a read)",
+		.kind = K_RATE, .iters = (size_t)b->posted_runs, .warm = 1,
+		.tkind = T_ABS_MIN, .target = 1e6, .disc = b->disc,
+	};
+	rc = stream_floor(&fl, &sp.f[0], b, b->posted_count, POST_BATCH,
+			  b->polling ? W_POLL : W_BLOCK);
 	if (rc)
 		return rc;
+	rc = stream_floor(&f2, &sp.f[1], b, b->posted_count, 1, W_BLOCK);
+	if (rc) {
+		runner_fini(&fl);
+		return rc;
+	}
 	runner_zero(&path, b);
 	path.step = posted_step;
 	path.count = b->posted_count;
-	struct spec sp = {
-		.name = "mmio.posted.4",
-		.what = "vpcie_host_region_write_posted() of 4 B back to back (runs ended by a read)",
-		.kind = K_RATE, .iters = (size_t)b->posted_runs, .warm = 1,
-		.tkind = T_ABS_MIN, .target = 1e6,
-		.f = {{"floor.sock.oneway.36", fwhat, K_RATE, 0}},
-	};
-	return measure(b, &sp, &path, &fl, NULL);
+	return measure(b, &sp, &path, &fl, &f2);
 }
 
 /* ---- Paths: the ring transport ---------------------------------------------------------- */
@@ -221,29 +213,24 @@ int path_posted(struct bench *b)
 /* MMIO read through the ring against the spin ping-pong it can approach. */
 int path_ring_read(struct bench *b)
 {
-	char swhat[200];
 	struct runner path, fl;
 	int rc;
 
 	if (!selected(b, "ring.mmio.read.4"))
 		return 0;
-	snprintf(swhat, sizeof(swhat),
-		 "the same exchange with both processes spinning on a shared memfd page "
-		 "(measured alone, and alongside ring paths with a peer that naps when idle)");
-	rc = spin_init2(&fl, b, REQ_REGION, REQ_REGION + 4, true);
+	struct spec sp = {
+		.name = "ring.mmio.read.4",
+		.what = "vpcie_host_region_read() of 4 B on a callback BAR through the ring transport",
+		.kind = K_LAT, .iters = (size_t)b->lat_iters, .warm = b->warm,
+		.tkind = T_RATIO_MAX, .target = 2.0, .disc = DISC_SPIN,
+	};
+	rc = spin_floor(&fl, &sp.f[0], b, REQ_REGION, REQ_REGION + 4, SPIN_POLITE);
 	if (rc)
 		return rc;
 	runner_zero(&path, b);
 	path.step = mmio_step;
 	path.op = OP_READ;
 	path.n = 4;
-	struct spec sp = {
-		.name = "ring.mmio.read.4",
-		.what = "vpcie_host_region_read() of 4 B on a callback BAR through the ring transport",
-		.kind = K_LAT, .iters = (size_t)b->lat_iters, .warm = b->warm,
-		.tkind = T_RATIO_MAX, .target = 2.0,
-		.f = {{"floor.spin.rr.32.36", swhat, K_LAT, 0}},
-	};
 	return measure(b, &sp, &path, &fl, NULL);
 }
 
@@ -255,23 +242,19 @@ int path_ring_posted(struct bench *b)
 
 	if (!selected(b, "ring.mmio.posted.4"))
 		return 0;
-	rc = ringow_init(&fl, b, b->posted_count);
-	if (rc)
-		return rc;
-	runner_zero(&path, b);
-	path.step = posted_step;
-	path.count = b->posted_count;
 	struct spec sp = {
 		.name = "ring.mmio.posted.4",
 		.what = "vpcie_host_region_write_posted() of 4 B back to back through the ring "
 			"transport (runs ended by a read)",
 		.kind = K_RATE, .iters = (size_t)b->posted_runs, .warm = 1,
-		.tkind = T_ABS_MIN, .target = 5e6,
-		.f = {{"floor.spin.oneway.64",
-		       "one-way stream of 64 B slots through the vpcie_ring primitives between two "
-		       "processes, the reader spinning (a run ends when it has taken all)",
-		       K_RATE, 0}},
+		.tkind = T_ABS_MIN, .target = 5e6, .disc = DISC_SPIN,
 	};
+	rc = ringow_floor(&fl, &sp.f[0], b, b->posted_count);
+	if (rc)
+		return rc;
+	runner_zero(&path, b);
+	path.step = posted_step;
+	path.count = b->posted_count;
 	return measure(b, &sp, &path, &fl, NULL);
 }
 
@@ -321,9 +304,10 @@ int path_mmap(struct bench *b)
 	struct spec sp = {
 		.name = "mmio.mmap.read.4",
 		.what = "vpcie_host_bar_read32() on the mmap'ed memory BAR (batches of 1000)",
-		.kind = K_LAT, .iters = (size_t)b->lat_iters / 10 + 1, .warm = 10,
+		.kind = K_LAT, .iters = (size_t)b->lat_iters / 10 + 1, .warm = 10, .disc = DISC_NONE,
 		.f = {{"floor.mem.load",
-		       "volatile 32-bit load through the raw BAR mapping (batches of 1000)", K_LAT, 0}},
+		       "volatile 32-bit load through the raw BAR mapping (batches of 1000)", K_LAT, 0,
+		       DISC_NONE}},
 	};
 	return measure(b, &sp, &path, &fl, NULL);
 }

@@ -75,6 +75,23 @@ static const char *fmt_target(char *buf, size_t len, const struct res *r)
 	return buf;
 }
 
+static const char *disc(const struct res *r)
+{
+	return r->disc ? r->disc : DISC_NONE;
+}
+
+/* How the table names a second floor: what sets it apart. */
+static const char *floor2_tag(const struct res *f)
+{
+	if (strstr(f->name, "evloop"))
+		return "evloop";
+	if (strstr(f->name, "woken"))
+		return "woken";
+	if (strstr(f->name, "oneway"))
+		return "1/write";
+	return disc(f);
+}
+
 void print_pass(const struct pass *p)
 {
 	char v1[32], v2[32], v3[32], v4[32], rt[16], tg[32], also[48];
@@ -85,8 +102,9 @@ void print_pass(const struct pass *p)
 	       bg_state(p->bg_after),
 	       strcmp(p->load, "spinner") ? "no load added" : "one spinner process kept a CPU busy",
 	       p->seconds);
-	printf("%-26s %11s %11s %12s  %-30s %11s %7s  %-15s %s\n", "path", "p50", "p99", "ops/s",
-	       "floor (run alongside)", "floor p50", "ratio", "target", "2nd floor");
+	printf("%-26s %-5s %11s %11s %12s  %-34s %11s %7s  %-15s %s\n", "path", "wait", "p50", "p99",
+	       "ops/s", "floor, same wait (run alongside)", "floor p50", "ratio", "target",
+	       "2nd floor");
 	for (size_t i = 0; i < p->n; i++) {
 		const struct res *r = &p->r[i];
 		const struct res *f = r->floor >= 0 ? &p->r[r->floor] : NULL;
@@ -101,16 +119,15 @@ void print_pass(const struct pass *p)
 			snprintf(v3, sizeof(v3), "-");
 		also[0] = 0;
 		if (r->floor2 >= 0 && r->ratio2 > 0) {
+			const char *tag = floor2_tag(&p->r[r->floor2]);
+
 			if (r->kind == K_LAT)
-				snprintf(also, sizeof(also), "%s %.2fx",
-					 strstr(p->r[r->floor2].name, "evloop") ? "evloop" : "2nd", r->ratio2);
+				snprintf(also, sizeof(also), "%s %.2fx", tag, r->ratio2);
 			else
-				snprintf(also, sizeof(also), "%s %.0f%%",
-					 strstr(p->r[r->floor2].name, "woken") ? "woken" : "2nd",
-					 r->ratio2 * 100);
+				snprintf(also, sizeof(also), "%s %.0f%%", tag, r->ratio2 * 100);
 		}
 		/* Many devices: per-op latency in the p50/p99 columns, ops/s after. */
-		printf("%-26s %11s %11s %12s  %-30s %11s %7s  %-15s %s\n", r->name,
+		printf("%-26s %-5s %11s %11s %12s  %-34s %11s %7s  %-15s %s\n", r->name, disc(r),
 		       r->lat_p50 > 0 ? fmt_time(v1, sizeof(v1), r->lat_p50)
 				      : fmt_value(v1, sizeof(v1), r, r->p50),
 		       r->lat_p50 > 0 ? fmt_time(v2, sizeof(v2), r->lat_p99)
@@ -136,8 +153,9 @@ void print_pass(const struct pass *p)
 
 		if (!r->is_floor)
 			continue;
-		printf("  %-32s p50 %-11s p99 %-11s %s\n", r->name, fmt_value(v1, sizeof(v1), r, r->p50),
-		       fmt_value(v2, sizeof(v2), r, r->p99), r->what);
+		printf("  %-32s %-5s p50 %-11s p99 %-11s %s\n", r->name, disc(r),
+		       fmt_value(v1, sizeof(v1), r, r->p50), fmt_value(v2, sizeof(v2), r, r->p99),
+		       r->what);
 	}
 }
 
@@ -167,6 +185,7 @@ static json_object *res_json(const struct pass *p, const struct res *r)
 	json_object_object_add(o, "what", json_object_new_string(r->what));
 	json_object_object_add(o, "kind", json_object_new_string(kind_name(r->kind)));
 	json_object_object_add(o, "unit", json_object_new_string(kind_unit(r->kind)));
+	json_object_object_add(o, "discipline", json_object_new_string(disc(r)));
 	json_object_object_add(o, "p50", jnum(r->p50));
 	json_object_object_add(o, "p99", jnum(r->p99));
 	json_object_object_add(o, "samples", json_object_new_int64((int64_t)r->n));
@@ -184,6 +203,8 @@ static json_object *res_json(const struct pass *p, const struct res *r)
 		const struct res *f = r->floor >= 0 ? &p->r[r->floor] : NULL;
 
 		json_object_object_add(o, "floor", f ? json_object_new_string(f->name) : NULL);
+		json_object_object_add(o, "floor_discipline",
+				       f ? json_object_new_string(disc(f)) : NULL);
 		json_object_object_add(o, "floor_value", f ? jnum(r->fval) : NULL);
 		json_object_object_add(o, "ratio", f ? jnum(r->ratio) : NULL);
 		json_object_object_add(o, "ratio_kind", json_object_new_string(
@@ -191,6 +212,8 @@ static json_object *res_json(const struct pass *p, const struct res *r)
 		if (r->floor2 >= 0) {
 			json_object_object_add(o, "floor2",
 					       json_object_new_string(p->r[r->floor2].name));
+			json_object_object_add(o, "floor2_discipline",
+					       json_object_new_string(disc(&p->r[r->floor2])));
 			json_object_object_add(o, "floor2_value", jnum(r->fval2));
 			json_object_object_add(o, "ratio2", jnum(r->ratio2));
 		}
@@ -239,7 +262,7 @@ void print_json(const struct bench *b, struct pass *ps, size_t np)
 	}
 	uname(&u);
 	json_object_object_add(root, "tool", json_object_new_string("vpcie bench"));
-	json_object_object_add(root, "schema", json_object_new_int(1));
+	json_object_object_add(root, "schema", json_object_new_int(2));
 	json_object_object_add(root, "quick", json_object_new_boolean(b->o.quick));
 	json_object_object_add(root, "device", json_object_new_string(b->devbin));
 	{
@@ -307,7 +330,9 @@ static bool plot_lat_series(const char *name)
 {
 	static const char *const keep[] = {
 		"mmio.read.4", "mmio.write.4", "cfg.read.4", "irq.intx", "irq.msi", "irq.msix",
-		"floor.sock.rr.32.36", "floor.spin.rr.32.36", "floor.eventfd", "floor.eventfd.intx",
+		"mmio.read.4.nopoll", "irq.msi.nopoll", "floor.sock.rr.32.36", "floor.sock.rr_poll.32.36",
+		"floor.spin.rr.32.36",
+		"floor.eventfd", "floor.eventfd_poll", "floor.eventfd.intx", "floor.eventfd_poll.intx",
 	};
 
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
@@ -320,6 +345,7 @@ static const char *const bw_series[] = {
 	"dma.shm.to_host", "dma.shm.to_device", "dma.msg.to_host", "dma.msg.to_device",
 	"floor.memcpy.to_host", "floor.memcpy.to_device", "floor.memcpy_woken.to_host",
 	"floor.memcpy_woken.to_device", "floor.sock.xfer.to_host", "floor.sock.xfer.to_device",
+	"floor.sock.xfer_mixed.to_host", "floor.sock.xfer_mixed.to_device",
 };
 
 int write_plots(const struct bench *b, struct pass *ps, size_t np)

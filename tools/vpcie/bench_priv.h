@@ -54,6 +54,47 @@
 #define WM_BATCH 256u               /* writes per REGION_WRITE_MULTI */
 #define REQ_WM (16u + 8u + WM_BATCH * 24u)
 #define REP_WM 24u
+/* The host runtime sends its queued posted writes once this much is queued
+ * (HOST_POST_FLUSH in lib/host): the batched-stream floor writes as much. */
+#define POST_FLUSH_BYTES (16u * 1024)
+#define POST_MSG (REQ_REGION + 4u)  /* a posted 4-byte REGION_WRITE */
+#define POST_BATCH ((POST_FLUSH_BYTES + POST_MSG - 1) / POST_MSG)
+
+/*
+ * Waiting disciplines, named in the results and the JSON ("discipline"):
+ * every figure is compared first with a floor that waits the same way.
+ *   block  sleeps in the kernel until the other side answers
+ *   poll   polls without blocking for a while first (adaptive polling, the
+ *          runtime's default), then sleeps
+ *   spin   spins on shared memory (the ring transport, the spin floors)
+ *   none   no waiting in what is timed (memcpy, loads)
+ *   mixed  one side polls, the other blocks (the runtime's DMA messages,
+ *          connect)
+ */
+#define DISC_BLOCK "block"
+#define DISC_POLL "poll"
+#define DISC_SPIN "spin"
+#define DISC_NONE "none"
+#define DISC_MIXED "mixed"
+
+/* How a socket or eventfd floor waits (bench_floor_sock.c). */
+enum wait {
+	W_BLOCK,  /* read() */
+	W_EVLOOP, /* poll() / epoll_wait(), then read() */
+	W_POLL,   /* poll(0) / epoll_wait(0) for up to the polling cap, then as W_EVLOOP */
+	W_MIXED,  /* request/reply: the requester as W_BLOCK, the peer answering as W_POLL */
+};
+
+/* spin_init() flags */
+#define SPIN_POLITE 1u /* the peer naps when no request came for a while */
+#define SPIN_NOTIFY 2u /* sample: our wake-up minus the peer's stamp */
+
+/* The device a group of paths uses (bench_dev.c). */
+enum dev_mode {
+	DEV_SOCKET, /* socket transport, adaptive polling on both sides (defaults) */
+	DEV_NOPOLL, /* socket transport, polling off on both sides (results *.nopoll) */
+	DEV_RING,   /* shared-memory ring transport (results ring.*) */
+};
 
 enum load_mode { LOAD_IDLE = 1, LOAD_SPIN = 2, LOAD_BOTH = 3 };
 
@@ -83,7 +124,7 @@ enum tgt { T_NONE, T_RATIO_MAX, T_RATIO_MIN, T_ABS_MIN };
  */
 struct res {
 	char name[64];
-	char what[160];
+	char what[256];
 	enum kind kind;
 	bool lat_samples;
 	struct samples s;
@@ -102,6 +143,7 @@ struct res {
 	bool met;
 	double host_p50;   /* DMA: host-side p50 ns around the triggering write */
 	bool is_floor;
+	const char *disc;  /* waiting discipline, DISC_* */
 };
 
 /* CPU an attached device uses while its host is quiet (not a path with a
@@ -143,8 +185,13 @@ struct bench {
 	uint64_t dma_bytes;
 	long warm;
 	struct pass *p;
+	uint64_t poll_ns;   /* the runtime's polling cap (its default or $VPCIE_POLL_US) */
+	enum dev_mode mode; /* of the device in use */
 	bool ring;          /* the device in use speaks the ring transport */
 	const char *prefix; /* "" or "ring.": result names of that device */
+	const char *suffix; /* "" or ".nopoll": result names of that device */
+	const char *disc;   /* how that device and its host wait, DISC_* */
+	bool polling;       /* they poll (DEV_SOCKET with a polling cap) */
 };
 
 /* ---- Runners: one operation per step, a path or a floor (bench_measure.c) --- */
@@ -160,7 +207,9 @@ struct runner {
 	size_t req, resp;
 	unsigned chunks;
 	double div;           /* sock_rr: sample = time / div (per-write figures) */
-	bool evloop;          /* sock_rr: wait as an event loop does (poll / epoll) */
+	enum wait wait;       /* socket and eventfd floors: how both sides wait */
+	uint64_t poll_ns;     /* W_POLL: how long */
+	unsigned flags;       /* spin: SPIN_* */
 	uint8_t *buf;
 	void *page;
 	uint8_t *priv, *map;
@@ -185,10 +234,11 @@ struct runner {
 /* ---- What measure() runs --------------------------------------------------- */
 
 struct floor_spec {
-	const char *name;
-	const char *what;
+	char name[64];
+	char what[256];
 	enum kind kind;
 	uint64_t size;
+	const char *disc; /* DISC_* */
 };
 
 struct spec {
@@ -201,7 +251,8 @@ struct spec {
 	long warm;
 	enum tgt tkind;
 	double target;
-	struct floor_spec f[2];
+	const char *disc;       /* the path's waiting discipline, DISC_* */
+	struct floor_spec f[2]; /* f[0]: the same discipline; f[1]: for contrast */
 };
 
 enum mmio_op { OP_READ, OP_WRITE, OP_CFG };
@@ -219,7 +270,7 @@ void kid_reap(pid_t pid);
 void kid_end(pid_t pid);
 void kids_end_all(void);
 pid_t fork_kid(void);
-pid_t spawn_device(struct bench *b, const char *sock);
+pid_t spawn_device(struct bench *b, const char *sock, enum dev_mode mode);
 void background(unsigned ms, double *busy_cpus, double *steal_cpus);
 const char *bg_state(double busy);
 pid_t start_spinner(void);
@@ -234,8 +285,8 @@ int res_find(const struct pass *p, const char *name);
 int res_add(struct pass *p, const char *name, enum kind k, const char *what);
 void res_stats(struct res *r);
 void set_target(struct res *r, enum tgt k, double v);
-int attach_floor(struct pass *p, int ri, bool second, const char *fname, const char *fwhat,
-		 enum kind fk, uint64_t size, struct samples *fs);
+int attach_floor(struct pass *p, int ri, bool second, const struct floor_spec *f,
+		 struct samples *fs);
 
 /* ---- bench_measure.c: runners and the measuring loop ------------------------ */
 
@@ -254,25 +305,46 @@ int measure_floor(struct bench *b, const struct floor_spec *fs, struct runner *r
 int read_full(int fd, void *buf, size_t len);
 int write_full(int fd, const void *buf, size_t len);
 int exchange(int fd, void *buf, size_t req, size_t resp);
-int sock_rr_init2(struct runner *r, struct bench *b, size_t req, size_t resp, unsigned chunks,
-		  bool evloop);
-int sock_rr_init(struct runner *r, struct bench *b, size_t req, size_t resp, unsigned chunks);
-int efd_init(struct runner *r, struct bench *b, bool intx);
-int oneway_init(struct runner *r, struct bench *b, size_t msg, long count);
-int connect_init(struct runner *r, struct bench *b);
-int memcpy_init(struct runner *r, struct bench *b, uint64_t size, bool to_host);
-int woken_init(struct runner *r, struct bench *b, uint64_t size, bool to_host);
-int spin_init2(struct runner *r, struct bench *b, size_t req, size_t resp, bool polite);
-int spin_init(struct runner *r, struct bench *b, size_t req, size_t resp);
-int ringow_init(struct runner *r, struct bench *b, long count);
+/*
+ * Each *_floor() starts a floor's peer in r and describes the floor in fs
+ * (name, what, kind, discipline); 0 or -errno. Names tell the discipline:
+ * floor.sock.rr.* blocks, floor.sock.rr_poll.* polls, and so on.
+ */
+/* AF_UNIX request/reply of req/resp bytes, `chunks` per step:
+ * floor.sock.<kind>[_evloop|_poll|_mixed].<tail>. */
+int sock_rr_floor(struct runner *r, struct floor_spec *fs, struct bench *b, const char *kind,
+		  const char *tail, size_t req, size_t resp, unsigned chunks, enum wait w);
+/* A socket request/reply path's two floors, in sp->f: the same discipline
+ * (poll: W_POLL, else W_BLOCK), then for contrast W_BLOCK (poll) or W_EVLOOP. */
+int sock_rr_floors(struct runner *f0, struct runner *f1, struct spec *sp, struct bench *b,
+		   bool poll, const char *kind, const char *tail, size_t req, size_t resp,
+		   unsigned chunks);
+/* eventfd wake-up (intx: plus the UNMASK round trip): floor.eventfd[_poll][.intx]. */
+int efd_floor(struct runner *r, struct floor_spec *fs, struct bench *b, bool intx, enum wait w);
+/* One-way stream of POST_MSG-byte messages in runs of count, batch per write():
+ * floor.sock.oneway.* (batch 1, blocking), floor.sock.batch[_poll].*. */
+int stream_floor(struct runner *r, struct floor_spec *fs, struct bench *b, long count,
+		 unsigned batch, enum wait w);
+/* connect() + one 32-byte round trip: floor.connect. */
+int connect_floor(struct runner *r, struct floor_spec *fs, struct bench *b);
+/* memcpy private <-> memfd mapping, back to back (floor.memcpy.DIR.SIZE) or
+ * woken: in a peer woken through a socket first (floor.memcpy_woken.DIR.SIZE). */
+int memcpy_floor(struct runner *r, struct floor_spec *fs, struct bench *b, uint64_t size,
+		 bool to_host, bool woken);
+/* Both processes spinning on a shared page: request/reply of req/resp bytes
+ * (floor.spin.rr.REQ.RESP), or with SPIN_NOTIFY a one-way notification
+ * (floor.spin.notify); SPIN_POLITE: the peer naps when idle. */
+int spin_floor(struct runner *r, struct floor_spec *fs, struct bench *b, size_t req, size_t resp,
+	       unsigned flags);
+/* One-way stream through the bare vpcie_ring primitives (floor.spin.oneway.64). */
+int ringow_floor(struct runner *r, struct floor_spec *fs, struct bench *b, long count);
 
 /* ---- bench_dev.c: the device ------------------------------------------------- */
 
 void find_device(struct bench *b);
-struct vpcie_host *open_device2(const char *sock, bool ring, int *err);
-struct vpcie_host *open_device(const char *sock, int *err);
+struct vpcie_host *open_device(const char *sock, enum dev_mode mode, int *err);
 int dev_write(struct bench *b, unsigned reg, uint32_t v);
-int setup_main_device(struct bench *b, bool ring);
+int setup_main_device(struct bench *b, enum dev_mode mode);
 void teardown_main_device(struct bench *b);
 int idle_cost(struct bench *b);
 

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -173,7 +174,8 @@ pid_t fork_kid(void)
 	return pid;
 }
 
-pid_t spawn_device(struct bench *b, const char *sock)
+/* A device process on sock; DEV_NOPOLL: with its adaptive polling off. */
+pid_t spawn_device(struct bench *b, const char *sock, enum dev_mode mode)
 {
 	pid_t parent = getpid(), pid;
 
@@ -190,6 +192,8 @@ pid_t spawn_device(struct bench *b, const char *sock)
 		pin_peer();
 		if (nul >= 0)
 			dup2(nul, 0);
+		if (mode == DEV_NOPOLL)
+			setenv("VPCIE_POLL_US", "0", 1);
 		execlp(b->devbin, b->devbin, "--socket", sock, (char *)NULL);
 		fprintf(stderr, "vpcie bench: cannot run %s: %s\n", b->devbin, strerror(errno));
 		_exit(127);

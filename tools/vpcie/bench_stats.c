@@ -143,19 +143,20 @@ void set_target(struct res *r, enum tgt k, double v)
  * these samples only (same machine state); the floor's own entry in the
  * pass accumulates every run of it.
  */
-int attach_floor(struct pass *p, int ri, bool second, const char *fname,
-			const char *fwhat, enum kind fk, uint64_t size, struct samples *fs)
+int attach_floor(struct pass *p, int ri, bool second, const struct floor_spec *f,
+		 struct samples *fs)
 {
 	struct res tmp;
-	int fi = res_find(p, fname);
+	int fi = res_find(p, f->name);
 	double fv;
 	bool as_rate;
 
 	if (fi < 0) {
-		fi = res_add(p, fname, fk, fwhat);
+		fi = res_add(p, f->name, f->kind, f->what);
 		if (fi < 0)
 			return fi;
-		p->r[fi].size = size;
+		p->r[fi].size = f->size;
+		p->r[fi].disc = f->disc;
 	}
 	for (size_t i = 0; i < fs->n; i++)
 		if (sm_add(&p->r[fi].s, fs->v[i]) < 0)
@@ -163,8 +164,8 @@ int attach_floor(struct pass *p, int ri, bool second, const char *fname,
 	res_stats(&p->r[fi]);
 
 	memset(&tmp, 0, sizeof(tmp));
-	tmp.kind = fk;
-	tmp.size = size;
+	tmp.kind = f->kind;
+	tmp.size = f->size;
 	tmp.s = *fs; /* borrowed */
 	res_stats(&tmp);
 	fs->sorted = tmp.s.sorted;
