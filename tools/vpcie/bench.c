@@ -9,7 +9,9 @@
  * the kernel: AF_UNIX request/reply of the same message sizes, the same over
  * a spinning shared cache line, memcpy into/out of a memfd mapping, an
  * eventfd wake-up, connect + one round trip. Every figure is printed with
- * its ratio to its floor, so claims hold as ratios on noisy machines.
+ * its ratio to a floor that waits as the path does (polling, blocking or
+ * spinning; a second floor waits differently, for contrast), so claims hold
+ * as ratios on noisy machines.
  *
  * A wake-up of a blocked process costs much more when the other CPU is idle
  * (virtual machines halt idle vCPUs), so each pass records how busy the
@@ -166,7 +168,8 @@ static void usage(FILE *f)
 		"Measure every host<->device path of libvpcie (MMIO, config space, DMA, interrupts,\n"
 		"connection, many devices) against this machine's floors (AF_UNIX ping-pong,\n"
 		"shared-memory spin, memcpy, eventfd) measured in the same run; print each figure\n"
-		"with its ratio to its floor.\n\n"
+		"with its ratio to the floor that waits the same way (polling, blocking, spinning).\n"
+		"Paths named *.nopoll run with adaptive polling off on both sides.\n\n"
 		"  --quick           a few seconds: fewer iterations and sizes (CI smoke test)\n"
 		"  --load[=MODE]     idle (default without --load), spinner (--load alone: keep one\n"
 		"                    busy-looping process running), or both (two passes)\n"
