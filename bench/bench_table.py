@@ -6,17 +6,22 @@ docs/bench.md / README.md: each figure, its floor, the ratio, the command.
 Usage: vpcie bench --load=both --json > bench.json
        bench/bench_table.py bench.json [--all]
 Without --all only the headline rows are printed (the ones with targets and
-one size per DMA curve).
+one size per DMA curve). "wait" is how the path waits (poll: adaptive polling,
+the default; block: polling off; spin: the shared-memory ring; mixed; none);
+its floor waits the same way, and the second ratio compares with a floor that
+waits differently (named by how it waits, or evloop / woken / 1/write).
 """
 import json
 import sys
 
 HEADLINE = [
     "mmio.read.4", "mmio.write.4", "cfg.read.4", "mmio.posted.4", "mmio.write_multi.4",
+    "mmio.read.4.nopoll", "mmio.write.4.nopoll", "cfg.read.4.nopoll", "mmio.posted.4.nopoll",
+    "ring.mmio.read.4", "ring.mmio.posted.4",
     "mmio.mmap.read.4",
     "dma.shm.to_host.4096", "dma.shm.to_host.1048576", "dma.shm.to_device.1048576",
     "dma.shm.to_device.4194304", "dma.msg.to_host.1048576", "dma.msg.to_device.1048576",
-    "irq.intx", "irq.msi", "irq.msix", "conn.open_map",
+    "irq.intx", "irq.msi", "irq.msix", "irq.msi.nopoll", "ring.irq.msi", "conn.open_map",
     "multi.1", "multi.16", "multi.64", "multi.256",
 ]
 
@@ -43,6 +48,14 @@ def ratio(r):
     return f"{r['ratio'] * 100:.0f}%"
 
 
+def floor2_tag(r):
+    name = r["floor2"]
+    for key, tag in (("evloop", "evloop"), ("woken", "woken"), ("oneway", "1/write")):
+        if key in name:
+            return tag
+    return r.get("floor2_discipline") or "2nd"
+
+
 def target(r):
     t = r.get("target")
     if not t:
@@ -63,9 +76,9 @@ def main():
     every = "--all" in sys.argv
     passes = doc["passes"]
     loads = [p["load"] for p in passes]
-    print("| figure | " + " | ".join(
+    print("| figure | wait | " + " | ".join(
         f"{l}: value | {l}: floor | {l}: ratio" for l in loads) + " | target | command |")
-    print("|---|" + "---|---|---|" * len(loads) + "---|---|")
+    print("|---|---|" + "---|---|---|" * len(loads) + "---|---|")
     names = []
     for p in passes:
         for r in p["results"]:
@@ -74,7 +87,7 @@ def main():
     if not every:
         names.sort(key=lambda n: HEADLINE.index(n) if n in HEADLINE else 999)
     for name in names:
-        cells, tgt = [], ""
+        cells, tgt, wait = [], "", ""
         for p in passes:
             r = next((x for x in p["results"] if x["name"] == name), None)
             if r is None:
@@ -88,13 +101,13 @@ def main():
             floor = f"{fmt(r['kind'], funit, r.get('floor_value'))} ({r.get('floor')})"
             ra = ratio(r)
             if r.get("ratio2") is not None and r.get("floor2"):
-                tag = "evloop" if "evloop" in r["floor2"] else "woken" if "woken" in r["floor2"] else "2nd"
-                ra += f"; {tag} " + (f"{r['ratio2']:.2f}x" if r["ratio_kind"] == "time"
-                                     else f"{r['ratio2'] * 100:.0f}%")
+                ra += f"; {floor2_tag(r)} " + (f"{r['ratio2']:.2f}x" if r["ratio_kind"] == "time"
+                                               else f"{r['ratio2'] * 100:.0f}%")
             cells += [value, floor, ra]
             tgt = tgt or target(r)
+            wait = wait or r.get("discipline", "")
         cmd = f"`vpcie bench --load=both --only {name}`"
-        print(f"| {name} | " + " | ".join(cells) + f" | {tgt} | {cmd} |")
+        print(f"| {name} | {wait} | " + " | ".join(cells) + f" | {tgt} | {cmd} |")
     for p in passes:
         bg = p["background"]
         print(f"\n{p['load']}: background {bg['busy_cpus_before']:.2f} CPUs busy before "

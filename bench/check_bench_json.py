@@ -5,7 +5,8 @@
 Usage: check_bench_json.py VPCIE [extra bench args...]
 (VPCIE_BENCH_DEVICE in the environment names the device program.)
 Checks structure and sanity (finite, positive numbers; every result has its
-floor and a ratio), never timing targets.
+floor and a ratio; every floor says how it waits, and a result's first floor
+waits as the result does), never timing targets.
 """
 import json
 import math
@@ -20,12 +21,24 @@ EXPECTED = [
     "dma.msg.to_host.4096", "dma.msg.to_device.4096",
     "dma.shm.to_host.1048576", "dma.msg.to_device.1048576",
     "irq.intx", "irq.msi", "irq.msix",
+    "mmio.read.4.nopoll", "mmio.write.4.nopoll", "cfg.read.4.nopoll",
+    "mmio.posted.4.nopoll", "irq.msi.nopoll",
+    "ring.mmio.read.4", "ring.mmio.posted.4", "ring.irq.msi",
     "conn.open_map", "multi.1", "multi.16",
 ]
-EXPECTED_FLOORS = ["floor.sock.rr.32.36", "floor.spin.rr.32.36", "floor.eventfd",
-                   "floor.sock.oneway.36", "floor.memcpy.to_host.4096",
-                   "floor.sock.xfer.to_host.4096", "floor.connect"]
+EXPECTED_FLOORS = ["floor.sock.rr.32.36", "floor.sock.rr_poll.32.36",
+                   "floor.sock.rr_evloop.32.36", "floor.spin.rr.32.36", "floor.spin.notify",
+                   "floor.eventfd", "floor.eventfd_poll", "floor.eventfd_poll.intx",
+                   "floor.sock.oneway.36", "floor.sock.batch.36", "floor.sock.batch_poll.36",
+                   "floor.memcpy.to_host.4096", "floor.sock.xfer.to_host.4096",
+                   "floor.sock.xfer_mixed.to_host.4096", "floor.connect"]
 KINDS = {"latency": "ns", "bandwidth": "MB/s", "rate": "ops/s"}
+DISCIPLINES = ("block", "poll", "spin", "none", "mixed")
+# Floors named for their discipline.
+FLOOR_TAGS = {"_poll.": "poll", "_mixed.": "mixed", "_evloop.": "block", "floor.sock.rr.": "block",
+              "floor.eventfd.": "block", "floor.spin.": "spin"}
+# connect() and accept() block whatever the runtime does.
+FIRST_FLOOR_OTHER_DISCIPLINE = {"conn.open_map"}
 
 
 def fail(msg):
@@ -51,6 +64,8 @@ def check_entry(e, where):
     num(e, "p50", where)
     num(e, "p99", where)
     num(e, "samples", where)
+    if e.get("discipline") not in DISCIPLINES:
+        fail(f"{where}: bad discipline {e.get('discipline')!r}")
 
 
 def main():
@@ -66,7 +81,7 @@ def main():
         doc = json.loads(p.stdout)
     except json.JSONDecodeError as e:
         fail(f"output is not JSON: {e}")
-    if doc.get("tool") != "vpcie bench" or doc.get("schema") != 1 or doc.get("quick") is not True:
+    if doc.get("tool") != "vpcie bench" or doc.get("schema") != 2 or doc.get("quick") is not True:
         fail("bad header (tool/schema/quick)")
     m = doc.get("machine")
     if not isinstance(m, dict) or not isinstance(m.get("cpus"), int) or m["cpus"] < 1:
@@ -86,6 +101,9 @@ def main():
         results = {r.get("name"): r for r in p.get("results", [])}
         for f in floors.values():
             check_entry(f, f"{where} {f.get('name')}")
+            for tag, d in FLOOR_TAGS.items():
+                if tag in f["name"] + "." and f["discipline"] != d:
+                    fail(f"{where} {f['name']}: discipline {f['discipline']}, expected {d}")
         for name in EXPECTED_FLOORS:
             if name not in floors:
                 fail(f"{where}: floor {name} missing")
@@ -101,6 +119,20 @@ def main():
             num(r, "floor_value", w)
             if r.get("ratio_kind") not in ("time", "throughput"):
                 fail(f"{w}: bad ratio_kind")
+            fl = floors[r["floor"]]
+            if r.get("floor_discipline") != fl["discipline"]:
+                fail(f"{w}: floor_discipline {r.get('floor_discipline')!r} is not its floor's")
+            if r["name"] not in FIRST_FLOOR_OTHER_DISCIPLINE and fl["discipline"] != r["discipline"]:
+                fail(f"{w}: waits as {r['discipline']!r} but its floor {fl['name']} as "
+                     f"{fl['discipline']!r}")
+            if r["name"].endswith(".nopoll") and r["discipline"] != "block":
+                fail(f"{w}: polling off but discipline {r['discipline']!r}")
+            if r.get("floor2") is not None:
+                if r["floor2"] not in floors:
+                    fail(f"{w}: floor2 {r['floor2']!r} is not among the floors")
+                if r.get("floor2_discipline") != floors[r["floor2"]]["discipline"]:
+                    fail(f"{w}: floor2_discipline is not its floor's")
+                num(r, "ratio2", w)
             t = r.get("target")
             if t is not None:
                 if t.get("kind") not in ("ratio_max", "ratio_min", "min") or \
