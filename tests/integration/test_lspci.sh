@@ -70,6 +70,10 @@ if ! "$VPCIE" lspci --socket "$sock" --wait 5000 >"$tmp/dump" 2>"$tmp/err"; then
 	echo "FAIL: vpcie lspci could not read the sample device" >&2
 	exit 1
 fi
+# Nobody has set the device up: no BAR has an address, and lspci says what
+# that means for `lspci -F` and what to do about it.
+expect_line "$tmp/err" "no BAR has an address yet"
+expect_line "$tmp/err" "--assign assigns them first"
 expect_eq "device line" "$(head -n 1 "$tmp/dump")" "00:00.0 Class ff00: Device 1234:5650 (rev 01)"
 expect_eq "hex rows of the default dump" "$(grep -cE '^[0-9a-f]{2,3}: ' "$tmp/dump")" 256
 expect_eq "last line is blank" "$(tail -n 1 "$tmp/dump")" ""
@@ -114,7 +118,11 @@ cmp -s "$tmp/dv.hex" "$tmp/dump.hex" && ok || fail "-v changed config space"
 
 # --assign: addresses programmed (where is the host runtime's choice:
 # memory from 0xfe000000, I/O from 0xc000), decoding on.
-"$VPCIE" lspci --socket "$sock" --assign -v -o "$tmp/dassign"
+"$VPCIE" lspci --socket "$sock" --assign -v -o "$tmp/dassign" 2>"$tmp/err"
+expect_eq "stderr with --assign" "$(cat "$tmp/err")" ""
+# Addresses stay assigned: no note any more.
+"$VPCIE" lspci --socket "$sock" -x >/dev/null 2>"$tmp/err"
+expect_eq "stderr once BARs have addresses" "$(cat "$tmp/err")" ""
 addr_of() { # addr_of FILE 'Region 0' -> the address printed after "at "
 	sed -n "s/^	$2: [A-Za-z/ ]* at \([0-9a-f]*\) .*/\1/p" "$1" | head -n 1
 }

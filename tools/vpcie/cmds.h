@@ -5,6 +5,8 @@
 
 /* Each takes argv with argv[0] = subcommand name and returns the exit status. */
 int cmd_lspci(int argc, char **argv);
+int cmd_setpci(int argc, char **argv);
+int cmd_mmio(int argc, char **argv);
 int cmd_pcitest(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 

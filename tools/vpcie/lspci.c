@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
@@ -28,17 +27,16 @@
 #include <vpcie/host.h>
 
 #include "cmds.h"
+#include "tool.h"
 
 struct lspci_opts {
-	const char *socket;
+	struct tool_conn conn;
 	const char *out;
 	unsigned domain, bus, dev, fn;
 	bool has_domain;
 	int hex;         /* number of -x given; 0: whole config region */
 	int verbose;
 	bool assign;
-	int wait_ms;
-	int timeout_ms;
 };
 
 static void usage(FILE *f, const char *prog)
@@ -47,7 +45,7 @@ static void usage(FILE *f, const char *prog)
 		"Usage: vpcie %s --socket PATH [-x|-xxx|-xxxx] [-v] [-o FILE] [options]\n"
 		"Dump the configuration space of the vfio-user device at PATH in the\n"
 		"format of `lspci -x`; decode it with `lspci -F FILE -vvv`.\n\n"
-		"  -S, --socket PATH    device socket (required)\n"
+		TOOL_CONN_HELP
 		"  -x                   standard header only (64 bytes), as lspci -x\n"
 		"  -xxx                 256 bytes (PCI config space)\n"
 		"  -xxxx                4096 bytes (PCI Express extended config space);\n"
@@ -56,29 +54,14 @@ static void usage(FILE *f, const char *prog)
 		"                       as `lspci -v -x` does (BARs are sized by writing\n"
 		"                       all-ones and restoring, as an OS does)\n"
 		"      --assign         assign BAR addresses (memory from 0xfe000000, I/O\n"
-		"                       from 0xc000) and enable decoding before dumping;\n"
-		"                       this changes the device's state\n"
+		"                       from 0xc000) and enable decoding before dumping, as\n"
+		"                       firmware would; this changes the device's state.\n"
+		"                       Without it, a device nobody has set up has no BAR\n"
+		"                       addresses and `lspci -F` shows no memory regions\n"
 		"  -s, --slot [DDDD:]BB:DD.F  address to print (default 00:00.0)\n"
 		"  -o, --output FILE    write to FILE instead of standard output\n"
-		"      --wait MS        wait up to MS ms for the socket to appear (default 0)\n"
-		"      --timeout MS     per-request timeout (default 5000)\n"
 		"  -h, --help           this help\n",
 		prog);
-}
-
-static int parse_uint(const char *s, unsigned base, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (!*s)
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, (int)base);
-	if (errno || *end || v > max || *s == '-' || *s == '+')
-		return -1;
-	*out = (unsigned)v;
-	return 0;
 }
 
 /* "[DDDD:]BB:DD.F" in hex (function in decimal 0-7, as lspci). */
@@ -94,7 +77,7 @@ static int parse_slot(const char *s, struct lspci_opts *o)
 	if (!dot)
 		return -1;
 	*dot = '\0';
-	if (parse_uint(dot + 1, 10, 7, &o->fn))
+	if (tool_parse_uint(dot + 1, 10, 7, &o->fn))
 		return -1;
 	p = buf;
 	for (;;) {
@@ -114,12 +97,12 @@ static int parse_slot(const char *s, struct lspci_opts *o)
 		if (strlen(parts[i]) == 0 || strlen(parts[i]) > (i == 0 && n == 3 ? 5u : 2u))
 			return -1;
 	if (n == 3) {
-		if (parse_uint(parts[0], 16, 0xffff, &o->domain))
+		if (tool_parse_uint(parts[0], 16, 0xffff, &o->domain))
 			return -1;
 		o->has_domain = true;
 	}
-	if (parse_uint(parts[n - 2], 16, 0xff, &o->bus) ||
-	    parse_uint(parts[n - 1], 16, 0x1f, &o->dev))
+	if (tool_parse_uint(parts[n - 2], 16, 0xff, &o->bus) ||
+	    tool_parse_uint(parts[n - 1], 16, 0x1f, &o->dev))
 		return -1;
 	return 0;
 }
@@ -318,40 +301,49 @@ static size_t dump_len(int hex, size_t have)
 	return want < have ? want : have;
 }
 
+/*
+ * Whether the device has BARs (regions of non-zero size, asked without
+ * touching config space) but none of their registers holds an address.
+ */
+static bool bars_unassigned(struct vpcie_host *h, const uint8_t *img)
+{
+	bool have = false;
+
+	for (unsigned i = 0; i < 6; i++) {
+		const struct vpcie_host_region *r;
+		uint32_t reg = img32(img, PCI_BASE_ADDRESS_0 + 4 * i);
+		uint64_t addr;
+
+		if (vpcie_host_region_info(h, VFIO_PCI_BAR0_REGION_INDEX + i, &r) < 0 || !r->size)
+			continue;
+		have = true;
+		if (reg & PCI_BASE_ADDRESS_SPACE_IO) {
+			addr = reg & PCI_BASE_ADDRESS_IO_MASK;
+		} else {
+			addr = reg & PCI_BASE_ADDRESS_MEM_MASK;
+			if ((reg & PCI_BASE_ADDRESS_MEM_TYPE_MASK) == PCI_BASE_ADDRESS_MEM_TYPE_64 && i < 5)
+				addr |= (uint64_t)img32(img, PCI_BASE_ADDRESS_0 + 4 * (i + 1)) << 32;
+		}
+		if (addr)
+			return false;
+	}
+	return have;
+}
+
 static int run(const struct lspci_opts *o, const char *prog)
 {
-	struct vpcie_host_opts hopts;
 	struct vpcie_host *h;
 	struct vpcie_host_bar bars[7];
 	uint8_t img[VPCIE_CFG_SIZE];
 	size_t len = sizeof(img), n;
 	FILE *f = stdout;
-	struct stat st;
-	int err = 0, rc;
+	int rc;
 
-	if (o->wait_ms == 0 && stat(o->socket, &st) < 0) {
-		fprintf(stderr, "vpcie %s: no device at %s: %s\n", prog, o->socket,
-			strerror(errno));
+	h = tool_open(&o->conn, prog);
+	if (!h)
 		return 1;
-	}
-	vpcie_host_opts_defaults(&hopts);
-	hopts.connect_timeout_ms = o->wait_ms;
-	hopts.timeout_ms = o->timeout_ms;
-	h = vpcie_host_open(o->socket, &hopts, &err);
-	if (!h) {
-		if (err == -ENOENT || err == -ECONNREFUSED || err == -ENOTSOCK)
-			fprintf(stderr, "vpcie %s: no device at %s: %s\n", prog, o->socket,
-				strerror(-err));
-		else if (err == -EPROTO)
-			fprintf(stderr, "vpcie %s: %s: not a vfio-user device (negotiation failed)\n",
-				prog, o->socket);
-		else
-			fprintf(stderr, "vpcie %s: cannot connect to %s: %s\n", prog, o->socket,
-				strerror(err < 0 ? -err : EIO));
-		return 1;
-	}
 	if (o->assign) {
-		rc = vpcie_host_assign_bars(h, 0xfe000000u, 0xc000u);
+		rc = vpcie_host_assign_bars(h, TOOL_MEM_BASE, TOOL_IO_BASE);
 		if (rc < 0) {
 			fprintf(stderr, "vpcie %s: assigning BARs: %s\n", prog, strerror(-rc));
 			vpcie_host_close(h);
@@ -366,6 +358,12 @@ static int run(const struct lspci_opts *o, const char *prog)
 		vpcie_host_close(h);
 		return 1;
 	}
+	if (!o->assign && (img[PCI_HEADER_TYPE] & 0x7f) == PCI_HEADER_TYPE_NORMAL &&
+	    bars_unassigned(h, img))
+		fprintf(stderr,
+			"vpcie %s: note: no BAR has an address yet, so `lspci -F` shows the BARs\n"
+			"  unassigned or not at all; --assign assigns them first, as firmware would\n",
+			prog);
 	if (o->verbose) {
 		rc = vpcie_host_size_bars(h);
 		for (unsigned i = 0; rc == 0 && i < 7; i++)
@@ -403,28 +401,30 @@ static int run(const struct lspci_opts *o, const char *prog)
 
 int cmd_lspci(int argc, char **argv)
 {
-	enum { OPT_ASSIGN = 256, OPT_WAIT, OPT_TIMEOUT };
+	enum { OPT_ASSIGN = 256 };
 	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 'S'},
+		TOOL_CONN_LONGOPTS,
 		{"slot", required_argument, NULL, 's'},
 		{"output", required_argument, NULL, 'o'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"assign", no_argument, NULL, OPT_ASSIGN},
-		{"wait", required_argument, NULL, OPT_WAIT},
-		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	struct lspci_opts o = {.timeout_ms = 5000};
+	struct lspci_opts o = {.conn = TOOL_CONN_DEFAULTS};
 	const char *prog = argv[0];
-	unsigned v;
 	int c;
 
 	optind = 0; /* GNU getopt: full re-initialisation */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "S:s:o:xvh", longopts, NULL)) != -1) {
+		int r = tool_conn_option(&o.conn, prog, c, optarg);
+
+		if (r < 0)
+			return 2;
+		if (r > 0)
+			continue;
 		switch (c) {
-		case 'S': o.socket = optarg; break;
 		case 'o': o.out = optarg; break;
 		case 'x': o.hex++; break;
 		case 'v': o.verbose++; break;
@@ -435,18 +435,6 @@ int cmd_lspci(int argc, char **argv)
 					prog, optarg);
 				return 2;
 			}
-			break;
-		case OPT_WAIT:
-		case OPT_TIMEOUT:
-			if (parse_uint(optarg, 10, 3600000, &v)) {
-				fprintf(stderr, "vpcie %s: bad number of milliseconds '%s'\n", prog,
-					optarg);
-				return 2;
-			}
-			if (c == OPT_WAIT)
-				o.wait_ms = (int)v;
-			else
-				o.timeout_ms = v ? (int)v : 1;
 			break;
 		case 'h':
 			usage(stdout, prog);
@@ -467,7 +455,7 @@ int cmd_lspci(int argc, char **argv)
 		usage(stderr, prog);
 		return 2;
 	}
-	if (!o.socket) {
+	if (!o.conn.socket) {
 		fprintf(stderr, "vpcie %s: --socket PATH is required\n", prog);
 		usage(stderr, prog);
 		return 2;

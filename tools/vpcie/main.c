@@ -11,6 +11,8 @@ static const struct {
 	const char *summary;
 } cmds[] = {
 	{"lspci", cmd_lspci, "dump a device's config space in lspci -x/-xxxx format"},
+	{"setpci", cmd_setpci, "read/write config registers, as pciutils' setpci"},
+	{"mmio", cmd_mmio, "read/write registers in a device's BARs (setpci syntax)"},
 	{"pcitest", cmd_pcitest, "run the Linux PCI endpoint test matrix against a device"},
 	{"bench", cmd_bench, "measure every host<->device path against this machine's floors"},
 };

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the `vpcie` subcommands that talk to one device. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tool.h"
+
+int tool_parse_uint(const char *s, unsigned base, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, (int)base);
+	if (errno || *end || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int tool_conn_option(struct tool_conn *c, const char *prog, int opt, const char *arg)
+{
+	unsigned v;
+
+	switch (opt) {
+	case 'S':
+		c->socket = arg;
+		return 1;
+	case TOOL_OPT_WAIT:
+	case TOOL_OPT_TIMEOUT:
+		if (tool_parse_uint(arg, 10, 3600000, &v)) {
+			fprintf(stderr, "vpcie %s: bad number of milliseconds '%s'\n", prog, arg);
+			return -1;
+		}
+		if (opt == TOOL_OPT_WAIT)
+			c->wait_ms = (int)v;
+		else
+			c->timeout_ms = v ? (int)v : 1;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+struct vpcie_host *tool_open(const struct tool_conn *c, const char *prog)
+{
+	struct vpcie_host_opts hopts;
+	struct vpcie_host *h;
+	struct stat st;
+	int err = 0;
+
+	if (c->wait_ms == 0 && stat(c->socket, &st) < 0) {
+		fprintf(stderr, "vpcie %s: no device at %s: %s\n", prog, c->socket,
+			strerror(errno));
+		return NULL;
+	}
+	vpcie_host_opts_defaults(&hopts);
+	hopts.connect_timeout_ms = c->wait_ms;
+	hopts.timeout_ms = c->timeout_ms;
+	h = vpcie_host_open(c->socket, &hopts, &err);
+	if (h)
+		return h;
+	if (err == -ENOENT || err == -ECONNREFUSED || err == -ENOTSOCK)
+		fprintf(stderr, "vpcie %s: no device at %s: %s\n", prog, c->socket,
+			strerror(-err));
+	else if (err == -EPROTO)
+		fprintf(stderr, "vpcie %s: %s: not a vfio-user device (negotiation failed)\n",
+			prog, c->socket);
+	else
+		fprintf(stderr, "vpcie %s: cannot connect to %s: %s\n", prog, c->socket,
+			strerror(err < 0 ? -err : EIO));
+	return NULL;
+}
+
+/* How many of BARs 0-5 are present, and whether one of them has an address. */
+static unsigned bars_present(struct vpcie_host *h, bool *any_addr)
+{
+	unsigned n = 0;
+
+	*any_addr = false;
+	for (unsigned i = 0; i < 6; i++) {
+		const struct vpcie_host_bar *b = vpcie_host_bar(h, i);
+
+		if (b && b->present) {
+			n++;
+			*any_addr = *any_addr || b->addr;
+		}
+	}
+	return n;
+}
+
+bool tool_bars_assigned(struct vpcie_host *h)
+{
+	bool any_addr;
+
+	bars_present(h, &any_addr);
+	return any_addr;
+}
+
+int tool_bars_ready(struct vpcie_host *h, const char *prog, bool *assigned)
+{
+	int rc = vpcie_host_size_bars(h);
+	bool any_addr;
+
+	if (assigned)
+		*assigned = false;
+	if (rc < 0) {
+		fprintf(stderr, "vpcie %s: sizing BARs: %s\n", prog, strerror(-rc));
+		return rc;
+	}
+	if (!bars_present(h, &any_addr) || any_addr)
+		return 0;
+	rc = vpcie_host_assign_bars(h, TOOL_MEM_BASE, TOOL_IO_BASE);
+	if (rc < 0) {
+		fprintf(stderr, "vpcie %s: assigning BARs: %s\n", prog, strerror(-rc));
+		return rc;
+	}
+	if (assigned)
+		*assigned = true;
+	return 0;
+}
