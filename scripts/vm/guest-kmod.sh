@@ -51,7 +51,7 @@ else
 fi
 # Three more, one at a time: each write returns once its MSI came (or fails).
 rung=0
-for i in 1 2 3; do
+for _ in 1 2 3; do
     echo 0 >"$D/doorbell" && rung=$((rung + 1))
 done
 irqs=$(cat "$D/irqs" 2>&1)

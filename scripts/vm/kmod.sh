@@ -87,7 +87,9 @@ if [ -z "$HEADERS" ]; then
 fi
 [ -n "$OUT" ] || die "-o DIR is needed with --headers"
 [ -f "$HEADERS/Makefile" ] || die "no kernel headers in $HEADERS (scripts/vm/provision.sh --refresh)"
-command -v make >/dev/null && command -v objcopy >/dev/null || die "make and objcopy are needed"
+for tool in make objcopy; do
+    command -v "$tool" >/dev/null || die "host tool '$tool' is needed"
+done
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 

@@ -57,7 +57,7 @@ case "$ONLY" in ''|vm-run-logs|kmod) ;; *) echo "test-kmod: no test '$ONLY'" >&2
 case "$SMP" in ''|*[!0-9]*|0) echo "test-kmod: --smp wants a number" >&2; exit 2 ;; esac
 
 say() { echo "test-kmod: $*"; }
-# shellcheck source=scripts/vm/guest-common.sh
+# shellcheck source=scripts/vm/guest-common.sh disable=SC1091
 . "$SELF_DIR/guest-common.sh"
 FAILED=0
 
@@ -80,6 +80,7 @@ else
     LOGS="$WORK/logs"
     mkdir -p "$LOGS"
 fi
+# shellcheck disable=SC2317 # invoked from the trap
 cleanup() {
     if [ -z "$KEEP_LOGS" ] && [ "$FAILED" = 1 ]; then
         local keep
@@ -142,7 +143,7 @@ EOF
         ok=FAIL
     fi
     if [ -n "$(ls -A "$tmp")" ]; then
-        say "run left temporary files behind: $(ls "$tmp" | tr '\n' ' ')"
+        say "run left temporary files behind: $(find "$tmp" -mindepth 1 -maxdepth 1 -printf '%f ')"
         ok=FAIL
     fi
     result vm-run-logs $ok
@@ -184,6 +185,12 @@ test_kmod() {
         result "kmod-$name" FAIL
     done
     [ $st -eq 0 ] || result kmod-run FAIL
+    # The device process: a sanitizer build reports on its stderr.
+    if grep -qE 'Sanitizer|runtime error:' "$dir/dev0.log" 2>/dev/null; then
+        say "minimal-device reported (dev0.log):"
+        grep -E -A5 'Sanitizer|runtime error:' "$dir/dev0.log" | head -n 20 | sed 's/^/    | /'
+        result kmod-device FAIL
+    fi
 }
 
 [ -z "$ONLY" ] || [ "$ONLY" = vm-run-logs ] && test_run_logs
