@@ -19,9 +19,14 @@ Options:
   --load MODULE         modprobe MODULE at boot, before the command (repeatable);
                         the module and its dependencies are packed in
   --add-module MODULE   pack MODULE and its dependencies without loading it (repeatable)
+  --insmod FILE.ko      pack a module built out of tree for the guest kernel
+                        (scripts/vm/kmod.sh) as /lib/modules/$(uname -r)/user/NAME.ko
+                        and insmod it at boot, after the --load modules, before
+                        the command (repeatable, loaded in order)
 
-Always packed: /bin/busybox (+ applet links), /usr/bin/pcitest, /usr/bin/pcitest.sh,
-/usr/bin/vpcie-lspci, /usr/bin/vpcie-pcicfg, and the modules pci_endpoint_test,
+Always packed: /bin/busybox (+ applet links, devmem among them), /usr/bin/pcitest,
+/usr/bin/pcitest.sh, /usr/bin/vpcie-lspci, /usr/bin/vpcie-pcicfg, /usr/bin/vpcie-mmio
+(scripts/vm/guest-mmio.c, built static once per cache), and the modules pci_endpoint_test,
 virtio_pci, virtio_blk, virtio_net, nvme with their dependencies under
 /lib/modules/$(uname -r) (modules.dep included: use modprobe NAME in the guest;
 pci_endpoint_test.ko is at /lib/modules/$(uname -r)/extra/pci_endpoint_test.ko).
@@ -30,11 +35,13 @@ Console protocol of /init:
   VPCIE-GUEST-BEGIN            printed right before the command starts
   VPCIE-GUEST-EXIT <status>    printed when it ends, then the guest powers off
   VPCIE-GUEST-MODPROBE-FAILED <module>   a --load module failed to load
+  VPCIE-GUEST-INSMOD-FAILED <file.ko>    an --insmod module failed to load
 The kernel command line may carry vpcie.shell=1 to get a shell instead of
 running the command (only useful with an interactive console).
 EOF
 }
 
+SELF_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${VPCIE_VM_CACHE:-$HOME/.cache/vpcie-vm}"
 OUTPUT=""
 CMD=""
@@ -42,6 +49,7 @@ CMD_FILE=""
 HAVE_CMD=0
 FILES=()
 LOAD=()
+INSMOD=()
 ADD=(pci_endpoint_test virtio_pci virtio_blk virtio_net nvme)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -52,6 +60,7 @@ while [ $# -gt 0 ]; do
         --file) FILES+=("${2:?}"); shift 2 ;;
         --load) LOAD+=("${2:?}"); shift 2 ;;
         --add-module) ADD+=("${2:?}"); shift 2 ;;
+        --insmod) INSMOD+=("${2:?}"); shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "mkinitramfs: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -132,6 +141,18 @@ exit 1
 EOF
 chmod 755 "$STAGE/usr/bin/vpcie-lspci" "$STAGE/usr/bin/vpcie-pcicfg"
 
+# vpcie-mmio: 32-bit register access through sysfs resourceN (busybox devmem
+# needs the physical address instead). Built static once per cache, again
+# when its source changes.
+MMIO="$CACHE/out/vpcie-mmio"
+if [ ! -x "$MMIO" ] || [ "$SELF_DIR/guest-mmio.c" -nt "$MMIO" ]; then
+    mkdir -p "$CACHE/out"
+    gcc -static -O2 -Wall -o "$MMIO.$$" "$SELF_DIR/guest-mmio.c" ||
+        { rm -f "$MMIO.$$"; die "building the static vpcie-mmio failed"; }
+    mv -f "$MMIO.$$" "$MMIO"
+fi
+cp "$MMIO" "$STAGE/usr/bin/vpcie-mmio"
+
 # --- kernel modules ----------------------------------------------------------
 MODSRC="$VPCIE_VM_MODULES"
 MODDST="$STAGE/lib/modules/$VPCIE_VM_ABI"
@@ -177,6 +198,18 @@ if [ -f "$MODSRC/modules.alias" ]; then
 fi
 printf '%s\n' "${LOAD[@]+"${LOAD[@]}"}" | sed '/^$/d' >"$STAGE/vpcie/modules"
 
+# Out-of-tree modules for insmod: /vpcie/insmod lists their guest paths in order.
+: >"$STAGE/vpcie/insmod"
+for ko in "${INSMOD[@]+"${INSMOD[@]}"}"; do
+    [ -f "$ko" ] || die "--insmod: no file $ko"
+    case "$ko" in *.ko) ;; *) die "--insmod wants a .ko file, got $ko" ;; esac
+    guest="/lib/modules/$VPCIE_VM_ABI/user/$(basename "$ko")"
+    [ ! -e "$STAGE$guest" ] || die "--insmod: two modules named $(basename "$ko")"
+    mkdir -p "$STAGE$(dirname "$guest")"
+    cp "$ko" "$STAGE$guest"
+    echo "$guest" >>"$STAGE/vpcie/insmod"
+done
+
 # --- guest command and extra files -------------------------------------------
 if [ -n "$CMD_FILE" ]; then
     cp "$CMD_FILE" "$STAGE/vpcie/cmd"
@@ -219,6 +252,10 @@ while read -r m; do
     [ -n "$m" ] || continue
     modprobe "$m" || echo "VPCIE-GUEST-MODPROBE-FAILED $m"
 done </vpcie/modules
+while read -r m; do
+    [ -n "$m" ] || continue
+    insmod "$m" || echo "VPCIE-GUEST-INSMOD-FAILED $m"
+done </vpcie/insmod
 
 cd /root
 if [ -f /vpcie/cmd ] && ! grep -qw 'vpcie.shell=1' /proc/cmdline; then

@@ -7,6 +7,7 @@
 set -euo pipefail
 
 readonly EXIT_SKIP=77 # could not download something: CI reports "skipped"
+SELF_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # Bump when the cache layout or the set of steps changes: a cache provisioned
 # by an older script then runs the missing steps instead of the fast path.
 readonly LAYOUT=1
@@ -432,20 +433,14 @@ OUT="$CACHE/out"
 step_build() {
     stamp_ok build && return 0
     local b="$CACHE/build/pci_endpoint_test"
-    rm -rf "$b"
-    mkdir -p "$b" "$OUT"
-    cp "$SRC/drivers/misc/pci_endpoint_test.c" "$b/"
-    echo 'obj-m += pci_endpoint_test.o' >"$b/Kbuild"
+    mkdir -p "$OUT"
+    # scripts/vm/kmod.sh: the same out-of-tree build users get for their own
+    # modules (make -C headers M=..., vermagic checked), into $OUT.
     log "build: pci_endpoint_test.ko against linux-headers-$ABI-amd64"
-    if ! make -C "$KROOT/usr/src/linux-headers-$ABI-amd64" M="$b" modules >"$b/build.log" 2>&1; then
-        tail -n 20 "$b/build.log" >&2
+    "$SELF_DIR/kmod.sh" --quiet --headers "$KROOT/usr/src/linux-headers-$ABI-amd64" \
+        --abi "$ABI-amd64" --build-dir "$b" -o "$OUT" \
+        "$SRC/drivers/misc/pci_endpoint_test.c" >/dev/null ||
         die "building pci_endpoint_test.ko failed (log: $b/build.log)"
-    fi
-    local vm
-    vm="$(objcopy -O binary --only-section=.modinfo "$b/pci_endpoint_test.ko" /dev/stdout |
-        tr '\0' '\n' | sed -n 's/^vermagic=//p')"
-    case "$vm" in "$ABI-amd64 "*) ;; *) die "pci_endpoint_test.ko vermagic '$vm' does not match $ABI-amd64" ;; esac
-    cp "$b/pci_endpoint_test.ko" "$OUT/pci_endpoint_test.ko"
 
     log "build: static pcitest"
     # pcitest.c includes <linux/pcitest.h>; use the one from the same source.
