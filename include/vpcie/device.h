@@ -283,7 +283,8 @@ int vpcie_irq_raise(struct vpcie_dev *dev, unsigned n);
  */
 int vpcie_irq_intx(struct vpcie_dev *dev, bool asserted);
 
-/* True if MSI/MSI-X vector n is pending (masked when raised). */
+/* True if MSI/MSI-X vector n is pending (masked when raised); false for a
+ * vector beyond those enabled in the current mode. */
 bool vpcie_irq_pending(struct vpcie_dev *dev, unsigned n);
 
 #ifdef __cplusplus
