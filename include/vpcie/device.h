@@ -64,7 +64,9 @@ struct vpcie_dev_opts {
 	enum vpcie_log_level log_level;   /* default from VPCIE_LOG, else INFO */
 	vpcie_log_fn log_sink;            /* NULL: stderr */
 	void *log_opaque;
-	uint64_t max_data_xfer_size;      /* we offer; default 1 MiB */
+	uint64_t max_data_xfer_size;      /* we offer; default 1 MiB. A client
+					   * that proposes none is not told and
+					   * may send the spec's 1 MiB. */
 	unsigned max_msg_fds;             /* we accept; default 16 */
 	bool offer_twin_socket;           /* enable twin socket if the client asks */
 	int dma_timeout_ms;               /* DMA message round trip; default 5000 */

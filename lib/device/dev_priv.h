@@ -115,6 +115,7 @@ struct vpcie_dev {
 	bool negotiated;
 	bool listening_armed;
 	struct vpcie_caps peer;             /* what the client accepts */
+	uint64_t xfer_limit;                /* largest transfer we take from it */
 	uint16_t next_id;
 	struct dma_map *maps;
 	unsigned nmaps, maps_cap;

@@ -396,6 +396,7 @@ int vpcie_dev_attach(struct vpcie_dev *dev, int fd)
 	dev->negotiated = false;
 	dev->drop_client = false;
 	dev->warned_unsealed = false;
+	dev->xfer_limit = dev->opts.max_data_xfer_size;
 	vpcie_caps_defaults(&dev->peer);
 	vpcie_dbg(&dev->log, "client connected");
 	return 0;

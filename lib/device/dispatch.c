@@ -196,6 +196,21 @@ void dev_do_reset(struct vpcie_dev *dev, enum vpcie_reset_kind kind)
 
 /* ---- Handlers ------------------------------------------------------------ */
 
+/*
+ * The largest data transfer we take from this client. Our reply may only hold
+ * capabilities the client proposed (the spec: a subset), so a client that
+ * proposed no max_data_xfer_size never hears ours and assumes the spec's
+ * default for us: we must then take that much too.
+ */
+static uint64_t client_xfer_limit(const struct vpcie_dev *dev, const struct vpcie_caps *client)
+{
+	uint64_t ours = dev->opts.max_data_xfer_size, assumed = 1u << 20;
+
+	if (client->present & VPCIE_CAP_MAX_DATA_XFER_SIZE)
+		return ours;
+	return ours > assumed ? ours : assumed;
+}
+
 static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 {
 	const struct vpcie_version *v = msg->payload;
@@ -253,7 +268,7 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 				fds[nfds++] = ring_fds[i];
 		}
 	}
-	jlen = vpcie_caps_to_json(&ours, json, sizeof(json));
+	jlen = vpcie_caps_to_json_subset(&ours, client.present, json, sizeof(json));
 	if (jlen < 0) {
 		ret = jlen;
 		goto out;
@@ -264,8 +279,9 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	if (ret)
 		goto out;
 	/* Our limits for what the client may send; DMA replies up to the chunk size. */
+	dev->xfer_limit = client_xfer_limit(dev, &client);
 	lim.max_fds = dev->opts.max_msg_fds;
-	lim.max_msg_size = (uint32_t)dev->opts.max_data_xfer_size + 64;
+	lim.max_msg_size = (uint32_t)dev->xfer_limit + 64;
 	if (lim.max_msg_size < 64 * 1024)
 		lim.max_msg_size = 64 * 1024;
 	vpcie_chan_set_limits(dev->chan, &lim);
@@ -556,8 +572,7 @@ int dev_handle_msg(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	}
 	if (type != VPCIE_MSGF_COMMAND)
 		return send_error(dev, msg, EINVAL);
-	ret = vpcie_validate_command(cmd, msg->payload, msg->payload_len,
-				     dev->opts.max_data_xfer_size);
+	ret = vpcie_validate_command(cmd, msg->payload, msg->payload_len, dev->xfer_limit);
 	if (ret) {
 		vpcie_dbg(&dev->log, "malformed %s (%u bytes)", vpcie_cmd_name(cmd),
 			  (unsigned)msg->payload_len);

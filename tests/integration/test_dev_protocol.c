@@ -4,6 +4,8 @@
  * (no host runtime), in one process over a socketpair: the test sends a
  * command, runs the device's dispatcher, and reads the reply.
  *
+ *  - VERSION: the reply's capabilities are a subset of what the client
+ *    proposed (none proposed: none back);
  *  - MSI pending state: only for enabled vectors, and never written into
  *    config bytes outside the MSI capability;
  */
@@ -233,6 +235,102 @@ static void cfg_write32(struct rig *r, unsigned off, uint32_t v)
 
 /* ---- VERSION ------------------------------------------------------------------ */
 
+static void test_version_no_caps_proposed(void **state)
+{
+	static const char *const proposals[] = {NULL, "{}", "{\"capabilities\":{}}",
+						"{\"unknown\":{\"max_msg_fds\":8}}"};
+	(void)state;
+	for (size_t i = 0; i < sizeof(proposals) / sizeof(proposals[0]); i++) {
+		struct rig r;
+		char names[256];
+
+		rig_open(&r, true);
+		negotiate(&r, proposals[i], names, sizeof(names));
+		if (names[0])
+			fail_msg("proposed %s, got capabilities back: %s",
+				 proposals[i] ? proposals[i] : "no JSON", names);
+		assert_true(vpcie_dev_connected(r.dev));
+		rig_close(&r);
+	}
+}
+
+static void test_version_subset(void **state)
+{
+	static const struct {
+		const char *json, *want;
+	} cases[] = {
+		{"{\"capabilities\":{\"max_msg_fds\":8}}", "max_msg_fds"},
+		{"{\"capabilities\":{\"max_data_xfer_size\":65536,\"pgsizes\":4096}}",
+		 "max_data_xfer_size pgsizes"},
+		{"{\"capabilities\":{\"write_multiple\":true,\"max_dma_maps\":10}}",
+		 "max_dma_maps write_multiple"},
+		{"{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576,"
+		 "\"max_dma_maps\":65535,\"pgsizes\":4096,\"write_multiple\":false}}",
+		 "max_msg_fds max_data_xfer_size max_dma_maps pgsizes write_multiple"},
+		/* Twin socket proposed: answered (it needs the fd index). */
+		{"{\"capabilities\":{\"twin_socket\":{\"supported\":true}}}", "twin_socket"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rig r;
+		char names[256];
+
+		rig_open(&r, true);
+		negotiate(&r, cases[i].json, names, sizeof(names));
+		if (strcmp(names, cases[i].want))
+			fail_msg("proposed %s: reply has '%s', want '%s'", cases[i].json, names,
+				 cases[i].want);
+		rig_close(&r);
+	}
+}
+
+/* A client that proposes no max_data_xfer_size assumes the spec's 1 MiB for
+ * the device too, since the device may not answer with its own: a device
+ * set up for 64 KiB must then take larger writes from it. (128 KiB: what a
+ * socketpair buffers without the device running.) */
+static void test_version_default_xfer_honoured(void **state)
+{
+	const size_t count = 128u * 1024;
+	struct vpcie_region_access *w = calloc(1, sizeof(*w) + count);
+	struct vpcie_dev_opts o;
+	struct rig r;
+	char names[64];
+
+	(void)state;
+	assert_non_null(w);
+	vpcie_dev_opts_defaults(&o);
+	o.max_data_xfer_size = 64 * 1024;
+	rig_open_opts(&r, true, &o);
+	negotiate(&r, "{}", names, sizeof(names));
+	assert_string_equal(names, "");
+	cfg_write16(&r, PCI_COMMAND, PCI_COMMAND_MEMORY);
+	w->region = 2;
+	w->count = (uint32_t)count;
+	memset(w->data, 0x5a, count);
+	assert_int_equal(rig_call(&r, VPCIE_CMD_REGION_WRITE, w, sizeof(*w) + count, NULL, 0, NULL),
+			 0);
+	assert_int_equal(((uint8_t *)vpcie_dev_bar_mem(r.dev, 2))[count - 1], 0x5a);
+	free(w);
+	rig_close(&r);
+
+	/* A client that proposes a size is told the device's 64 KiB. */
+	rig_open_opts(&r, true, &o);
+	{
+		struct json_object *root, *c, *v;
+		struct vpcie_msg m;
+
+		assert_int_equal(rig_reply(&r, send_version(&r, "{\"capabilities\":"
+							    "{\"max_data_xfer_size\":1048576}}", 0), &m), 0);
+		c = reply_caps(&m, &root);
+		assert_non_null(c);
+		assert_true(json_object_object_get_ex(c, "max_data_xfer_size", &v));
+		assert_int_equal(json_object_get_int64(v), 64 * 1024);
+		json_object_put(root);
+		vpcie_msg_release(&m);
+	}
+	rig_close(&r);
+}
+
 /* ---- DEVICE_GET_REGION_INFO ------------------------------------------------------ */
 
 /* ---- MSI pending bits ------------------------------------------------------------ */
@@ -323,6 +421,9 @@ static void test_msi_pending_without_mask_bits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_version_no_caps_proposed),
+		cmocka_unit_test(test_version_subset),
+		cmocka_unit_test(test_version_default_xfer_honoured),
 		cmocka_unit_test(test_msi_pending_only_enabled_vectors),
 		cmocka_unit_test(test_msi_pending_without_mask_bits),
 	};
