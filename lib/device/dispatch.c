@@ -220,6 +220,9 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	char json[512];
 	int sv[2] = {-1, -1}, fds[4], ring_fds[3], ret, jlen;
 	unsigned nfds = 0;
+	/* The twin socket's and the ring's fds travel with the reply: a VERSION
+	 * sent without one gets neither (they would only dangle). */
+	bool replying = !(msg->hdr.flags & VPCIE_MSGF_NO_REPLY);
 
 	if (dev->negotiated)
 		return send_error(dev, msg, EINVAL);
@@ -243,7 +246,9 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	ours.max_data_xfer_size = dev->opts.max_data_xfer_size;
 	ours.max_dma_maps = 65535;
 	ours.write_multiple = client.write_multiple; /* only what was proposed */
-	if (client.twin_socket && dev->opts.offer_twin_socket &&
+	if (!replying && (client.twin_socket || client.ring))
+		vpcie_warn(&dev->log, "VERSION without a reply: no twin socket, no ring");
+	if (replying && client.twin_socket && dev->opts.offer_twin_socket &&
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
 		ours.twin_socket = true;
 		ours.twin_fd_index = (int)nfds;
@@ -251,7 +256,7 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	}
 	/* The ring only for a client that proposed it (a vpcie host) and can
 	 * take the fds; version 1 is all we speak. */
-	if (client.ring && client.ring_version >= 1 && dev->opts.offer_ring &&
+	if (replying && client.ring && client.ring_version >= 1 && dev->opts.offer_ring &&
 	    client.max_msg_fds >= nfds + 3) {
 		ret = dev_ring_create(dev, ring_fds);
 		if (ret) {

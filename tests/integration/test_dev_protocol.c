@@ -5,7 +5,8 @@
  * command, runs the device's dispatcher, and reads the reply.
  *
  *  - VERSION: the reply's capabilities are a subset of what the client
- *    proposed (none proposed: none back);
+ *    proposed (none proposed: none back); a VERSION without reply creates no
+ *    twin socket or ring whose fds would never be sent;
  *  - MSI pending state: only for enabled vectors, and never written into
  *    config bytes outside the MSI capability;
  */
@@ -54,6 +55,21 @@ static int trap_write(struct vpcie_dev *dev, void *opaque, uint64_t off, const v
 }
 
 static const struct vpcie_bar_ops trap_ops = {trap_read, trap_write};
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the DIR's own fd */
+}
 
 /* A device with two memory BARs, MSI (maskable or not) followed by a vendor
  * capability, attached to one end of a socketpair; the test holds the other. */
@@ -331,6 +347,36 @@ static void test_version_default_xfer_honoured(void **state)
 	rig_close(&r);
 }
 
+/* VERSION with NO_REPLY: whatever the client proposed, no twin socket and no
+ * ring may be set up, since their fds could only travel with the reply. */
+static void test_version_no_reply(void **state)
+{
+	struct vpcie_device_info in = {.argsz = sizeof(in)};
+	struct rig r;
+	int before;
+
+	(void)state;
+	rig_open(&r, true);
+	before = count_fds();
+	send_version(&r,
+		     "{\"capabilities\":{\"max_msg_fds\":16,\"twin_socket\":{\"supported\":true},"
+		     "\"vpcie_ring\":{\"version\":1}}}",
+		     VPCIE_MSGF_NO_REPLY);
+	/* The next command's reply shows the VERSION was handled. */
+	assert_int_equal(rig_call(&r, VPCIE_CMD_DEVICE_GET_INFO, &in, sizeof(in), NULL, 0, NULL),
+			 0);
+	assert_true(vpcie_dev_connected(r.dev));
+	assert_false(vpcie_dev_ring_active(r.dev));
+	assert_int_equal(count_fds(), before);
+	{
+		/* Nothing arrived besides the GET_INFO reply. */
+		struct vpcie_msg m;
+
+		assert_int_equal(vpcie_chan_recv(r.cl, &m, 0), -EAGAIN);
+	}
+	rig_close(&r);
+}
+
 /* ---- DEVICE_GET_REGION_INFO ------------------------------------------------------ */
 
 /* ---- MSI pending bits ------------------------------------------------------------ */
@@ -424,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_version_no_caps_proposed),
 		cmocka_unit_test(test_version_subset),
 		cmocka_unit_test(test_version_default_xfer_honoured),
+		cmocka_unit_test(test_version_no_reply),
 		cmocka_unit_test(test_msi_pending_only_enabled_vectors),
 		cmocka_unit_test(test_msi_pending_without_mask_bits),
 	};
