@@ -444,9 +444,13 @@ static int handle_region_info(struct vpcie_dev *dev, struct vpcie_msg *msg)
 			       {areas, nareas * sizeof(areas[0])}};
 	int iovcnt = 1;
 
-	/* A buffer too small for the caps: argsz tells the client to ask again,
-	 * and no caps flag, since QEMU checks cap_offset against what it got. */
-	if (need > sizeof(info) && req->argsz >= need) {
+	/* A buffer too small for the full info: argsz tells the client to ask
+	 * again; no caps flag, since QEMU checks cap_offset against what it got,
+	 * and no fd, which goes with the full info only (libvfio-user's client
+	 * fails on an fd with a partial reply, as its server never sends one). */
+	if (req->argsz < need) {
+		fd = -1;
+	} else if (need > sizeof(info)) {
 		info.flags |= VFIO_REGION_INFO_FLAG_CAPS;
 		info.cap_offset = sizeof(info);
 		iovcnt = 3;

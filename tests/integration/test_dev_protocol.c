@@ -7,6 +7,8 @@
  *  - VERSION: the reply's capabilities are a subset of what the client
  *    proposed (none proposed: none back); a VERSION without reply creates no
  *    twin socket or ring whose fds would never be sent;
+ *  - DEVICE_GET_REGION_INFO: the region fd travels only with a reply that
+ *    carries the full info (what libvfio-user's client expects);
  *  - MSI pending state: only for enabled vectors, and never written into
  *    config bytes outside the MSI capability;
  */
@@ -379,6 +381,59 @@ static void test_version_no_reply(void **state)
 
 /* ---- DEVICE_GET_REGION_INFO ------------------------------------------------------ */
 
+/* Region info with this argsz: returns the reply's argsz, flags and fd count. */
+static void region_info(struct rig *r, unsigned index, uint32_t argsz, uint32_t *rargsz,
+			uint32_t *flags, unsigned *nfds)
+{
+	struct vpcie_region_info req = {.argsz = argsz, .index = index}, info;
+	struct vpcie_msg m;
+
+	assert_int_equal(rig_call(r, VPCIE_CMD_DEVICE_GET_REGION_INFO, &req, sizeof(req), NULL, 0,
+				  &m), 0);
+	assert_true(m.payload_len >= sizeof(info));
+	memcpy(&info, m.payload, sizeof(info));
+	*rargsz = info.argsz;
+	*flags = info.flags;
+	*nfds = m.nfds;
+	if (info.flags & VFIO_REGION_INFO_FLAG_CAPS)
+		assert_true(m.payload_len >= info.argsz);
+	vpcie_msg_release(&m);
+}
+
+static void test_region_info_fd_with_full_reply(void **state)
+{
+	uint32_t argsz, flags;
+	unsigned nfds;
+	struct rig r;
+	char names[256];
+
+	(void)state;
+	rig_open(&r, true);
+	negotiate(&r, NULL, names, sizeof(names));
+
+	/* BAR0 has a sparse-mmap capability: too small a buffer gets the
+	 * needed argsz, no capabilities, and no fd. */
+	region_info(&r, 0, sizeof(struct vpcie_region_info), &argsz, &flags, &nfds);
+	assert_true(argsz > sizeof(struct vpcie_region_info));
+	assert_false(flags & VFIO_REGION_INFO_FLAG_CAPS);
+	assert_true(flags & VFIO_REGION_INFO_FLAG_MMAP);
+	assert_int_equal(nfds, 0);
+	/* Asked again with room for everything: capabilities and the fd. */
+	region_info(&r, 0, argsz, &argsz, &flags, &nfds);
+	assert_true(flags & VFIO_REGION_INFO_FLAG_CAPS);
+	assert_int_equal(nfds, 1);
+
+	/* BAR2 has no capabilities: the fixed part is the full info. */
+	region_info(&r, 2, sizeof(struct vpcie_region_info), &argsz, &flags, &nfds);
+	assert_int_equal(argsz, sizeof(struct vpcie_region_info));
+	assert_true(flags & VFIO_REGION_INFO_FLAG_MMAP);
+	assert_int_equal(nfds, 1);
+	/* A client whose argsz does not even cover the fixed part gets no fd. */
+	region_info(&r, 2, 8, &argsz, &flags, &nfds);
+	assert_int_equal(nfds, 0);
+	rig_close(&r);
+}
+
 /* ---- MSI pending bits ------------------------------------------------------------ */
 
 /* Bus mastering on, MSI enabled with 2^log2n vectors. */
@@ -471,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_version_subset),
 		cmocka_unit_test(test_version_default_xfer_honoured),
 		cmocka_unit_test(test_version_no_reply),
+		cmocka_unit_test(test_region_info_fd_with_full_reply),
 		cmocka_unit_test(test_msi_pending_only_enabled_vectors),
 		cmocka_unit_test(test_msi_pending_without_mask_bits),
 	};
