@@ -15,7 +15,7 @@
  *
  * Typical program:
  *
- *	struct vpcie_dev *dev = vpcie_dev_new(&ids, &ops, state);
+ *	struct vpcie_dev *dev = vpcie_dev_new(&ids, &ops, state, NULL);
  *	vpcie_dev_set_bar(dev, 0, &bar0);
  *	vpcie_dev_add_msi(dev, 32, true);
  *	vpcie_dev_listen(dev, socket_path);
@@ -67,7 +67,9 @@ struct vpcie_dev_opts {
 	uint64_t max_data_xfer_size;      /* we offer; default 1 MiB. A client
 					   * that proposes none is not told and
 					   * may send the spec's 1 MiB. */
-	unsigned max_msg_fds;             /* we accept; default 16 */
+	unsigned max_msg_fds;             /* we accept; default 16. 1..253:
+					   * vpcie_dev_new() refuses others with
+					   * EINVAL (a client may always send 1) */
 	bool offer_twin_socket;           /* enable twin socket if the client asks */
 	int dma_timeout_ms;               /* DMA message round trip; default 5000 */
 	int msg_timeout_ms;               /* a half-received message that makes no
@@ -88,7 +90,8 @@ struct vpcie_dev_opts {
 /* Defaults for every field of vpcie_dev_opts. */
 void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts);
 
-/* Create a device (opts may be NULL). Returns NULL with errno on failure. */
+/* Create a device (opts may be NULL). Returns NULL with errno on failure
+ * (EINVAL: max_msg_fds out of range). */
 struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
 				const struct vpcie_dev_ops *ops, void *opaque,
 				const struct vpcie_dev_opts *opts);

@@ -11,6 +11,7 @@
  *    carries the full info (what libvfio-user's client expects);
  *  - MSI pending state: only for enabled vectors, and never written into
  *    config bytes outside the MSI capability;
+ *  - vpcie_dev_new() refuses max_msg_fds it cannot honour.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -519,6 +520,28 @@ static void test_msi_pending_without_mask_bits(void **state)
 
 /* ---- Options ---------------------------------------------------------------------- */
 
+static void test_max_msg_fds_refused(void **state)
+{
+	const struct vpcie_ids ids = {.vendor = 0x1234, .device = 0x5651};
+	struct vpcie_dev_opts o;
+	struct vpcie_dev *dev;
+
+	(void)state;
+	vpcie_dev_opts_defaults(&o);
+	o.max_msg_fds = 0;
+	errno = 0;
+	assert_null(vpcie_dev_new(&ids, NULL, NULL, &o));
+	assert_int_equal(errno, EINVAL);
+	o.max_msg_fds = VPCIE_MAX_FDS_LIMIT + 1;
+	errno = 0;
+	assert_null(vpcie_dev_new(&ids, NULL, NULL, &o));
+	assert_int_equal(errno, EINVAL);
+	o.max_msg_fds = 1;
+	dev = vpcie_dev_new(&ids, NULL, NULL, &o);
+	assert_non_null(dev);
+	vpcie_dev_free(dev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -529,6 +552,7 @@ int main(void)
 		cmocka_unit_test(test_region_info_fd_with_full_reply),
 		cmocka_unit_test(test_msi_pending_only_enabled_vectors),
 		cmocka_unit_test(test_msi_pending_without_mask_bits),
+		cmocka_unit_test(test_max_msg_fds_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
