@@ -76,6 +76,15 @@ struct vpcie_dev_opts {
 					   * progress for this long drops the client;
 					   * default 5000 */
 	bool reset_supported;             /* VFIO_DEVICE_FLAGS_RESET; default true */
+	/*
+	 * Map the client's memory when DMA_MAP brings an fd (default true).
+	 * false: message-only DMA - fds are closed and every access is a
+	 * DMA_READ/DMA_WRITE message, so the client's memory never enters our
+	 * address space (for clients not trusted that far). Either way an fd
+	 * not sealed against shrinking (F_SEAL_SHRINK) is served by messages:
+	 * its owner could truncate it under our mapping and crash us.
+	 */
+	bool dma_shm;
 	/* Adaptive polling: after a message, poll this long at most (self-tuned
 	 * below it) before sleeping. 0 turns it off. Default 50, or $VPCIE_POLL_US. */
 	unsigned poll_max_us;
@@ -240,8 +249,9 @@ void vpcie_timer_cancel(struct vpcie_timer *t);
 
 /*
  * Copy len bytes from/to host bus address addr. Uses the host's memory
- * directly where it was mapped with an fd, DMA_READ/DMA_WRITE messages
- * elsewhere (split at the host's max_data_xfer_size); a range may span
+ * directly where it was mapped with an fd (sealed against shrinking, and
+ * opts.dma_shm on), DMA_READ/DMA_WRITE messages elsewhere (split at the
+ * host's max_data_xfer_size); a range may span
  * several maps. Returns 0, -EFAULT (some byte outside the host's maps or
  * without the needed permission), -EPERM (bus mastering disabled),
  * -ENOTCONN, -ETIMEDOUT, or -EIO (the host refused a message).

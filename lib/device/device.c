@@ -30,6 +30,7 @@ void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts)
 	opts->dma_timeout_ms = 5000;
 	opts->msg_timeout_ms = 5000;
 	opts->reset_supported = true;
+	opts->dma_shm = true;
 	opts->poll_max_us = vpcie_env_poll_us(50);
 	opts->offer_ring = !(getenv("VPCIE_DEV_RING") && !strcmp(getenv("VPCIE_DEV_RING"), "0"));
 	opts->ring_slots = VPCIE_RING_SLOTS_DEFAULT;
