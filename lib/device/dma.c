@@ -12,7 +12,8 @@
  * state: global state the library does not keep, and that would fight the
  * program's own handlers.) QEMU's memory-backend-memfd is sealed by default
  * and keeps the fast path; memory-backend-file cannot be sealed, works, and
- * is slower. With opts.dma_shm false every fd is refused this way.
+ * is slower. With opts.dma_shm false every fd is closed and its map served
+ * by messages the same way.
  *
  * Waiting for a DMA reply on the main socket, the client may send us commands
  * (QEMU keeps posting writes). They are queued and served, in order, once the
