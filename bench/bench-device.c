@@ -148,6 +148,7 @@ static void usage(FILE *f, const char *prog)
 		"interrupts on register writes, timestamps in a shared-memory BAR.\n\n"
 		"  -s, --socket PATH   UNIX socket to listen on\n"
 		"      --fd N          serve an already connected socket instead\n"
+		"      --dma-messages  message-only DMA: never map the client's memory\n"
 		"  -v, --verbose       debug logging (same as VPCIE_LOG=debug)\n"
 		"  -h, --help          this help\n",
 		prog);
@@ -159,6 +160,7 @@ int main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'},
 		{"socket-path", required_argument, NULL, 's'},
 		{"fd", required_argument, NULL, 'f'},
+		{"dma-messages", no_argument, NULL, 'M'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -182,6 +184,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's': sock = optarg; break;
 		case 'f': fd = atoi(optarg); break;
+		case 'M': opts.dma_shm = false; break;
 		case 'v': opts.log_level = VPCIE_LOG_DEBUG; break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default: usage(stderr, argv[0]); return 2;

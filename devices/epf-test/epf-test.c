@@ -456,6 +456,7 @@ static void usage(FILE *f, const char *prog)
 		"                        0 removes BARs 1-5). Defaults: BAR0 512 or what the\n"
 		"                        registers and MSI-X table need, then 512, 1024, 16k,\n"
 		"                        128k, 1M. Above 2G a BAR is 64-bit and uses N+1.\n"
+		"      --dma-messages    message-only DMA: never map the client's memory\n"
 		"  -v, --verbose         debug logging (same as VPCIE_LOG=debug)\n"
 		"  -h, --help            this help\n",
 		prog, EPF_DEFAULT_VENDOR, EPF_DEFAULT_DEVICE);
@@ -561,6 +562,7 @@ int main(int argc, char **argv)
 		{"msi", required_argument, NULL, 'm'},
 		{"msix", required_argument, NULL, 'x'},
 		{"bar-size", required_argument, NULL, 'b'},
+		{"dma-messages", no_argument, NULL, 'M'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -616,6 +618,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'M': opts.dma_shm = false; break;
 		case 'v': opts.log_level = VPCIE_LOG_DEBUG; break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default: usage(stderr, argv[0]); return 2;

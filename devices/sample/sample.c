@@ -195,6 +195,7 @@ static void usage(FILE *f, const char *prog)
 		"      --no-twin       do not offer a twin socket\n"
 		"      --max-xfer N    largest data transfer we accept (default 1048576)\n"
 		"      --msg-timeout MS  drop a client stalled inside a message (default 5000)\n"
+		"      --dma-messages  message-only DMA: never map the client's memory\n"
 		"  -v, --verbose       debug logging (same as VPCIE_LOG=debug)\n"
 		"  -h, --help          this help\n",
 		prog);
@@ -209,6 +210,7 @@ int main(int argc, char **argv)
 		{"no-twin", no_argument, NULL, 't'},
 		{"max-xfer", required_argument, NULL, 'x'},
 		{"msg-timeout", required_argument, NULL, 'm'},
+		{"dma-messages", no_argument, NULL, 'M'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -241,6 +243,7 @@ int main(int argc, char **argv)
 		case 't': opts.offer_twin_socket = false; break;
 		case 'x': opts.max_data_xfer_size = strtoull(optarg, NULL, 0); break;
 		case 'm': opts.msg_timeout_ms = atoi(optarg); break;
+		case 'M': opts.dma_shm = false; break;
 		case 'v': opts.log_level = VPCIE_LOG_DEBUG; break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default: usage(stderr, argv[0]); return 2;

@@ -125,6 +125,7 @@ static void usage(FILE *f, const char *prog)
 		"      --no-packed       do not offer VIRTIO_F_RING_PACKED\n"
 		"      --no-indirect     do not offer VIRTIO_RING_F_INDIRECT_DESC\n"
 		"      --no-event-idx    do not offer VIRTIO_RING_F_EVENT_IDX\n"
+		"      --dma-messages    message-only DMA: never map the client's memory\n"
 		"  -v, --verbose         debug logging (same as VPCIE_LOG=debug)\n"
 		"  -h, --help            this help\n",
 		prog, VPCIE_VIRTIO_MAX_QUEUES);
@@ -153,6 +154,7 @@ int main(int argc, char **argv)
 		{"no-packed", no_argument, NULL, 'P'},
 		{"no-indirect", no_argument, NULL, 'I'},
 		{"no-event-idx", no_argument, NULL, 'E'},
+		{"dma-messages", no_argument, NULL, 'M'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -203,6 +205,7 @@ int main(int argc, char **argv)
 		case 'P': ring &= ~(1ull << VIRTIO_F_RING_PACKED); break;
 		case 'I': ring &= ~(1ull << VIRTIO_RING_F_INDIRECT_DESC); break;
 		case 'E': ring &= ~(1ull << VIRTIO_RING_F_EVENT_IDX); break;
+		case 'M': opts.dma_shm = false; break;
 		case 'v': opts.log_level = VPCIE_LOG_DEBUG; break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default: usage(stderr, argv[0]); return 2;

@@ -15,7 +15,7 @@
  *
  * Typical program:
  *
- *	struct vpcie_dev *dev = vpcie_dev_new(&ids, &ops, state);
+ *	struct vpcie_dev *dev = vpcie_dev_new(&ids, &ops, state, NULL);
  *	vpcie_dev_set_bar(dev, 0, &bar0);
  *	vpcie_dev_add_msi(dev, 32, true);
  *	vpcie_dev_listen(dev, socket_path);
@@ -64,14 +64,27 @@ struct vpcie_dev_opts {
 	enum vpcie_log_level log_level;   /* default from VPCIE_LOG, else INFO */
 	vpcie_log_fn log_sink;            /* NULL: stderr */
 	void *log_opaque;
-	uint64_t max_data_xfer_size;      /* we offer; default 1 MiB */
-	unsigned max_msg_fds;             /* we accept; default 16 */
+	uint64_t max_data_xfer_size;      /* we offer; default 1 MiB. A client
+					   * that proposes none is not told and
+					   * may send the spec's 1 MiB. */
+	unsigned max_msg_fds;             /* we accept; default 16. 1..253:
+					   * vpcie_dev_new() refuses others with
+					   * EINVAL (a client may always send 1) */
 	bool offer_twin_socket;           /* enable twin socket if the client asks */
 	int dma_timeout_ms;               /* DMA message round trip; default 5000 */
 	int msg_timeout_ms;               /* a half-received message that makes no
 					   * progress for this long drops the client;
 					   * default 5000 */
 	bool reset_supported;             /* VFIO_DEVICE_FLAGS_RESET; default true */
+	/*
+	 * Map the client's memory when DMA_MAP brings an fd (default true).
+	 * false: message-only DMA - fds are closed and every access is a
+	 * DMA_READ/DMA_WRITE message, so the client's memory never enters our
+	 * address space (for clients not trusted that far). Either way an fd
+	 * not sealed against shrinking (F_SEAL_SHRINK) is served by messages:
+	 * its owner could truncate it under our mapping and crash us.
+	 */
+	bool dma_shm;
 	/* Adaptive polling: after a message, poll this long at most (self-tuned
 	 * below it) before sleeping. 0 turns it off. Default 50, or $VPCIE_POLL_US. */
 	unsigned poll_max_us;
@@ -86,7 +99,8 @@ struct vpcie_dev_opts {
 /* Defaults for every field of vpcie_dev_opts. */
 void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts);
 
-/* Create a device (opts may be NULL). Returns NULL with errno on failure. */
+/* Create a device (opts may be NULL). Returns NULL with errno on failure
+ * (EINVAL: max_msg_fds out of range). */
 struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
 				const struct vpcie_dev_ops *ops, void *opaque,
 				const struct vpcie_dev_opts *opts);
@@ -235,8 +249,9 @@ void vpcie_timer_cancel(struct vpcie_timer *t);
 
 /*
  * Copy len bytes from/to host bus address addr. Uses the host's memory
- * directly where it was mapped with an fd, DMA_READ/DMA_WRITE messages
- * elsewhere (split at the host's max_data_xfer_size); a range may span
+ * directly where it was mapped with an fd (sealed against shrinking, and
+ * opts.dma_shm on), DMA_READ/DMA_WRITE messages elsewhere (split at the
+ * host's max_data_xfer_size); a range may span
  * several maps. Returns 0, -EFAULT (some byte outside the host's maps or
  * without the needed permission), -EPERM (bus mastering disabled),
  * -ENOTCONN, -ETIMEDOUT, or -EIO (the host refused a message).
@@ -283,7 +298,8 @@ int vpcie_irq_raise(struct vpcie_dev *dev, unsigned n);
  */
 int vpcie_irq_intx(struct vpcie_dev *dev, bool asserted);
 
-/* True if MSI/MSI-X vector n is pending (masked when raised). */
+/* True if MSI/MSI-X vector n is pending (masked when raised); false for a
+ * vector beyond those enabled in the current mode. */
 bool vpcie_irq_pending(struct vpcie_dev *dev, unsigned n);
 
 #ifdef __cplusplus

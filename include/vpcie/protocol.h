@@ -99,16 +99,37 @@ struct vpcie_caps {
 	int ring_fd_index;           /* memfd with both rings */
 	int ring_h2d_wake_fd_index;  /* eventfd the host writes to wake the device */
 	int ring_d2h_wake_fd_index;  /* eventfd the device writes to wake the host */
+	uint32_t present;            /* VPCIE_CAP_* members the JSON carried
+				      * (vpcie_caps_from_json); 0 from defaults */
 };
+
+/* Capability members, for vpcie_caps.present and vpcie_caps_to_json_subset(). */
+#define VPCIE_CAP_MAX_MSG_FDS (1u << 0)
+#define VPCIE_CAP_MAX_DATA_XFER_SIZE (1u << 1)
+#define VPCIE_CAP_MAX_DMA_MAPS (1u << 2)
+#define VPCIE_CAP_PGSIZES (1u << 3)
+#define VPCIE_CAP_WRITE_MULTIPLE (1u << 4)
+#define VPCIE_CAP_TWIN_SOCKET (1u << 5)
+#define VPCIE_CAP_RING (1u << 6)
+#define VPCIE_CAP_ALL 0x7fu
 
 /* Spec defaults, used when a capability is absent. */
 void vpcie_caps_defaults(struct vpcie_caps *caps);
 
 /*
  * Serialise caps as the VERSION JSON into buf (NUL included in the returned
- * length). Returns the length, or -ENOSPC if buf is too small.
+ * length): every numeric and boolean member, twin_socket and vpcie_ring when
+ * set. Returns the length, or -ENOSPC if buf is too small.
  */
 int vpcie_caps_to_json(const struct vpcie_caps *caps, char *buf, size_t len);
+
+/*
+ * Same, limited to the VPCIE_CAP_* members in mask: a VERSION reply must
+ * hold a subset of what the peer proposed, so a server passes the client's
+ * vpcie_caps.present (0 gives an empty "capabilities" object).
+ */
+int vpcie_caps_to_json_subset(const struct vpcie_caps *caps, uint32_t mask, char *buf,
+			      size_t len);
 
 /*
  * Parse the VERSION JSON of len bytes (need not be NUL-terminated). Missing

@@ -97,6 +97,8 @@ struct vpcie_dev {
 	/* Capabilities the runtime acts on (0: absent). */
 	unsigned pcie_off, msi_off, msix_off;
 	unsigned msi_nvec;
+	uint32_t msi_pending;               /* pending vectors of an MSI without
+					     * per-vector masking (no PBA register) */
 	unsigned msix_nvec, msix_table_bar, msix_pba_bar;
 	uint32_t msix_table_off, msix_pba_off;
 	uint8_t *msix_table;                /* 16 bytes per vector */
@@ -113,6 +115,7 @@ struct vpcie_dev {
 	bool negotiated;
 	bool listening_armed;
 	struct vpcie_caps peer;             /* what the client accepts */
+	uint64_t xfer_limit;                /* largest transfer we take from it */
 	uint16_t next_id;
 	struct dma_map *maps;
 	unsigned nmaps, maps_cap;

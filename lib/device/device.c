@@ -30,6 +30,7 @@ void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts)
 	opts->dma_timeout_ms = 5000;
 	opts->msg_timeout_ms = 5000;
 	opts->reset_supported = true;
+	opts->dma_shm = true;
 	opts->poll_max_us = vpcie_env_poll_us(50);
 	opts->offer_ring = !(getenv("VPCIE_DEV_RING") && !strcmp(getenv("VPCIE_DEV_RING"), "0"));
 	opts->ring_slots = VPCIE_RING_SLOTS_DEFAULT;
@@ -40,8 +41,15 @@ struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
 				const struct vpcie_dev_opts *opts)
 {
 	static const struct vpcie_dev_ops no_ops;
-	struct vpcie_dev *dev = calloc(1, sizeof(*dev));
+	struct vpcie_dev *dev;
 
+	/* Every client may send an fd (max_msg_fds is 1 unless we say more), and
+	 * SET_IRQS needs them: 0 cannot be honoured. */
+	if (opts && (!opts->max_msg_fds || opts->max_msg_fds > VPCIE_MAX_FDS_LIMIT)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return NULL;
 	if (opts)
@@ -53,8 +61,6 @@ struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
 	if (dev->opts.max_data_xfer_size < 4096 ||
 	    dev->opts.max_data_xfer_size > VPCIE_MAX_XFER_LIMIT)
 		dev->opts.max_data_xfer_size = 1u << 20;
-	if (!dev->opts.max_msg_fds || dev->opts.max_msg_fds > VPCIE_MAX_FDS_LIMIT)
-		dev->opts.max_msg_fds = 16;
 	if (dev->opts.dma_timeout_ms <= 0)
 		dev->opts.dma_timeout_ms = 5000;
 	if (dev->opts.msg_timeout_ms <= 0)
@@ -396,6 +402,7 @@ int vpcie_dev_attach(struct vpcie_dev *dev, int fd)
 	dev->negotiated = false;
 	dev->drop_client = false;
 	dev->warned_unsealed = false;
+	dev->xfer_limit = dev->opts.max_data_xfer_size;
 	vpcie_caps_defaults(&dev->peer);
 	vpcie_dbg(&dev->log, "client connected");
 	return 0;

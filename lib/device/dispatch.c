@@ -196,6 +196,21 @@ void dev_do_reset(struct vpcie_dev *dev, enum vpcie_reset_kind kind)
 
 /* ---- Handlers ------------------------------------------------------------ */
 
+/*
+ * The largest data transfer we take from this client. Our reply may only hold
+ * capabilities the client proposed (the spec: a subset), so a client that
+ * proposed no max_data_xfer_size never hears ours and assumes the spec's
+ * default for us: we must then take that much too.
+ */
+static uint64_t client_xfer_limit(const struct vpcie_dev *dev, const struct vpcie_caps *client)
+{
+	uint64_t ours = dev->opts.max_data_xfer_size, assumed = 1u << 20;
+
+	if (client->present & VPCIE_CAP_MAX_DATA_XFER_SIZE)
+		return ours;
+	return ours > assumed ? ours : assumed;
+}
+
 static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 {
 	const struct vpcie_version *v = msg->payload;
@@ -205,6 +220,9 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	char json[512];
 	int sv[2] = {-1, -1}, fds[4], ring_fds[3], ret, jlen;
 	unsigned nfds = 0;
+	/* The twin socket's and the ring's fds travel with the reply: a VERSION
+	 * sent without one gets neither (they would only dangle). */
+	bool replying = !(msg->hdr.flags & VPCIE_MSGF_NO_REPLY);
 
 	if (dev->negotiated)
 		return send_error(dev, msg, EINVAL);
@@ -228,7 +246,9 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	ours.max_data_xfer_size = dev->opts.max_data_xfer_size;
 	ours.max_dma_maps = 65535;
 	ours.write_multiple = client.write_multiple; /* only what was proposed */
-	if (client.twin_socket && dev->opts.offer_twin_socket &&
+	if (!replying && (client.twin_socket || client.ring))
+		vpcie_warn(&dev->log, "VERSION without a reply: no twin socket, no ring");
+	if (replying && client.twin_socket && dev->opts.offer_twin_socket &&
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
 		ours.twin_socket = true;
 		ours.twin_fd_index = (int)nfds;
@@ -236,7 +256,7 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	}
 	/* The ring only for a client that proposed it (a vpcie host) and can
 	 * take the fds; version 1 is all we speak. */
-	if (client.ring && client.ring_version >= 1 && dev->opts.offer_ring &&
+	if (replying && client.ring && client.ring_version >= 1 && dev->opts.offer_ring &&
 	    client.max_msg_fds >= nfds + 3) {
 		ret = dev_ring_create(dev, ring_fds);
 		if (ret) {
@@ -253,7 +273,7 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 				fds[nfds++] = ring_fds[i];
 		}
 	}
-	jlen = vpcie_caps_to_json(&ours, json, sizeof(json));
+	jlen = vpcie_caps_to_json_subset(&ours, client.present, json, sizeof(json));
 	if (jlen < 0) {
 		ret = jlen;
 		goto out;
@@ -264,8 +284,9 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	if (ret)
 		goto out;
 	/* Our limits for what the client may send; DMA replies up to the chunk size. */
+	dev->xfer_limit = client_xfer_limit(dev, &client);
 	lim.max_fds = dev->opts.max_msg_fds;
-	lim.max_msg_size = (uint32_t)dev->opts.max_data_xfer_size + 64;
+	lim.max_msg_size = (uint32_t)dev->xfer_limit + 64;
 	if (lim.max_msg_size < 64 * 1024)
 		lim.max_msg_size = 64 * 1024;
 	vpcie_chan_set_limits(dev->chan, &lim);
@@ -423,9 +444,13 @@ static int handle_region_info(struct vpcie_dev *dev, struct vpcie_msg *msg)
 			       {areas, nareas * sizeof(areas[0])}};
 	int iovcnt = 1;
 
-	/* A buffer too small for the caps: argsz tells the client to ask again,
-	 * and no caps flag, since QEMU checks cap_offset against what it got. */
-	if (need > sizeof(info) && req->argsz >= need) {
+	/* A buffer too small for the full info: argsz tells the client to ask
+	 * again; no caps flag, since QEMU checks cap_offset against what it got,
+	 * and no fd, which goes with the full info only (libvfio-user's client
+	 * fails on an fd with a partial reply, as its server never sends one). */
+	if (req->argsz < need) {
+		fd = -1;
+	} else if (need > sizeof(info)) {
 		info.flags |= VFIO_REGION_INFO_FLAG_CAPS;
 		info.cap_offset = sizeof(info);
 		iovcnt = 3;
@@ -556,8 +581,7 @@ int dev_handle_msg(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	}
 	if (type != VPCIE_MSGF_COMMAND)
 		return send_error(dev, msg, EINVAL);
-	ret = vpcie_validate_command(cmd, msg->payload, msg->payload_len,
-				     dev->opts.max_data_xfer_size);
+	ret = vpcie_validate_command(cmd, msg->payload, msg->payload_len, dev->xfer_limit);
 	if (ret) {
 		vpcie_dbg(&dev->log, "malformed %s (%u bytes)", vpcie_cmd_name(cmd),
 			  (unsigned)msg->payload_len);

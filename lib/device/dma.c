@@ -1,8 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Device-side DMA: the table of host memory the client mapped, and access to
- * it - a plain memcpy where the client passed an fd, DMA_READ/DMA_WRITE
- * messages elsewhere.
+ * it - a plain memcpy where the client passed an fd we may map, DMA_READ/
+ * DMA_WRITE messages elsewhere.
+ *
+ * We mmap a client's fd only if it is sealed against shrinking
+ * (F_SEAL_SHRINK): a client holding an unsealed file can truncate it under
+ * our mapping, and the next access would kill the device with SIGBUS. Such a
+ * map is served by messages instead. (The alternative, catching SIGBUS around
+ * each copy, needs a process-wide signal handler and per-thread recovery
+ * state: global state the library does not keep, and that would fight the
+ * program's own handlers.) QEMU's memory-backend-memfd is sealed by default
+ * and keeps the fast path; memory-backend-file cannot be sealed, works, and
+ * is slower. With opts.dma_shm false every fd is closed and its map served
+ * by messages the same way.
  *
  * Waiting for a DMA reply on the main socket, the client may send us commands
  * (QEMU keeps posting writes). They are queued and served, in order, once the
@@ -71,22 +82,31 @@ int dev_dma_map(struct vpcie_dev *dev, const struct vpcie_dma_map *m, int fd)
 	}
 	if (fd >= 0) {
 		struct stat st;
-		int prot = ((m->flags & VFIO_DMA_MAP_FLAG_READ) ? PROT_READ : 0) |
-			   ((m->flags & VFIO_DMA_MAP_FLAG_WRITE) ? PROT_WRITE : 0);
-		uint64_t skew = m->offset % DEV_PAGE;
 
-		/* Refuse a file too small for the window: touching it would SIGBUS. */
+		/* A file too small for the window is a broken request, whichever
+		 * way we serve it (mapped, touching it would SIGBUS). */
 		if (fstat(fd, &st) < 0 || (S_ISREG(st.st_mode) &&
 		    (m->offset > (uint64_t)st.st_size || m->size > (uint64_t)st.st_size - m->offset))) {
 			ret = -EINVAL;
 			goto out;
 		}
-		if (!vpcie_fd_size_sealed(fd) && !dev->warned_unsealed) {
-			/* Still served (QEMU's file-backed RAM cannot be sealed), but
-			 * a client that shrinks the file can make us fault. */
-			vpcie_warn(&dev->log, "client DMA memory is not sealed against shrinking");
-			dev->warned_unsealed = true;
-		}
+	}
+	if (fd >= 0 && !dev->opts.dma_shm) {
+		close(fd); /* message-only DMA */
+		fd = -1;
+	} else if (fd >= 0 && !vpcie_fd_size_sealed(fd)) {
+		if (!dev->warned_unsealed)
+			vpcie_warn(&dev->log, "client DMA memory is not sealed against shrinking: "
+					      "served by messages");
+		dev->warned_unsealed = true;
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0) {
+		int prot = ((m->flags & VFIO_DMA_MAP_FLAG_READ) ? PROT_READ : 0) |
+			   ((m->flags & VFIO_DMA_MAP_FLAG_WRITE) ? PROT_WRITE : 0);
+		uint64_t skew = m->offset % DEV_PAGE;
+
 		if (m->size > SIZE_MAX - skew) {
 			ret = -EINVAL;
 			goto out;

@@ -107,6 +107,7 @@ void dev_irq_reset_state(struct vpcie_dev *dev)
 		memset(dev->msix_pending, 0, ((dev->msix_nvec + 63) / 64) * sizeof(uint64_t));
 	}
 	dev->intx_level = dev->intx_pending = false;
+	dev->msi_pending = 0;
 	for (unsigned i = 0; i < DEV_NUM_IRQS; i++)
 		if (dev->irqs[i].client_masked)
 			memset(dev->irqs[i].client_masked, 0, dev->irqs[i].count);
@@ -199,6 +200,7 @@ unsigned vpcie_irq_vectors(struct vpcie_dev *dev)
 	}
 }
 
+/* Mask or Pending Bits register; only a maskable capability has them. */
 static unsigned msi_reg(const struct vpcie_dev *dev, bool pending)
 {
 	bool is64 = msi_flags(dev) & PCI_MSI_FLAGS_64BIT;
@@ -206,6 +208,25 @@ static unsigned msi_reg(const struct vpcie_dev *dev, bool pending)
 	if (pending)
 		return dev->msi_off + (is64 ? PCI_MSI_PENDING_64 : PCI_MSI_PENDING_32);
 	return dev->msi_off + (is64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32);
+}
+
+/* Pending MSI vectors: in the capability's Pending Bits when it has them
+ * (the host can read them there), else (a vector the client masked with
+ * SET_IRQS) in the device's own word - never in config bytes past the
+ * capability. */
+static uint32_t msi_pending(const struct vpcie_dev *dev)
+{
+	if (msi_flags(dev) & PCI_MSI_FLAGS_MASKBIT)
+		return vpcie_cfg_get32(&dev->cfg, msi_reg(dev, true));
+	return dev->msi_pending;
+}
+
+static void msi_set_pending(struct vpcie_dev *dev, uint32_t bits)
+{
+	if (msi_flags(dev) & PCI_MSI_FLAGS_MASKBIT)
+		vpcie_cfg_set32(&dev->cfg, msi_reg(dev, true), bits);
+	else
+		dev->msi_pending = bits;
 }
 
 static bool msi_masked(const struct vpcie_dev *dev, unsigned n)
@@ -296,9 +317,7 @@ int vpcie_irq_raise(struct vpcie_dev *dev, unsigned n)
 		if (!bus_master(dev))
 			return -EPERM;
 		if (msi_masked(dev, n)) {
-			unsigned reg = msi_reg(dev, true);
-
-			vpcie_cfg_set32(&dev->cfg, reg, vpcie_cfg_get32(&dev->cfg, reg) | (1u << n));
+			msi_set_pending(dev, msi_pending(dev) | (1u << n));
 			return 0;
 		}
 		return deliver(dev, VFIO_PCI_MSI_IRQ_INDEX, n);
@@ -319,7 +338,7 @@ bool vpcie_irq_pending(struct vpcie_dev *dev, unsigned n)
 	case VPCIE_IRQ_MSIX:
 		return n < dev->msix_nvec && (dev->msix_pending[n / 64] >> (n % 64)) & 1;
 	case VPCIE_IRQ_MSI:
-		return n < 32 && (vpcie_cfg_get32(&dev->cfg, msi_reg(dev, true)) >> n) & 1;
+		return n < msi_enabled_vectors(dev) && (msi_pending(dev) >> n) & 1;
 	case VPCIE_IRQ_INTX:
 		return dev->intx_pending;
 	default:
@@ -349,13 +368,12 @@ void dev_irq_update(struct vpcie_dev *dev)
 			}
 		}
 	} else if (mode == VPCIE_IRQ_MSI) {
-		unsigned reg = msi_reg(dev, true);
-		uint32_t pend = vpcie_cfg_get32(&dev->cfg, reg);
+		uint32_t pend = msi_pending(dev);
 
 		for (unsigned n = 0; n < msi_enabled_vectors(dev); n++) {
 			if ((pend & (1u << n)) && !msi_masked(dev, n)) {
 				pend &= ~(1u << n);
-				vpcie_cfg_set32(&dev->cfg, reg, pend);
+				msi_set_pending(dev, pend);
 				deliver(dev, VFIO_PCI_MSI_IRQ_INDEX, n);
 			}
 		}

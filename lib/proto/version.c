@@ -25,6 +25,12 @@ void vpcie_caps_defaults(struct vpcie_caps *caps)
 
 int vpcie_caps_to_json(const struct vpcie_caps *caps, char *buf, size_t len)
 {
+	return vpcie_caps_to_json_subset(caps, VPCIE_CAP_ALL, buf, len);
+}
+
+int vpcie_caps_to_json_subset(const struct vpcie_caps *caps, uint32_t mask, char *buf,
+			      size_t len)
+{
 	struct json_object *root = json_object_new_object();
 	struct json_object *c = json_object_new_object();
 	const char *s;
@@ -37,13 +43,19 @@ int vpcie_caps_to_json(const struct vpcie_caps *caps, char *buf, size_t len)
 		return -ENOMEM;
 	}
 	json_object_object_add(root, "capabilities", c);
-	json_object_object_add(c, "max_msg_fds", json_object_new_int64(caps->max_msg_fds));
-	json_object_object_add(c, "max_data_xfer_size",
-			       json_object_new_int64((int64_t)caps->max_data_xfer_size));
-	json_object_object_add(c, "max_dma_maps", json_object_new_int64(caps->max_dma_maps));
-	json_object_object_add(c, "pgsizes", json_object_new_int64((int64_t)caps->pgsizes));
-	json_object_object_add(c, "write_multiple", json_object_new_boolean(caps->write_multiple));
-	if (caps->twin_socket) {
+	if (mask & VPCIE_CAP_MAX_MSG_FDS)
+		json_object_object_add(c, "max_msg_fds", json_object_new_int64(caps->max_msg_fds));
+	if (mask & VPCIE_CAP_MAX_DATA_XFER_SIZE)
+		json_object_object_add(c, "max_data_xfer_size",
+				       json_object_new_int64((int64_t)caps->max_data_xfer_size));
+	if (mask & VPCIE_CAP_MAX_DMA_MAPS)
+		json_object_object_add(c, "max_dma_maps", json_object_new_int64(caps->max_dma_maps));
+	if (mask & VPCIE_CAP_PGSIZES)
+		json_object_object_add(c, "pgsizes", json_object_new_int64((int64_t)caps->pgsizes));
+	if (mask & VPCIE_CAP_WRITE_MULTIPLE)
+		json_object_object_add(c, "write_multiple",
+				       json_object_new_boolean(caps->write_multiple));
+	if (caps->twin_socket && (mask & VPCIE_CAP_TWIN_SOCKET)) {
 		struct json_object *t = json_object_new_object();
 
 		json_object_object_add(t, "supported", json_object_new_boolean(1));
@@ -52,7 +64,7 @@ int vpcie_caps_to_json(const struct vpcie_caps *caps, char *buf, size_t len)
 					       json_object_new_int(caps->twin_fd_index));
 		json_object_object_add(c, "twin_socket", t);
 	}
-	if (caps->ring) {
+	if (caps->ring && (mask & VPCIE_CAP_RING)) {
 		struct json_object *r = json_object_new_object();
 
 		json_object_object_add(r, "version", json_object_new_int64(caps->ring_version));
@@ -78,6 +90,13 @@ int vpcie_caps_to_json(const struct vpcie_caps *caps, char *buf, size_t len)
 	}
 	json_object_put(root);
 	return ret;
+}
+
+/* Record that member bit of caps is present if o has key. */
+static void mark(struct json_object *o, const char *key, uint32_t bit, struct vpcie_caps *caps)
+{
+	if (json_object_object_get_ex(o, key, NULL))
+		caps->present |= bit;
 }
 
 /* A non-negative integer member within [min, max]; absent leaves *out. */
@@ -119,6 +138,13 @@ static int parse_caps(struct json_object *c, struct vpcie_caps *caps)
 
 	if (!json_object_is_type(c, json_type_object))
 		return -EINVAL;
+	mark(c, "max_msg_fds", VPCIE_CAP_MAX_MSG_FDS, caps);
+	mark(c, "max_data_xfer_size", VPCIE_CAP_MAX_DATA_XFER_SIZE, caps);
+	mark(c, "max_dma_maps", VPCIE_CAP_MAX_DMA_MAPS, caps);
+	mark(c, "pgsizes", VPCIE_CAP_PGSIZES, caps);
+	mark(c, "write_multiple", VPCIE_CAP_WRITE_MULTIPLE, caps);
+	mark(c, "twin_socket", VPCIE_CAP_TWIN_SOCKET, caps);
+	mark(c, "vpcie_ring", VPCIE_CAP_RING, caps);
 	v = caps->max_msg_fds;
 	ret |= get_uint(c, "max_msg_fds", 0, UINT32_MAX, &v);
 	caps->max_msg_fds = v > VPCIE_MAX_FDS_LIMIT ? VPCIE_MAX_FDS_LIMIT : (uint32_t)v;

@@ -185,6 +185,45 @@ static void test_caps_defaults_and_roundtrip(void **state)
 	assert_int_equal(vpcie_caps_to_json(&c, json, 10), -ENOSPC);
 }
 
+/* present records what the JSON carried; the subset serialiser writes only
+ * those members (a VERSION reply must not hold more than was proposed). */
+static void test_caps_present_and_subset(void **state)
+{
+	struct vpcie_caps c, d;
+	char json[512];
+	int n;
+
+	(void)state;
+	assert_int_equal(vpcie_caps_from_json(JSON(""), &c), 0);
+	assert_int_equal(c.present, 0);
+	assert_int_equal(vpcie_caps_from_json(JSON("{\"capabilities\":{}}"), &c), 0);
+	assert_int_equal(c.present, 0);
+	assert_int_equal(vpcie_caps_from_json(JSON("{\"capabilities\":{\"pgsizes\":4096,"
+						   "\"twin_socket\":{\"supported\":false},"
+						   "\"migration\":{}}}"), &c), 0);
+	assert_int_equal(c.present, VPCIE_CAP_PGSIZES | VPCIE_CAP_TWIN_SOCKET);
+
+	vpcie_caps_defaults(&c);
+	c.max_msg_fds = 16;
+	c.twin_socket = true;
+	c.twin_fd_index = 0;
+	n = vpcie_caps_to_json_subset(&c, 0, json, sizeof(json));
+	assert_true(n > 0);
+	assert_string_equal(json, "{\"capabilities\":{}}");
+	n = vpcie_caps_to_json_subset(&c, VPCIE_CAP_MAX_MSG_FDS | VPCIE_CAP_TWIN_SOCKET, json,
+				      sizeof(json));
+	assert_true(n > 0);
+	assert_int_equal(vpcie_caps_from_json(json, (size_t)n, &d), 0);
+	assert_int_equal(d.present, VPCIE_CAP_MAX_MSG_FDS | VPCIE_CAP_TWIN_SOCKET);
+	assert_int_equal(d.max_msg_fds, 16);
+	assert_true(d.twin_socket);
+	/* The full serialiser still writes every member. */
+	n = vpcie_caps_to_json(&c, json, sizeof(json));
+	assert_true(n > 0);
+	assert_int_equal(vpcie_caps_from_json(json, (size_t)n, &d), 0);
+	assert_int_equal(d.present, VPCIE_CAP_ALL & ~VPCIE_CAP_RING);
+}
+
 static void test_caps_qemu_and_hostile(void **state)
 {
 	/* What QEMU 11.1 proposes, including its legacy migration object. */
@@ -227,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_set_irqs),
 		cmocka_unit_test(test_write_multi),
 		cmocka_unit_test(test_caps_defaults_and_roundtrip),
+		cmocka_unit_test(test_caps_present_and_subset),
 		cmocka_unit_test(test_caps_qemu_and_hostile),
 	};
 
