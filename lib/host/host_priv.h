@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lib/host/host_priv.h - internals of the host runtime shared by host.c
- * (connection, request engine, DMA service), region.c (regions, mmap,
- * config space, BARs), mem.c (host memory for DMA) and irq.c (interrupts).
+ * (connection, request engine, DMA service), region.c (region information),
+ * region_io.c (region access through messages or mmap), cfg.c (config
+ * space), bars.c (BAR sizing and assignment), mem.c (host memory for DMA),
+ * irq.c (interrupts) and ring.c (the shared-memory ring transport).
  */
 #ifndef VPCIE_HOST_PRIV_H
 #define VPCIE_HOST_PRIV_H
