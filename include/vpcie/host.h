@@ -118,24 +118,45 @@ int vpcie_host_region_read(struct vpcie_host *h, unsigned index, uint64_t off,
 int vpcie_host_region_write(struct vpcie_host *h, unsigned index, uint64_t off,
 			    const void *buf, size_t len);
 /*
- * Posted write (NO_REPLY). Posted writes are queued and sent in batches (one
- * syscall for many) before anything that sends a request, waits (poll, IRQ
- * wait) or reads a mapped BAR through vpcie_host_bar_read32(), and on close
- * - so every read still sees the writes before it, as PCI ordering demands.
- * Code that watches the device through a mapped pointer of its own calls
- * vpcie_host_flush() first. Errors surface on later calls.
+ * Posted write (NO_REPLY): returns without waiting for the device. Posted
+ * writes are queued and sent in batches (one syscall for many; with the ring
+ * transport, one slot each), and are delivered on close.
+ *
+ * Ordering, as PCI demands it, for one handle (one device):
+ *  - Every read the runtime does sees every write before it, posted or not,
+ *    whatever the path: a read through messages (region and config reads,
+ *    vpcie_host_bar_read32() of an offset that is not mapped) follows the
+ *    writes in the device's command stream; a read through the mapping
+ *    (vpcie_host_bar_read32() of a mapped offset) first waits until the
+ *    device has applied the posted writes still outstanding.
+ *  - A store through the mapping (vpcie_host_bar_write32() of a mapped
+ *    offset) is not overtaken by earlier posted writes: it waits the same
+ *    way first. A later message access sees it.
+ *  - Code that reads or writes through a mapped pointer of its own calls
+ *    vpcie_host_flush() first: once it returns 0, the device has applied
+ *    every earlier write.
+ * Waiting costs one round trip, and only while posted writes are
+ * outstanding (a reply to any later request also ends that): an access
+ * through the mapping with nothing outstanding is a plain load or store.
+ * Errors of posted writes are not reported; a broken connection surfaces on
+ * later calls.
  */
 int vpcie_host_region_write_posted(struct vpcie_host *h, unsigned index, uint64_t off,
 				   const void *buf, size_t len);
 
-/* Send the posted writes queued so far. */
+/*
+ * Send the posted writes queued so far and wait until the device has applied
+ * them (nothing is sent if none are outstanding). Returns 0, -ETIMEDOUT or
+ * -ECONNRESET.
+ */
 int vpcie_host_flush(struct vpcie_host *h);
 /* Coalesce up to n small writes (each <= 8 bytes) into REGION_WRITE_MULTI
  * (falls back to single writes if the device does not support it). */
 int vpcie_host_region_write_multi(struct vpcie_host *h,
 				  const struct vpcie_write_multi_entry *wrs, size_t n);
 
-/* Typed MMIO helpers on BAR n, through messages or the mmap when mapped. */
+/* Typed MMIO helpers on BAR n, through messages or the mmap when mapped
+ * (with vpcie_host_region_map()); ordered with posted writes as above. */
 uint32_t vpcie_host_bar_read32(struct vpcie_host *h, unsigned bar, uint64_t off, int *err);
 int vpcie_host_bar_write32(struct vpcie_host *h, unsigned bar, uint64_t off, uint32_t v);
 

@@ -332,7 +332,9 @@ uint32_t vpcie_host_bar_read32(struct vpcie_host *h, unsigned bar, uint64_t off,
 	if (bar < HOST_MAX_REGIONS && off % 4 == 0 && h->regions[bar] &&
 	    (h->regions[bar]->info.flags & VFIO_REGION_INFO_FLAG_READ) &&
 	    mapped_area(h->regions[bar], off, 4)) {
-		rc = host_flush(h); /* a read pushes posted writes ahead of it */
+		/* A load does not go through the device's command stream: the
+		 * posted writes before it must be applied first, not just sent. */
+		rc = host_fence(h);
 		if (rc == 0)
 			v = *(volatile uint32_t *)(h->regions[bar]->map + off);
 		if (err)
@@ -349,13 +351,18 @@ uint32_t vpcie_host_bar_read32(struct vpcie_host *h, unsigned bar, uint64_t off,
 
 int vpcie_host_bar_write32(struct vpcie_host *h, unsigned bar, uint64_t off, uint32_t v)
 {
+	int rc;
+
 	if (!h)
 		return -EINVAL;
 	if (bar < HOST_MAX_REGIONS && off % 4 == 0 && h->regions[bar] &&
 	    (h->regions[bar]->info.flags & VFIO_REGION_INFO_FLAG_WRITE) &&
 	    mapped_area(h->regions[bar], off, 4)) {
-		*(volatile uint32_t *)(h->regions[bar]->map + off) = v;
-		return 0;
+		/* Nor does a store: it must not overtake earlier posted writes. */
+		rc = host_fence(h);
+		if (rc == 0)
+			*(volatile uint32_t *)(h->regions[bar]->map + off) = v;
+		return rc;
 	}
 	return vpcie_host_region_write(h, bar, off, &v, 4);
 }
