@@ -11,8 +11,10 @@
  *
  * The device is not trusted: every reply is validated, every DMA request is
  * checked against the memory registered with vpcie_host_mem_alloc() (anything
- * else is refused with an error reply and counted), and every wait has a
- * timeout.
+ * else is refused with an error reply and counted), every wait has a
+ * timeout, and no memory is shared that either side could shrink under the
+ * other's mapping (the device's region memory is mapped only if sealed
+ * against shrinking; the host seals the memory it shares for DMA).
  *
  * A request that gets no reply within the timeout fails with -ETIMEDOUT and
  * the handle is then broken (later calls fail at once with -ECONNRESET).
@@ -95,7 +97,9 @@ struct vpcie_host_region {
 	uint32_t flags;   /* VFIO_REGION_INFO_FLAG_* */
 	uint64_t size;
 	uint64_t offset;  /* mmap offset into the fd */
-	int fd;           /* mappable regions: owned by the handle; else -1 */
+	int fd;           /* mappable regions: owned by the handle; else -1 (also
+			   * when the device's memory is not sealed against
+			   * shrinking: it is then reached through messages) */
 	unsigned nr_sparse;
 	struct vpcie_sparse_area sparse[VPCIE_MAX_SPARSE_AREAS];
 };
@@ -164,7 +168,10 @@ int vpcie_host_bar_write32(struct vpcie_host *h, unsigned bar, uint64_t off, uin
  * mmap the mappable part of BAR/region index (whole region, or its sparse
  * areas). Returns the base pointer of a reservation of the region's size in
  * which only mappable areas are backed, or NULL (errno set) if the region has
- * no mappable part. Unmapped on close.
+ * no mappable part. Unmapped on close. Only memory the device sealed against
+ * shrinking (F_SEAL_SHRINK) is mapped, so the device cannot make an access
+ * fault; for any other region fd this fails with ENXIO (warned once, when the
+ * region info arrives) and the region is reached through messages.
  */
 void *vpcie_host_region_map(struct vpcie_host *h, unsigned index);
 

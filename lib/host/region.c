@@ -124,9 +124,18 @@ static int query_region(struct vpcie_host *h, unsigned index, struct host_region
 	}
 	if (ri.flags & VFIO_REGION_INFO_FLAG_MMAP) {
 		r->info.fd = vpcie_msg_take_fd(&rep, 0);
-		if (r->info.fd < 0)
+		if (r->info.fd < 0) {
 			vpcie_warn(&h->lg, "region %u: MMAP flag but no fd; using messages",
 				   index);
+		} else if (!vpcie_fd_size_sealed(r->info.fd)) {
+			/* The device could shrink the file under our mapping, and
+			 * the next access would fault (SIGBUS): never map it. The
+			 * info is cached, so this is said once per region. */
+			vpcie_warn(&h->lg, "region %u: device memory not sealed against "
+					   "shrinking; using messages", index);
+			close(r->info.fd);
+			r->info.fd = -1;
+		}
 	}
 	rc = 0;
 out:

@@ -259,8 +259,10 @@ void *vpcie_host_region_map(struct vpcie_host *h, unsigned index)
 		vpcie_warn(&h->lg, "region %u: fstat of region fd: %s", index, strerror(errno));
 		return NULL;
 	}
-	if (!vpcie_fd_size_sealed(r->info.fd))
-		vpcie_warn(&h->lg, "region %u: device memory not sealed against shrinking", index);
+	if (!vpcie_fd_size_sealed(r->info.fd)) { /* (region.c keeps no such fd) */
+		errno = EPERM;
+		return NULL;
+	}
 
 	for (unsigned i = 0; i < nr; i++) {
 		const struct vpcie_sparse_area *a = &areas[i];
