@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -127,10 +128,20 @@ static uint32_t order_val(unsigned long i, uint32_t salt)
 	return (uint32_t)(i * 2654435761u) ^ salt;
 }
 
-static void report(const struct transport *t, const char *what, unsigned long good)
+static uint64_t now_ns(void)
 {
-	printf("[ order    ] %-20s %-32s %lu of %lu read-backs correct\n", t->name, what, good,
-	       iters);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The time is for information only (the machine may be busy). */
+static void report(const struct transport *t, const char *what, unsigned long good,
+		   uint64_t t0)
+{
+	printf("[ order    ] %-20s %-30s %lu of %lu read-backs correct (%.1f us each)\n",
+	       t->name, what, good, iters, (double)(now_ns() - t0) / 1e3 / (double)iters);
 	fflush(stdout);
 }
 
@@ -139,6 +150,7 @@ static void posted_then_bar_read(void **state)
 {
 	struct fixture *f = *state;
 	unsigned long good = 0;
+	uint64_t t0 = now_ns();
 
 	for (unsigned long i = 0; i < iters; i++) {
 		uint32_t v = order_val(i, 0xa5a50000u), got;
@@ -149,7 +161,7 @@ static void posted_then_bar_read(void **state)
 		assert_int_equal(err, 0);
 		good += got == v;
 	}
-	report(f->t, "posted write, bar_read32", good);
+	report(f->t, "posted write, bar_read32", good, t0);
 	assert_int_equal(good, iters);
 }
 
@@ -158,6 +170,7 @@ static void posted_flush_then_load(void **state)
 {
 	struct fixture *f = *state;
 	unsigned long good = 0;
+	uint64_t t0 = now_ns();
 
 	for (unsigned long i = 0; i < iters; i++) {
 		uint32_t v = order_val(i, 0x3c3c0000u), got;
@@ -167,7 +180,7 @@ static void posted_flush_then_load(void **state)
 		got = *(volatile uint32_t *)(f->bar2 + order_off(i));
 		good += got == v;
 	}
-	report(f->t, "posted write, flush, raw load", good);
+	report(f->t, "posted write, flush, raw load", good, t0);
 	assert_int_equal(good, iters);
 }
 
@@ -176,6 +189,7 @@ static void posted_then_bar_write(void **state)
 {
 	struct fixture *f = *state;
 	unsigned long good = 0;
+	uint64_t t0 = now_ns();
 
 	for (unsigned long i = 0; i < iters; i++) {
 		uint32_t a = order_val(i, 0x11110000u), b = order_val(i, 0x22220000u), got = 0;
@@ -186,7 +200,7 @@ static void posted_then_bar_write(void **state)
 		assert_int_equal(vpcie_host_region_read(f->h, 2, order_off(i), &got, 4), 0);
 		good += got == b;
 	}
-	report(f->t, "posted write, bar_write32", good);
+	report(f->t, "posted write, bar_write32", good, t0);
 	assert_int_equal(good, iters);
 }
 
