@@ -11,8 +11,10 @@
  *
  * The device is not trusted: every reply is validated, every DMA request is
  * checked against the memory registered with vpcie_host_mem_alloc() (anything
- * else is refused with an error reply and counted), and every wait has a
- * timeout.
+ * else is refused with an error reply and counted), every wait has a
+ * timeout, and no memory is shared that either side could shrink under the
+ * other's mapping (the device's region memory is mapped only if sealed
+ * against shrinking; the host seals the memory it shares for DMA).
  *
  * A request that gets no reply within the timeout fails with -ETIMEDOUT and
  * the handle is then broken (later calls fail at once with -ECONNRESET).
@@ -95,7 +97,9 @@ struct vpcie_host_region {
 	uint32_t flags;   /* VFIO_REGION_INFO_FLAG_* */
 	uint64_t size;
 	uint64_t offset;  /* mmap offset into the fd */
-	int fd;           /* mappable regions: owned by the handle; else -1 */
+	int fd;           /* mappable regions: owned by the handle; else -1 (also
+			   * when the device's memory is not sealed against
+			   * shrinking: it is then reached through messages) */
 	unsigned nr_sparse;
 	struct vpcie_sparse_area sparse[VPCIE_MAX_SPARSE_AREAS];
 };
@@ -118,24 +122,45 @@ int vpcie_host_region_read(struct vpcie_host *h, unsigned index, uint64_t off,
 int vpcie_host_region_write(struct vpcie_host *h, unsigned index, uint64_t off,
 			    const void *buf, size_t len);
 /*
- * Posted write (NO_REPLY). Posted writes are queued and sent in batches (one
- * syscall for many) before anything that sends a request, waits (poll, IRQ
- * wait) or reads a mapped BAR through vpcie_host_bar_read32(), and on close
- * - so every read still sees the writes before it, as PCI ordering demands.
- * Code that watches the device through a mapped pointer of its own calls
- * vpcie_host_flush() first. Errors surface on later calls.
+ * Posted write (NO_REPLY): returns without waiting for the device. Posted
+ * writes are queued and sent in batches (one syscall for many; with the ring
+ * transport, one slot each), and are delivered on close.
+ *
+ * Ordering, as PCI demands it, for one handle (one device):
+ *  - Every read the runtime does sees every write before it, posted or not,
+ *    whatever the path: a read through messages (region and config reads,
+ *    vpcie_host_bar_read32() of an offset that is not mapped) follows the
+ *    writes in the device's command stream; a read through the mapping
+ *    (vpcie_host_bar_read32() of a mapped offset) first waits until the
+ *    device has applied the posted writes still outstanding.
+ *  - A store through the mapping (vpcie_host_bar_write32() of a mapped
+ *    offset) is not overtaken by earlier posted writes: it waits the same
+ *    way first. A later message access sees it.
+ *  - Code that reads or writes through a mapped pointer of its own calls
+ *    vpcie_host_flush() first: once it returns 0, the device has applied
+ *    every earlier write.
+ * Waiting costs one round trip, and only while posted writes are
+ * outstanding (a reply to any later request also ends that): an access
+ * through the mapping with nothing outstanding is a plain load or store.
+ * Errors of posted writes are not reported; a broken connection surfaces on
+ * later calls.
  */
 int vpcie_host_region_write_posted(struct vpcie_host *h, unsigned index, uint64_t off,
 				   const void *buf, size_t len);
 
-/* Send the posted writes queued so far. */
+/*
+ * Send the posted writes queued so far and wait until the device has applied
+ * them (nothing is sent if none are outstanding). Returns 0, -ETIMEDOUT or
+ * -ECONNRESET.
+ */
 int vpcie_host_flush(struct vpcie_host *h);
 /* Coalesce up to n small writes (each <= 8 bytes) into REGION_WRITE_MULTI
  * (falls back to single writes if the device does not support it). */
 int vpcie_host_region_write_multi(struct vpcie_host *h,
 				  const struct vpcie_write_multi_entry *wrs, size_t n);
 
-/* Typed MMIO helpers on BAR n, through messages or the mmap when mapped. */
+/* Typed MMIO helpers on BAR n, through messages or the mmap when mapped
+ * (with vpcie_host_region_map()); ordered with posted writes as above. */
 uint32_t vpcie_host_bar_read32(struct vpcie_host *h, unsigned bar, uint64_t off, int *err);
 int vpcie_host_bar_write32(struct vpcie_host *h, unsigned bar, uint64_t off, uint32_t v);
 
@@ -143,7 +168,10 @@ int vpcie_host_bar_write32(struct vpcie_host *h, unsigned bar, uint64_t off, uin
  * mmap the mappable part of BAR/region index (whole region, or its sparse
  * areas). Returns the base pointer of a reservation of the region's size in
  * which only mappable areas are backed, or NULL (errno set) if the region has
- * no mappable part. Unmapped on close.
+ * no mappable part. Unmapped on close. Only memory the device sealed against
+ * shrinking (F_SEAL_SHRINK) is mapped, so the device cannot make an access
+ * fault; for any other region fd this fails with ENXIO (warned once, when the
+ * region info arrives) and the region is reached through messages.
  */
 void *vpcie_host_region_map(struct vpcie_host *h, unsigned index);
 

@@ -436,6 +436,7 @@ int host_post_write(struct vpcie_host *h, unsigned index, uint64_t off, const vo
 	}
 	hdr.msg_id = h->next_id++;
 	hdr.size = (uint32_t)size;
+	h->sock_unapplied = true;
 	memcpy(h->post + h->post_len, &hdr, sizeof(hdr));
 	memcpy(h->post + h->post_len + sizeof(hdr), &ra, sizeof(ra));
 	memcpy(h->post + h->post_len + sizeof(hdr) + sizeof(ra), data, count);
@@ -443,9 +444,26 @@ int host_post_write(struct vpcie_host *h, unsigned index, uint64_t off, const vo
 	return h->post_len >= HOST_POST_FLUSH ? host_flush(h) : 0;
 }
 
+int host_fence(struct vpcie_host *h)
+{
+	struct vpcie_device_info req = {.argsz = sizeof(req)};
+	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
+	int rc;
+
+	if (h->broken)
+		return -ECONNRESET;
+	if (!h->sock_unapplied)
+		return h->ring ? host_ring_fence(h) : 0; /* (nothing can be queued) */
+	/* Any request would do: host_request() flushes and fences the ring
+	 * first, and its reply comes after everything sent before it. This one
+	 * has no side effect on the device. An error reply orders as well. */
+	rc = host_request(h, VPCIE_CMD_DEVICE_GET_INFO, 0, &iov, 1, NULL, 0, NULL);
+	return rc == -EIO ? 0 : rc;
+}
+
 int vpcie_host_flush(struct vpcie_host *h)
 {
-	return h ? host_flush(h) : -EINVAL;
+	return h ? host_fence(h) : -EINVAL;
 }
 
 int host_request(struct vpcie_host *h, unsigned cmd, uint32_t flags,
@@ -477,8 +495,10 @@ int host_request(struct vpcie_host *h, unsigned cmd, uint32_t flags,
 		/* A timed-out or failed send may have left half a message. */
 		return mark_broken(h, rc, vpcie_cmd_name(cmd));
 	}
-	if (flags & VPCIE_MSGF_NO_REPLY)
+	if (flags & VPCIE_MSGF_NO_REPLY) {
+		h->sock_unapplied = true;
 		return 0;
+	}
 
 	p.want_reply = true;
 	p.id = hdr.msg_id;
@@ -497,6 +517,9 @@ int host_request(struct vpcie_host *h, unsigned cmd, uint32_t flags,
 	}
 	if (rc < 0)
 		return rc;
+	/* The device answers in order: whatever it got before is handled. */
+	if (!h->post_len)
+		h->sock_unapplied = false;
 	if (local.hdr.flags & VPCIE_MSGF_ERROR) {
 		vpcie_warn(&h->lg, "%s (id %u): device error %u (%s)", vpcie_cmd_name(cmd),
 			   hdr.msg_id, local.hdr.error,

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lib/host/host_priv.h - internals of the host runtime shared by host.c
- * (connection, request engine, DMA service), region.c (regions, mmap,
- * config space, BARs), mem.c (host memory for DMA) and irq.c (interrupts).
+ * (connection, request engine, DMA service), region.c (region information),
+ * region_io.c (region access through messages or mmap), cfg.c (config
+ * space), bars.c (BAR sizing and assignment), mem.c (host memory for DMA),
+ * irq.c (interrupts) and ring.c (the shared-memory ring transport).
  */
 #ifndef VPCIE_HOST_PRIV_H
 #define VPCIE_HOST_PRIV_H
@@ -119,6 +121,11 @@ struct vpcie_host {
 	 * before anything that sends a request, waits, or touches a mapping. */
 	uint8_t *post;
 	size_t post_len;
+	/* Commands without a reply went on the socket (posted writes, queued or
+	 * sent) and no later reply has shown that the device handled them:
+	 * an access through a mapping must fence first (host_fence()). The
+	 * ring keeps the same state for its own posted slots (host_ring.dirty). */
+	bool sock_unapplied;
 
 	struct host_region *regions[HOST_MAX_REGIONS];
 
@@ -150,8 +157,19 @@ struct vpcie_host {
 #define HOST_POST_BUF (64u * 1024)   /* posted-write batch buffer */
 #define HOST_POST_FLUSH (16u * 1024) /* send once this much is queued */
 
-/* Send the queued posted writes (0 if none). */
+/* Send the queued posted writes (0 if none). Sent is not applied: see
+ * host_fence(). */
 int host_flush(struct vpcie_host *h);
+
+/*
+ * The ordering point for accesses that bypass the device's command stream
+ * (loads and stores through a mapped region): return once the device has
+ * applied every write sent or queued before, on the socket and on the ring.
+ * Costs nothing when no posted write is outstanding; otherwise one round
+ * trip (a ring FENCE, and/or a DEVICE_GET_INFO on the socket, which the
+ * device answers only after the commands before it).
+ */
+int host_fence(struct vpcie_host *h);
 
 /* Queue a posted REGION_WRITE (sent at the next flush). */
 int host_post_write(struct vpcie_host *h, unsigned index, uint64_t off, const void *data,
