@@ -22,15 +22,6 @@
 #define DEV_RING_BUDGET 256u                /* ring commands per dispatch */
 #define DEV_SPIN_POLL_NS 4000u              /* polling the ring: look at the fds this often */
 
-static inline void dev_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
 struct dev_bar {
 	bool present;
 	bool upper_half;                    /* second slot of a 64-bit BAR */
@@ -165,6 +156,8 @@ int dev_msix_access(struct vpcie_dev *dev, unsigned bar, uint64_t off, void *buf
 
 /* device.c */
 void dev_drop_client(struct vpcie_dev *dev, const char *why);
+/* Channel limits for a client that may send xfer-byte transfers. */
+void dev_chan_limits(const struct vpcie_dev *dev, uint64_t xfer, struct vpcie_chan_limits *lim);
 int dev_ep_add(struct vpcie_dev *dev, int fd);
 
 /* ring.c */

@@ -384,11 +384,7 @@ int vpcie_dev_attach(struct vpcie_dev *dev, int fd)
 		close(fd);
 		return -EBUSY;
 	}
-	/* Largest acceptable command: a REGION_WRITE of max_data_xfer_size. */
-	lim.max_msg_size = (uint32_t)dev->opts.max_data_xfer_size + 64;
-	if (lim.max_msg_size < 64 * 1024)
-		lim.max_msg_size = 64 * 1024;
-	lim.max_fds = dev->opts.max_msg_fds;
+	dev_chan_limits(dev, dev->opts.max_data_xfer_size, &lim);
 	dev->chan = vpcie_chan_new(fd, &lim);
 	if (!dev->chan)
 		return -errno;
@@ -416,6 +412,16 @@ bool vpcie_dev_connected(const struct vpcie_dev *dev)
 bool vpcie_dev_ring_active(const struct vpcie_dev *dev)
 {
 	return dev->chan && dev->negotiated && dev->ring && dev->ring->armed;
+}
+
+void dev_chan_limits(const struct vpcie_dev *dev, uint64_t xfer, struct vpcie_chan_limits *lim)
+{
+	/* The largest message: a REGION_WRITE or DMA reply of xfer bytes (+ its
+	 * fixed part); never less than 64 KiB, which VERSION's JSON may need. */
+	uint64_t size = xfer + 64;
+
+	lim->max_msg_size = size < 64 * 1024 ? 64 * 1024 : size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+	lim->max_fds = dev->opts.max_msg_fds;
 }
 
 void dev_drop_client(struct vpcie_dev *dev, const char *why)
@@ -670,39 +676,36 @@ static bool client_has_work(struct vpcie_dev *dev)
 			     dev_ring_has_work(dev));
 }
 
+struct ring_watch {
+	struct vpcie_dev *dev;
+	struct epoll_event *evs;
+};
+
+static bool ring_watch_ready(void *ctx)
+{
+	return vpcie_ring_ready(&((struct ring_watch *)ctx)->dev->ring->h2d);
+}
+
+static int ring_watch_look(void *ctx)
+{
+	struct ring_watch *w = ctx;
+
+	return epoll_wait(w->dev->epfd, w->evs, 8, 0);
+}
+
 /*
  * Adaptive polling with a ring: watch the next slot (a memory load, no
  * system call) until the window ends, looking at the other fds (socket,
  * timers, signals) every few microseconds. Returns what epoll_wait() found
- * (0: nothing); *ring_ready if the ring has work, *seen_at about when (the
- * clock is read every few iterations only: it costs more than a look).
+ * (0: nothing); *ring_ready if the ring has work, *seen_at about when.
  */
 static int ring_spin(struct vpcie_dev *dev, struct epoll_event *evs, uint64_t until,
 		     bool *ring_ready, uint64_t *seen_at)
 {
-	uint64_t now = dev->spin.idle_since, next_poll = now + DEV_SPIN_POLL_NS;
+	struct ring_watch w = {dev, evs};
 
-	for (unsigned i = 1;; i++) {
-		if (vpcie_ring_ready(&dev->ring->h2d)) {
-			*ring_ready = true;
-			*seen_at = now;
-			return 0;
-		}
-		if (i % 16 == 0) {
-			now = vpcie_now_ns();
-
-			if (now >= next_poll) {
-				int n = epoll_wait(dev->epfd, evs, 8, 0);
-
-				if (n != 0)
-					return n;
-				next_poll = now + DEV_SPIN_POLL_NS;
-			}
-			if (now >= until)
-				return 0;
-		}
-		dev_cpu_relax();
-	}
+	return vpcie_spin_watch(ring_watch_ready, ring_watch_look, &w, dev->spin.idle_since,
+				until, DEV_SPIN_POLL_NS, ring_ready, seen_at);
 }
 
 /* external: the caller may block on vpcie_dev_fd() after we return. */

@@ -57,18 +57,13 @@ static uint64_t region_size(const struct vpcie_dev *dev, unsigned idx)
 	return 0;
 }
 
-static bool overlaps(unsigned off, size_t len, unsigned start, unsigned n)
-{
-	return off < start + n && start < off + len;
-}
-
 static int cfg_write_host(struct vpcie_dev *dev, unsigned off, const void *buf, size_t len)
 {
 	int ret = vpcie_cfg_write(&dev->cfg, off, buf, len);
 
 	if (ret)
 		return ret;
-	if (dev->pcie_off && overlaps(off, len, dev->pcie_off + PCI_EXP_DEVCTL, 2)) {
+	if (dev->pcie_off && vpcie_ranges_overlap(off, len, dev->pcie_off + PCI_EXP_DEVCTL, 2)) {
 		uint16_t ctl = vpcie_cfg_get16(&dev->cfg, dev->pcie_off + PCI_EXP_DEVCTL);
 
 		if (ctl & PCI_EXP_DEVCTL_BCR_FLR) {
@@ -78,9 +73,9 @@ static int cfg_write_host(struct vpcie_dev *dev, unsigned off, const void *buf, 
 			return 0;
 		}
 	}
-	if (overlaps(off, len, PCI_COMMAND, 2) ||
-	    (dev->msi_off && overlaps(off, len, dev->msi_off, 24)) ||
-	    (dev->msix_off && overlaps(off, len, dev->msix_off, PCI_CAP_MSIX_SIZEOF)))
+	if (vpcie_ranges_overlap(off, len, PCI_COMMAND, 2) ||
+	    (dev->msi_off && vpcie_ranges_overlap(off, len, dev->msi_off, 24)) ||
+	    (dev->msix_off && vpcie_ranges_overlap(off, len, dev->msix_off, PCI_CAP_MSIX_SIZEOF)))
 		dev_irq_update(dev);
 	if (dev->ops->cfg_written)
 		dev->ops->cfg_written(dev, dev->opaque, off, len);
@@ -285,10 +280,7 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 		goto out;
 	/* Our limits for what the client may send; DMA replies up to the chunk size. */
 	dev->xfer_limit = client_xfer_limit(dev, &client);
-	lim.max_fds = dev->opts.max_msg_fds;
-	lim.max_msg_size = (uint32_t)dev->xfer_limit + 64;
-	if (lim.max_msg_size < 64 * 1024)
-		lim.max_msg_size = 64 * 1024;
+	dev_chan_limits(dev, dev->xfer_limit, &lim);
 	vpcie_chan_set_limits(dev->chan, &lim);
 	if (ours.twin_socket) {
 		dev->twin = vpcie_chan_new(sv[0], &lim);

@@ -202,6 +202,27 @@ static int reply_done(struct vpcie_host *h, struct pump *p)
 	return rc < 0 ? rc : 0;
 }
 
+struct ring_watch {
+	struct vpcie_host *h;
+	const struct pump *p;
+	struct pollfd *pfd;
+	int n;
+};
+
+static bool ring_watch_ready(void *ctx)
+{
+	struct ring_watch *w = ctx;
+
+	return host_ring_ready(w->h, w->p);
+}
+
+static int ring_watch_look(void *ctx)
+{
+	struct ring_watch *w = ctx;
+
+	return poll(w->pfd, (nfds_t)w->n, 0);
+}
+
 /*
  * Adaptive polling with a ring: watch the reply ring (a memory load, no
  * system call) until the window ends, polling the fds every few
@@ -211,28 +232,10 @@ static int reply_done(struct vpcie_host *h, struct pump *p)
 static int ring_spin(struct vpcie_host *h, const struct pump *p, struct pollfd *pfd, int n,
 		     uint64_t until, bool *ready)
 {
-	uint64_t next_poll = vpcie_now_ns() + HOST_SPIN_POLL_NS;
+	struct ring_watch w = {h, p, pfd, n};
 
-	for (unsigned i = 1;; i++) {
-		if (host_ring_ready(h, p)) {
-			*ready = true;
-			return 0;
-		}
-		if (i % 16 == 0) {
-			uint64_t now = vpcie_now_ns();
-
-			if (now >= next_poll) {
-				int rc = poll(pfd, (nfds_t)n, 0);
-
-				if (rc != 0)
-					return rc;
-				next_poll = now + HOST_SPIN_POLL_NS;
-			}
-			if (now >= until)
-				return 0;
-		}
-		host_cpu_relax();
-	}
+	return vpcie_spin_watch(ring_watch_ready, ring_watch_look, &w, vpcie_now_ns(), until,
+				HOST_SPIN_POLL_NS, ready, NULL);
 }
 
 /*

@@ -57,15 +57,6 @@ struct vpcie_host_mem {
 /* Looks at the reply ring right after a command, before the full wait. */
 #define HOST_RING_FAST_SPINS 256u
 
-static inline void host_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
 /* The shared-memory ring transport (ring.c, vpcie/ring.h). */
 struct host_ring {
 	void *mem;

@@ -18,12 +18,6 @@
 #include "host_priv.h"
 #include "../util/util.h"
 
-static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
-{
-	/* Both ranges are non-empty and do not wrap (checked by the caller). */
-	return a < b + blen && b < a + alen;
-}
-
 static void unlink_mem(struct vpcie_host *h, struct vpcie_host_mem *m)
 {
 	for (struct vpcie_host_mem **pp = &h->mems; *pp; pp = &(*pp)->next) {
@@ -78,7 +72,7 @@ struct vpcie_host_mem *vpcie_host_mem_alloc(struct vpcie_host *h, size_t size,
 		return NULL;
 	}
 	for (struct vpcie_host_mem *o = h->mems; o; o = o->next)
-		if (overlaps(iova, rounded, o->iova, o->size)) {
+		if (vpcie_ranges_overlap(iova, rounded, o->iova, o->size)) {
 			errno = EEXIST;
 			return NULL;
 		}

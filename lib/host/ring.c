@@ -289,7 +289,7 @@ static int call(struct vpcie_host *h, struct vpcie_ring_slot *s, bool posted,
 		if (vpcie_ring_ready(&h->ring->d2h))
 			rc = host_ring_drain(h, &p);
 		else
-			host_cpu_relax();
+			vpcie_cpu_relax();
 	}
 	if (rc < 0)
 		return rc;

@@ -12,7 +12,11 @@
 #ifndef VPCIE_SPIN_H
 #define VPCIE_SPIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "cpu.h"
+#include "util.h"
 
 #define VPCIE_SPIN_MIN_NS 1000u
 
@@ -44,6 +48,44 @@ static inline void vpcie_spin_observe(struct vpcie_spin *s, uint64_t gap_ns)
 		s->window_ns /= 2;
 		if (s->window_ns < VPCIE_SPIN_MIN_NS)
 			s->window_ns = VPCIE_SPIN_MIN_NS;
+	}
+}
+
+/*
+ * Poll shared memory until a window ends: ready(ctx) is a memory load (no
+ * system call) made every iteration; look(ctx) checks the fds (a zero-timeout
+ * poll) every look_ns, and a non-zero answer ends the spin. The clock costs
+ * more than a look at memory, so it is read every 16 iterations only.
+ * Returns what look() answered, or 0 (ready or the window ended); *ready
+ * tells which, *seen_at about when memory had something.
+ */
+static inline int vpcie_spin_watch(bool (*ready_fn)(void *ctx), int (*look)(void *ctx),
+				   void *ctx, uint64_t now, uint64_t until, uint64_t look_ns,
+				   bool *ready, uint64_t *seen_at)
+{
+	uint64_t next_look = now + look_ns;
+
+	*ready = false;
+	for (unsigned i = 1;; i++) {
+		if (ready_fn(ctx)) {
+			*ready = true;
+			if (seen_at)
+				*seen_at = now;
+			return 0;
+		}
+		if (i % 16 == 0) {
+			now = vpcie_now_ns();
+			if (now >= next_look) {
+				int rc = look(ctx);
+
+				if (rc != 0)
+					return rc;
+				next_look = now + look_ns;
+			}
+			if (now >= until)
+				return 0;
+		}
+		vpcie_cpu_relax();
 	}
 }
 

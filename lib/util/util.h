@@ -41,6 +41,12 @@ static inline bool vpcie_range_ok(uint64_t off, uint64_t len, uint64_t size)
 	return off <= size && len <= size - off;
 }
 
+/* Non-empty, non-wrapping ranges [a, a+alen) and [b, b+blen) share a byte. */
+static inline bool vpcie_ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
 /* [a, a+alen) inside [base, base+size), without overflow. */
 static inline bool vpcie_range_within(uint64_t a, uint64_t alen, uint64_t base, uint64_t size)
 {
