@@ -96,14 +96,42 @@ struct vpcie_dev_opts {
 					   * default 1024 */
 };
 
-/* Defaults for every field of vpcie_dev_opts. */
-void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts);
+/*
+ * ABI: the structures a program fills in (vpcie_ids, vpcie_dev_ops,
+ * vpcie_dev_opts, vpcie_bar_desc, vpcie_bar_ops) may gain fields at their
+ * end in later versions. The calls that take them are inline wrappers that
+ * pass the library the sizes the program was compiled with, so a program
+ * built against an older header
+ * keeps working with a newer shared library (fields it does not know take
+ * their defaults, callbacks it does not know are NULL), and one built
+ * against a newer header that sets a field an older library does not know
+ * is refused with EINVAL. Start such structures from zero (designated
+ * initializers, = {0}, or vpcie_dev_opts_defaults()). The library keeps its
+ * own copies: changing a structure after the call has no effect.
+ */
 
-/* Create a device (opts may be NULL). Returns NULL with errno on failure
- * (EINVAL: max_msg_fds out of range). */
-struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
-				const struct vpcie_dev_ops *ops, void *opaque,
-				const struct vpcie_dev_opts *opts);
+void vpcie_dev_opts_defaults_sized(struct vpcie_dev_opts *opts, size_t size);
+struct vpcie_dev *vpcie_dev_new_sized(const struct vpcie_ids *ids, size_t ids_size,
+				      const struct vpcie_dev_ops *ops, size_t ops_size,
+				      void *opaque, const struct vpcie_dev_opts *opts,
+				      size_t opts_size);
+
+/* Defaults for every field of vpcie_dev_opts. */
+static inline void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts)
+{
+	vpcie_dev_opts_defaults_sized(opts, sizeof(struct vpcie_dev_opts));
+}
+
+/* Create a device (ops and opts may be NULL). Returns NULL with errno on
+ * failure (EINVAL: max_msg_fds out of range, or a field this library does
+ * not know). */
+static inline struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
+					      const struct vpcie_dev_ops *ops, void *opaque,
+					      const struct vpcie_dev_opts *opts)
+{
+	return vpcie_dev_new_sized(ids, sizeof(struct vpcie_ids), ops, sizeof(struct vpcie_dev_ops),
+				   opaque, opts, sizeof(struct vpcie_dev_opts));
+}
 
 /* Disconnect any client, close the listener (removing its socket file). */
 void vpcie_dev_free(struct vpcie_dev *dev);
@@ -153,10 +181,18 @@ struct vpcie_bar_desc {
 };
 
 /*
- * Declare BAR n. Returns 0 or -EINVAL (bad size/index/kind, traps outside
- * the BAR, callback BAR without ops), -EBUSY, -ENOMEM.
+ * Declare BAR n (desc and its ops are copied). Returns 0 or -EINVAL (bad
+ * size/index/kind, traps outside the BAR, callback BAR without ops), -EBUSY,
+ * -ENOMEM.
  */
-int vpcie_dev_set_bar(struct vpcie_dev *dev, unsigned n, const struct vpcie_bar_desc *desc);
+int vpcie_dev_set_bar_sized(struct vpcie_dev *dev, unsigned n, const struct vpcie_bar_desc *desc,
+			    size_t desc_size, size_t ops_size);
+static inline int vpcie_dev_set_bar(struct vpcie_dev *dev, unsigned n,
+				    const struct vpcie_bar_desc *desc)
+{
+	return vpcie_dev_set_bar_sized(dev, n, desc, sizeof(struct vpcie_bar_desc),
+				       sizeof(struct vpcie_bar_ops));
+}
 
 /* The device's view of a memory-backed BAR (NULL otherwise). */
 void *vpcie_dev_bar_mem(struct vpcie_dev *dev, unsigned n);

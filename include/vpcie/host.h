@@ -61,18 +61,40 @@ struct vpcie_host_opts {
 	bool ring;
 };
 
-void vpcie_host_opts_defaults(struct vpcie_host_opts *opts);
+/*
+ * ABI: vpcie_host_opts may gain fields at its end in later versions. The
+ * calls that take it are inline wrappers that pass the library the size the
+ * program was compiled with: fields an older program does not know take
+ * their defaults; a newer program that sets a field an older library does
+ * not know is refused with -EINVAL. Start from vpcie_host_opts_defaults().
+ */
+void vpcie_host_opts_defaults_sized(struct vpcie_host_opts *opts, size_t size);
+static inline void vpcie_host_opts_defaults(struct vpcie_host_opts *opts)
+{
+	vpcie_host_opts_defaults_sized(opts, sizeof(struct vpcie_host_opts));
+}
 
 /*
  * Connect to the device socket at path and negotiate VERSION. Returns NULL
  * and sets *err (if non-NULL) to -errno on failure: -ENOENT/-ECONNREFUSED
  * (no device), -EPROTO (bad VERSION reply), -ETIMEDOUT.
  */
-struct vpcie_host *vpcie_host_open(const char *path, const struct vpcie_host_opts *opts,
-				   int *err);
+struct vpcie_host *vpcie_host_open_sized(const char *path, const struct vpcie_host_opts *opts,
+					 size_t opts_size, int *err);
+static inline struct vpcie_host *vpcie_host_open(const char *path,
+						 const struct vpcie_host_opts *opts, int *err)
+{
+	return vpcie_host_open_sized(path, opts, sizeof(struct vpcie_host_opts), err);
+}
 
 /* Same over an already connected socket (ownership passes). */
-struct vpcie_host *vpcie_host_open_fd(int fd, const struct vpcie_host_opts *opts, int *err);
+struct vpcie_host *vpcie_host_open_fd_sized(int fd, const struct vpcie_host_opts *opts,
+					    size_t opts_size, int *err);
+static inline struct vpcie_host *vpcie_host_open_fd(int fd, const struct vpcie_host_opts *opts,
+						    int *err)
+{
+	return vpcie_host_open_fd_sized(fd, opts, sizeof(struct vpcie_host_opts), err);
+}
 
 /* Unmap host memory, close eventfds and the connection. */
 void vpcie_host_close(struct vpcie_host *h);

@@ -276,9 +276,20 @@ struct vpcie_virtio_ops {
  * vendor capabilities) and its own vpcie_dev_ops. dev_opts may be NULL.
  * Returns NULL with errno set (EINVAL for a bad desc).
  */
-struct vpcie_virtio *vpcie_virtio_new(const struct vpcie_virtio_desc *desc,
-				      const struct vpcie_virtio_ops *ops, void *opaque,
-				      const struct vpcie_dev_opts *dev_opts);
+struct vpcie_virtio *vpcie_virtio_new_sized(const struct vpcie_virtio_desc *desc,
+					    size_t desc_size, const struct vpcie_virtio_ops *ops,
+					    size_t ops_size, void *opaque,
+					    const struct vpcie_dev_opts *dev_opts, size_t opts_size);
+/* desc, ops and dev_opts are copied; the sizes are passed as "ABI" in
+ * vpcie/device.h describes. */
+static inline struct vpcie_virtio *vpcie_virtio_new(const struct vpcie_virtio_desc *desc,
+						    const struct vpcie_virtio_ops *ops, void *opaque,
+						    const struct vpcie_dev_opts *dev_opts)
+{
+	return vpcie_virtio_new_sized(desc, sizeof(struct vpcie_virtio_desc), ops,
+				      sizeof(struct vpcie_virtio_ops), opaque, dev_opts,
+				      sizeof(struct vpcie_dev_opts));
+}
 void vpcie_virtio_free(struct vpcie_virtio *v);
 
 /* The underlying device: listen, attach, run, log with it. */

@@ -25,7 +25,8 @@
 struct dev_bar {
 	bool present;
 	bool upper_half;                    /* second slot of a 64-bit BAR */
-	struct vpcie_bar_desc desc;
+	struct vpcie_bar_desc desc;         /* desc.ops points to ops */
+	struct vpcie_bar_ops ops;
 	struct vpcie_trap traps[VPCIE_MAX_TRAPS + 2]; /* + MSI-X table and PBA */
 	unsigned ntraps;
 	int memfd;                          /* memory-backed: shared with host */
@@ -76,7 +77,7 @@ struct vpcie_timer {
 struct vpcie_dev {
 	struct vpcie_logger log;
 	struct vpcie_dev_opts opts;
-	const struct vpcie_dev_ops *ops;
+	struct vpcie_dev_ops ops;           /* the program's, copied */
 	void *opaque;
 
 	struct vpcie_cfg cfg;

@@ -17,9 +17,10 @@
 #include <unistd.h>
 
 #include "dev_priv.h"
+#include "../util/abi.h"
 #include "../util/util.h"
 
-void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts)
+static void opts_defaults(struct vpcie_dev_opts *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->name = "vpcie";
@@ -36,26 +37,39 @@ void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts)
 	opts->ring_slots = VPCIE_RING_SLOTS_DEFAULT;
 }
 
-struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
-				const struct vpcie_dev_ops *ops, void *opaque,
-				const struct vpcie_dev_opts *opts)
+void vpcie_dev_opts_defaults_sized(struct vpcie_dev_opts *opts, size_t size)
 {
-	static const struct vpcie_dev_ops no_ops;
+	struct vpcie_dev_opts d;
+
+	opts_defaults(&d);
+	vpcie_abi_fill(opts, size, &d, sizeof(d));
+}
+
+struct vpcie_dev *vpcie_dev_new_sized(const struct vpcie_ids *ids, size_t ids_size,
+				      const struct vpcie_dev_ops *ops, size_t ops_size,
+				      void *opaque, const struct vpcie_dev_opts *opts,
+				      size_t opts_size)
+{
+	struct vpcie_ids id = {0};
 	struct vpcie_dev *dev;
 
-	/* Every client may send an fd (max_msg_fds is 1 unless we say more), and
-	 * SET_IRQS needs them: 0 cannot be honoured. */
-	if (opts && (!opts->max_msg_fds || opts->max_msg_fds > VPCIE_MAX_FDS_LIMIT)) {
+	if (!ids || vpcie_abi_copy(&id, sizeof(id), ids, ids_size)) {
 		errno = EINVAL;
 		return NULL;
 	}
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return NULL;
-	if (opts)
-		dev->opts = *opts;
-	else
-		vpcie_dev_opts_defaults(&dev->opts);
+	opts_defaults(&dev->opts);
+	if ((opts && vpcie_abi_copy(&dev->opts, sizeof(dev->opts), opts, opts_size)) ||
+	    (ops && vpcie_abi_copy(&dev->ops, sizeof(dev->ops), ops, ops_size)) ||
+	    /* Every client may send an fd (max_msg_fds is 1 unless we say
+	     * more), and SET_IRQS needs them: 0 cannot be honoured. */
+	    !dev->opts.max_msg_fds || dev->opts.max_msg_fds > VPCIE_MAX_FDS_LIMIT) {
+		free(dev);
+		errno = EINVAL;
+		return NULL;
+	}
 	if (!dev->opts.name)
 		dev->opts.name = "vpcie";
 	if (dev->opts.max_data_xfer_size < 4096 ||
@@ -71,9 +85,8 @@ struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
 	vpcie_logger_init(&dev->log, dev->opts.name, dev->opts.log_level);
 	dev->log.sink = dev->opts.log_sink;
 	dev->log.opaque = dev->opts.log_opaque;
-	dev->ops = ops ? ops : &no_ops;
 	dev->opaque = opaque;
-	vpcie_cfg_init(&dev->cfg, ids);
+	vpcie_cfg_init(&dev->cfg, &id);
 	dev->listen_fd = dev->timer_fd = dev->signal_fd = -1;
 	for (unsigned i = 0; i < 6; i++)
 		dev->bars[i].memfd = -1;
@@ -139,12 +152,21 @@ struct vpcie_cfg *vpcie_dev_cfg(struct vpcie_dev *dev)
 
 /* ---- BARs ---------------------------------------------------------------- */
 
-int vpcie_dev_set_bar(struct vpcie_dev *dev, unsigned n, const struct vpcie_bar_desc *d)
+int vpcie_dev_set_bar_sized(struct vpcie_dev *dev, unsigned n, const struct vpcie_bar_desc *desc,
+			    size_t desc_size, size_t ops_size)
 {
+	struct vpcie_bar_desc dc = {0};
+	struct vpcie_bar_ops oc = {0};
+	const struct vpcie_bar_desc *d = &dc;
 	struct dev_bar *b;
 	int ret;
 
-	if (n > 5 || !d || d->ntraps > VPCIE_MAX_TRAPS || (d->ntraps && !d->traps))
+	if (n > 5 || !desc || vpcie_abi_copy(&dc, sizeof(dc), desc, desc_size) ||
+	    (dc.ops && vpcie_abi_copy(&oc, sizeof(oc), dc.ops, ops_size)))
+		return -EINVAL;
+	if (dc.ops)
+		dc.ops = &oc;
+	if (d->ntraps > VPCIE_MAX_TRAPS || (d->ntraps && !d->traps))
 		return -EINVAL;
 	if (!d->memory && (!d->ops || !d->ops->read || !d->ops->write))
 		return -EINVAL;
@@ -161,6 +183,8 @@ int vpcie_dev_set_bar(struct vpcie_dev *dev, unsigned n, const struct vpcie_bar_
 		return ret;
 	b = &dev->bars[n];
 	b->desc = *d;
+	b->ops = oc;
+	b->desc.ops = d->ops ? &b->ops : NULL;
 	b->desc.traps = NULL;
 	if (d->ntraps)
 		memcpy(b->traps, d->traps, d->ntraps * sizeof(*d->traps));
@@ -452,8 +476,8 @@ void dev_drop_client(struct vpcie_dev *dev, const char *why)
 	for (unsigned i = 0; i < DEV_NUM_IRQS; i++)
 		dev_irq_drop_fds(dev, i);
 	arm_listener(dev, true);
-	if (was && dev->ops->disconnect)
-		dev->ops->disconnect(dev, dev->opaque);
+	if (was && dev->ops.disconnect)
+		dev->ops.disconnect(dev, dev->opaque);
 }
 
 int vpcie_dev_fd(const struct vpcie_dev *dev)

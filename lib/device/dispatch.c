@@ -77,8 +77,8 @@ static int cfg_write_host(struct vpcie_dev *dev, unsigned off, const void *buf, 
 	    (dev->msi_off && vpcie_ranges_overlap(off, len, dev->msi_off, 24)) ||
 	    (dev->msix_off && vpcie_ranges_overlap(off, len, dev->msix_off, PCI_CAP_MSIX_SIZEOF)))
 		dev_irq_update(dev);
-	if (dev->ops->cfg_written)
-		dev->ops->cfg_written(dev, dev->opaque, off, len);
+	if (dev->ops.cfg_written)
+		dev->ops.cfg_written(dev, dev->opaque, off, len);
 	return 0;
 }
 
@@ -185,8 +185,8 @@ void dev_do_reset(struct vpcie_dev *dev, enum vpcie_reset_kind kind)
 	/* As vfio-pci does: MSI/MSI-X are torn down; the client sets them up again. */
 	dev_irq_drop_fds(dev, VFIO_PCI_MSI_IRQ_INDEX);
 	dev_irq_drop_fds(dev, VFIO_PCI_MSIX_IRQ_INDEX);
-	if (dev->ops->reset)
-		dev->ops->reset(dev, dev->opaque, kind);
+	if (dev->ops.reset)
+		dev->ops.reset(dev, dev->opaque, kind);
 }
 
 /* ---- Handlers ------------------------------------------------------------ */
@@ -300,8 +300,8 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 		   out.major, out.minor, (unsigned long long)client.max_data_xfer_size,
 		   client.max_msg_fds, dev->twin ? ", twin socket" : "",
 		   dev->ring ? ", ring transport" : "");
-	if (dev->ops->connect)
-		dev->ops->connect(dev, dev->opaque);
+	if (dev->ops.connect)
+		dev->ops.connect(dev, dev->opaque);
 out:
 	if (ret && dev->ring)
 		dev_ring_destroy(dev);

@@ -13,6 +13,7 @@
 #include <vpcie/host.h>
 #include <vpcie/transport.h>
 
+#include "../util/abi.h"
 #include "../util/util.h"
 #include "host_priv.h"
 
@@ -23,7 +24,7 @@
 /* Buffered messages processed before polling again (bounds inner loops). */
 #define HOST_DRAIN_BATCH 256u
 
-void vpcie_host_opts_defaults(struct vpcie_host_opts *opts)
+static void opts_defaults(struct vpcie_host_opts *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->timeout_ms = HOST_DEFAULT_TIMEOUT_MS;
@@ -34,6 +35,14 @@ void vpcie_host_opts_defaults(struct vpcie_host_opts *opts)
 	opts->log_level = VPCIE_LOG_WARN;
 	opts->poll_max_us = vpcie_env_poll_us(50);
 	opts->ring = getenv("VPCIE_HOST_RING") && !strcmp(getenv("VPCIE_HOST_RING"), "1");
+}
+
+void vpcie_host_opts_defaults_sized(struct vpcie_host_opts *opts, size_t size)
+{
+	struct vpcie_host_opts d;
+
+	opts_defaults(&d);
+	vpcie_abi_fill(opts, size, &d, sizeof(d));
 }
 
 int host_mark_broken(struct vpcie_host *h, int rc, const char *what)
@@ -676,7 +685,8 @@ out:
 	return rc;
 }
 
-struct vpcie_host *vpcie_host_open_fd(int fd, const struct vpcie_host_opts *opts, int *err)
+struct vpcie_host *vpcie_host_open_fd_sized(int fd, const struct vpcie_host_opts *opts,
+					    size_t opts_size, int *err)
 {
 	struct vpcie_chan_limits lim;
 	struct vpcie_host *h;
@@ -692,10 +702,13 @@ struct vpcie_host *vpcie_host_open_fd(int fd, const struct vpcie_host_opts *opts
 		close(fd);
 		goto fail_fd;
 	}
-	if (opts)
-		h->opts = *opts;
-	else
-		vpcie_host_opts_defaults(&h->opts);
+	opts_defaults(&h->opts);
+	if (opts && vpcie_abi_copy(&h->opts, sizeof(h->opts), opts, opts_size)) {
+		rc = -EINVAL;
+		free(h);
+		close(fd);
+		goto fail_fd;
+	}
 	if (h->opts.timeout_ms == 0)
 		h->opts.timeout_ms = HOST_DEFAULT_TIMEOUT_MS;
 	if (h->opts.max_data_xfer_size == 0)
@@ -737,28 +750,25 @@ fail_fd:
 	return NULL;
 }
 
-struct vpcie_host *vpcie_host_open(const char *path, const struct vpcie_host_opts *opts,
-				   int *err)
+struct vpcie_host *vpcie_host_open_sized(const char *path, const struct vpcie_host_opts *opts,
+					 size_t opts_size, int *err)
 {
-	struct vpcie_host_opts def;
+	struct vpcie_host_opts o;
 	int fd;
 
-	if (!path) {
+	opts_defaults(&o);
+	if (!path || (opts && vpcie_abi_copy(&o, sizeof(o), opts, opts_size))) {
 		if (err)
 			*err = -EINVAL;
 		return NULL;
 	}
-	if (!opts) {
-		vpcie_host_opts_defaults(&def);
-		opts = &def;
-	}
-	fd = vpcie_unix_connect(path, opts->connect_timeout_ms);
+	fd = vpcie_unix_connect(path, o.connect_timeout_ms);
 	if (fd < 0) {
 		if (err)
 			*err = fd;
 		return NULL;
 	}
-	return vpcie_host_open_fd(fd, opts, err);
+	return vpcie_host_open_fd_sized(fd, &o, sizeof(o), err);
 }
 
 void vpcie_host_close(struct vpcie_host *h)

@@ -19,6 +19,8 @@
 
 #include <vpcie/virtio.h>
 
+#include "../util/abi.h"
+
 /* queue_notify_data and queue_reset follow queue_used_hi (virtio 1.2). */
 #define COMMON_Q_NDATA 56u
 #define COMMON_Q_RESET 58u
@@ -36,7 +38,7 @@ struct vpcie_virtio {
 	struct vpcie_dev *dev;
 	struct vpcie_logger *lg;
 	struct vpcie_virtio_desc desc;
-	const struct vpcie_virtio_ops *ops;
+	struct vpcie_virtio_ops ops;        /* the program's, copied */
 	void *opaque;
 	uint64_t offered;
 	uint8_t *config;       /* desc.config_size bytes */
@@ -146,8 +148,8 @@ static void reset_state(struct vpcie_virtio *v)
 
 static void virtio_reset(struct vpcie_virtio *v)
 {
-	if (v->ops->reset)
-		v->ops->reset(v, v->opaque);
+	if (v->ops.reset)
+		v->ops.reset(v, v->opaque);
 	reset_state(v);
 }
 
@@ -161,7 +163,7 @@ static bool features_acceptable(struct vpcie_virtio *v, uint64_t f)
 		vpcie_warn(v->lg, "driver did not accept VIRTIO_F_VERSION_1 (legacy is not supported)");
 		return false;
 	}
-	return !v->ops->features_ok || v->ops->features_ok(v, v->opaque, f);
+	return !v->ops.features_ok || v->ops.features_ok(v, v->opaque, f);
 }
 
 static void set_status(struct vpcie_virtio *v, uint8_t s)
@@ -185,8 +187,8 @@ static void set_status(struct vpcie_virtio *v, uint8_t s)
 		}
 		vpcie_info(v->lg, "driver ready: features 0x%" PRIx64 ", %s rings", v->driver_features,
 			   (v->driver_features & (1ull << VIRTIO_F_RING_PACKED)) ? "packed" : "split");
-		if (v->ops->driver_ok)
-			v->ops->driver_ok(v, v->opaque);
+		if (v->ops.driver_ok)
+			v->ops.driver_ok(v, v->opaque);
 	}
 }
 
@@ -253,8 +255,8 @@ static void queue_notified(struct vpcie_virtio *v, unsigned q)
 		vpcie_dbg(v->lg, "notify for queue %u ignored (status 0x%x)", q, v->status);
 		return;
 	}
-	if (v->ops->queue_notify)
-		v->ops->queue_notify(v, v->opaque, q);
+	if (v->ops.queue_notify)
+		v->ops.queue_notify(v, v->opaque, q);
 }
 
 static void run_kicks(struct vpcie_dev *dev, void *opaque)
@@ -487,12 +489,12 @@ static void bar_write_bytes(struct vpcie_virtio *v, uint64_t off, const uint8_t 
 	} else if (inside(off, len, VPCIE_VIRTIO_DEVCFG_OFF, 0x1000)) {
 		uint64_t o = off - VPCIE_VIRTIO_DEVCFG_OFF;
 
-		if (!v->ops->config_write || o >= v->desc.config_size)
+		if (!v->ops.config_write || o >= v->desc.config_size)
 			return;
 		if (len > v->desc.config_size - o)
 			len = (size_t)(v->desc.config_size - o);
 		memcpy(v->config + o, buf, len);
-		v->ops->config_write(v, v->opaque, (unsigned)o, len);
+		v->ops.config_write(v, v->opaque, (unsigned)o, len);
 	}
 	/* ISR is read-only; writes elsewhere are ignored */
 }
@@ -617,11 +619,13 @@ static int add_caps(struct vpcie_virtio *v)
 	return 0;
 }
 
-struct vpcie_virtio *vpcie_virtio_new(const struct vpcie_virtio_desc *desc,
-				      const struct vpcie_virtio_ops *ops, void *opaque,
-				      const struct vpcie_dev_opts *dev_opts)
+struct vpcie_virtio *vpcie_virtio_new_sized(const struct vpcie_virtio_desc *descp,
+					    size_t desc_size, const struct vpcie_virtio_ops *ops,
+					    size_t ops_size, void *opaque,
+					    const struct vpcie_dev_opts *dev_opts, size_t opts_size)
 {
-	static const struct vpcie_virtio_ops no_ops;
+	struct vpcie_virtio_desc dc = {0};
+	const struct vpcie_virtio_desc *desc = &dc;
 	static const struct vpcie_dev_ops dev_ops = {
 		.reset = on_reset,
 		.disconnect = on_disconnect,
@@ -632,7 +636,8 @@ struct vpcie_virtio *vpcie_virtio_new(const struct vpcie_virtio_desc *desc,
 	struct vpcie_virtio *v;
 	int rc;
 
-	if (!desc || desc->num_queues < 1 || desc->num_queues > VPCIE_VIRTIO_MAX_QUEUES ||
+	if (!descp || vpcie_abi_copy(&dc, sizeof(dc), descp, desc_size) ||
+	    desc->num_queues < 1 || desc->num_queues > VPCIE_VIRTIO_MAX_QUEUES ||
 	    desc->queue_size == 0 || (desc->queue_size & (desc->queue_size - 1)) ||
 	    desc->queue_size > VPCIE_VIRTQ_MAX_SIZE ||
 	    desc->config_size > VPCIE_VIRTIO_MAX_CONFIG) {
@@ -643,7 +648,11 @@ struct vpcie_virtio *vpcie_virtio_new(const struct vpcie_virtio_desc *desc,
 	if (!v)
 		return NULL;
 	v->desc = *desc;
-	v->ops = ops ? ops : &no_ops;
+	if (ops && vpcie_abi_copy(&v->ops, sizeof(v->ops), ops, ops_size)) {
+		free(v);
+		errno = EINVAL;
+		return NULL;
+	}
 	v->opaque = opaque;
 	/* Bits 24..49 belong to the transport: keep only those we implement. */
 	v->offered = (desc->features & ~(((1ull << 50) - 1) & ~((1ull << 24) - 1))) |
@@ -661,7 +670,8 @@ struct vpcie_virtio *vpcie_virtio_new(const struct vpcie_virtio_desc *desc,
 		.class_code = desc->class_code,
 		.revision = 1, /* a modern (non-transitional) device */
 	};
-	v->dev = vpcie_dev_new(&ids, &dev_ops, v, dev_opts);
+	v->dev = vpcie_dev_new_sized(&ids, sizeof(ids), &dev_ops, sizeof(dev_ops), v, dev_opts,
+				     opts_size);
 	if (!v->dev)
 		goto fail;
 	v->lg = vpcie_dev_logger(v->dev);
@@ -684,13 +694,11 @@ fail:
 
 void vpcie_virtio_free(struct vpcie_virtio *v)
 {
-	static const struct vpcie_virtio_ops no_ops;
-
 	if (!v)
 		return;
 	/* No callbacks into the program from here on (dropping the client
 	 * resets the virtio state through on_disconnect). */
-	v->ops = &no_ops;
+	memset(&v->ops, 0, sizeof(v->ops));
 	vpcie_dev_free(v->dev); /* also frees the kick timer */
 	if (v->q)
 		for (unsigned i = 0; i < v->desc.num_queues; i++)
