@@ -27,6 +27,7 @@
  *   3 CTRL   u8 which, u32 value: store into control word which % 8
  *            (direction which / 4 % 2, line which % 4)
  *   4 POKE   u16 offset, u8 len, len bytes: anywhere in the shared memory
+ *            the device reads (header, control lines, command slots)
  *   5 SOCK   u8 what: a socket command (GET_INFO, a 64-byte config read,
  *            RESET, SET_IRQS disabling MSI-X), answered before the next op
  *   6 CLOSE  the host goes away; the device must drain the ring and drop it
@@ -448,16 +449,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 4: { /* POKE */
-			size_t off, len;
+			size_t off, len, end;
 
 			if (!take(&rd, b, 3))
 				goto out;
-			off = ((size_t)b[0] | (size_t)b[1] << 8) % hs->len;
+			/* The reply slots are ours to read, never the device's. */
+			end = VPCIE_RING_HDR_SIZE + (size_t)hs->slots * VPCIE_RING_SLOT_SIZE;
+			off = ((size_t)b[0] | (size_t)b[1] << 8) % end;
 			len = b[2];
 			if (len > (size_t)(rd.end - rd.p))
 				len = (size_t)(rd.end - rd.p);
-			if (len > hs->len - off)
-				len = hs->len - off;
+			if (len > end - off)
+				len = end - off;
 			memcpy(hs->mem + off, rd.p, len);
 			rd.p += len;
 			/* The reply ring's consumer index, or command slots. */
