@@ -6,7 +6,10 @@
 
 corpus_device/, corpus_host/: inputs in the harnesses' formats (see the
 comments at the top of fuzz_device.c, fuzz_host.c and fuzz_common.h);
-corpus_caps/: VERSION JSON texts; corpus_cfg_walk/: config space images.
+corpus_caps/: VERSION JSON texts; corpus_cfg_walk/: config space images;
+corpus_virtq_split/, corpus_virtq_packed/: rings and operations in
+fuzz_virtq.c's format; corpus_ring_device/, corpus_ring_host/: the formats
+of fuzz_ring_device.c and fuzz_ring_host.c.
 """
 import os
 import struct
@@ -317,8 +320,283 @@ def caps():
                                    b'"max_data_xfer_size":9223372036854775807,"pgsizes":1}}')
 
 
+# ---- fuzz_virtq_split / fuzz_virtq_packed ---------------------------------------
+# header: flags (1 INDIRECT, 2 EVENT_IDX, 4 direct pointers, 8 pointers for the
+# lower half only), u16 size, u16 max_chain, u16 desc/driver/device offsets;
+# then ops: 0 WRITE off len bytes, 1 POP how, 2 PUSH k written, 3 NOTIFY, 4 DRAIN.
+VQ_BASE = 0x100000
+F_NEXT, F_WRITE, F_INDIRECT = 1, 2, 4
+P_AVAIL, P_USED = 1 << 7, 1 << 15
+
+
+def vq_hdr(flags, size, desc, driver, device, max_chain=0):
+    return bytes([flags]) + struct.pack("<HHHHH", size, max_chain, desc, driver, device)
+
+
+def vq_w(off, data):
+    out = b""
+    while data:
+        chunk, data = data[:255], data[255:]
+        out += b"\0" + struct.pack("<HB", off, len(chunk)) + chunk
+        off += len(chunk)
+    return out
+
+
+def vq_pop(data=True):
+    return b"\1" + bytes([1 if data else 0])
+
+
+def vq_push(k, written):
+    return b"\2" + bytes([k]) + struct.pack("<I", written)
+
+
+VQ_NOTIFY, VQ_DRAIN = b"\3", b"\4"
+
+
+def sdesc(addr, length, flags=0, nxt=0):
+    return struct.pack("<QIHH", VQ_BASE + addr, length, flags, nxt)
+
+
+def pdesc(addr, length, buf_id, flags, wrap=1):
+    f = flags | ((P_AVAIL if wrap else P_USED))
+    return struct.pack("<QIHH", VQ_BASE + addr, length, buf_id, f)
+
+
+def virtq_split():
+    # size 8 (1 << 3): descriptors at 0, available ring at 0x200, used at 0x400
+    D, A, U = 0, 0x200, 0x400
+    h = vq_hdr(4 | 1, 3, D, A, U)
+    table = sdesc(0x1000, 64, F_NEXT, 1) + sdesc(0x2000, 32, F_WRITE) + sdesc(0x1100, 16) + \
+        sdesc(0x3000, 48, F_INDIRECT)
+    ind = sdesc(0x1200, 8, F_NEXT, 1) + sdesc(0x2100, 100, F_WRITE | F_NEXT, 2) + \
+        sdesc(0x2200, 4, F_WRITE)
+    avail = struct.pack("<HH", 0, 3) + struct.pack("<8H", 0, 2, 3, 0, 0, 0, 0, 0)
+    more = vq_w(A + 4 + 6, struct.pack("<H", 2)) + vq_w(A + 2, struct.pack("<H", 4))
+    write("corpus_virtq_split", "chains",
+          h + vq_w(D, table) + vq_w(0x3000, ind) + vq_w(A, avail) +
+          vq_pop() + vq_pop() + vq_push(1, 10) + vq_pop() + vq_push(0, 5) + vq_push(0, 0) +
+          VQ_NOTIFY + more + VQ_DRAIN + VQ_NOTIFY)
+    # Event index: used_event after the ring, read-only accessor path.
+    h = vq_hdr(2 | 1, 3, D, A, U)
+    write("corpus_virtq_split", "event_idx",
+          h + vq_w(D, table) + vq_w(0x3000, ind) + vq_w(A, avail + struct.pack("<H", 1)) +
+          VQ_DRAIN + more + vq_w(A + 4 + 16, struct.pack("<H", 3)) + VQ_DRAIN + VQ_NOTIFY)
+    # Pointers for the lower half only: a chain crossing 0x8000.
+    h = vq_hdr(4 | 8, 1, D, A, U)
+    write("corpus_virtq_split", "mixed",
+          h + vq_w(D, sdesc(0x7ff0, 0x20, F_NEXT, 1) + sdesc(0x8000, 0x100, F_WRITE)) +
+          vq_w(A, struct.pack("<HHHH", 0, 1, 0, 0)) + vq_pop() + vq_push(0, 0x100) + VQ_NOTIFY)
+    # Hostile: a loop, a head out of range, an index far ahead, memory edges.
+    h = vq_hdr(4, 2, D, A, U)
+    write("corpus_virtq_split", "loop",
+          h + vq_w(D, sdesc(0x1000, 8, F_NEXT, 1) + sdesc(0x1000, 8, F_NEXT, 0)) +
+          vq_w(A, struct.pack("<HHHH", 0, 1, 0, 0)) + vq_pop() + vq_pop())
+    write("corpus_virtq_split", "bad_head",
+          h + vq_w(A, struct.pack("<HHHH", 0, 1, 9, 0)) + vq_pop())
+    write("corpus_virtq_split", "idx_ahead",
+          h + vq_w(A, struct.pack("<HHHH", 0, 9, 0, 0)) + vq_pop())
+    write("corpus_virtq_split", "edge",
+          vq_hdr(4 | 1, 2, 0xffe0, A, U) + vq_w(0xffe0, sdesc(0xfff0, 0x20, F_INDIRECT)) +
+          vq_w(A, struct.pack("<HHHH", 0, 1, 0, 0)) + vq_pop())
+    write("corpus_virtq_split", "huge", vq_hdr(4 | 3, 15, D, 0x8000, 0xc000) +
+          vq_w(0x8000, struct.pack("<HH", 0, 1)) + vq_pop() + VQ_DRAIN)
+    # Two rounds over a ring of 2 (index wrap within the ring).
+    rounds = b""
+    for i in range(1, 6):
+        rounds += vq_w(A + 4 + 2 * ((i - 1) % 2), struct.pack("<H", (i - 1) % 2)) + \
+            vq_w(A + 2, struct.pack("<H", i)) + vq_pop() + vq_push(0, 1) + VQ_NOTIFY
+    write("corpus_virtq_split", "rounds",
+          vq_hdr(2 | 4, 1, D, A, U) + vq_w(D, sdesc(0x1000, 8) + sdesc(0x2000, 8, F_WRITE)) +
+          rounds)
+
+
+def virtq_packed():
+    # size 8: descriptor ring at 0, driver event at 0x200, device event at 0x300
+    D, DRV, DEV = 0, 0x200, 0x300
+    ring = pdesc(0x1000, 64, 5, F_NEXT) + pdesc(0x2000, 32, 5, F_WRITE) + \
+        pdesc(0x1100, 16, 7, 0) + pdesc(0x3000, 48, 9, F_INDIRECT)
+    ind = sdesc(0x1200, 8) + sdesc(0x2100, 100, F_WRITE) + sdesc(0x2200, 4, F_WRITE)
+    ev_desc = struct.pack("<HH", 3 | 0x8000, 2)   # VRING_PACKED_EVENT_FLAG_DESC at slot 3
+    write("corpus_virtq_packed", "chains",
+          vq_hdr(1 | 4, 8, D, DRV, DEV) + vq_w(D, ring) + vq_w(0x3000, ind) +
+          vq_pop() + vq_pop() + vq_push(1, 10) + vq_pop() + vq_push(0, 5) + vq_push(0, 0) +
+          VQ_NOTIFY + vq_w(DRV, struct.pack("<HH", 0, 1)) + VQ_NOTIFY)
+    write("corpus_virtq_packed", "event_idx",
+          vq_hdr(1 | 2, 8, D, DRV, DEV) + vq_w(D, ring) + vq_w(0x3000, ind) +
+          vq_w(DRV, ev_desc) + VQ_DRAIN + VQ_NOTIFY)
+    # Wrap-around: a ring of 3 refilled with the flipped wrap each lap.
+    laps = b""
+    wrap = 1
+    pos = 0
+    for i in range(7):
+        laps += vq_w(D + 16 * pos, pdesc(0x1000 + 0x100 * pos, 8, i, F_WRITE, wrap)) + VQ_DRAIN
+        pos += 1
+        if pos == 3:
+            pos, wrap = 0, 1 - wrap
+    write("corpus_virtq_packed", "laps", vq_hdr(2 | 4, 3, D, DRV, DEV) + laps + VQ_NOTIFY)
+    # Hostile: a chain longer than the ring, indirect with NEXT, a table
+    # beyond memory, ring at the end of memory.
+    write("corpus_virtq_packed", "endless",
+          vq_hdr(4, 4, D, DRV, DEV) + vq_w(D, b"".join(pdesc(0x1000, 8, 0, F_NEXT) for _ in range(4))) +
+          vq_pop() + vq_pop())
+    write("corpus_virtq_packed", "indirect_next",
+          vq_hdr(1 | 4, 4, D, DRV, DEV) + vq_w(D, pdesc(0x3000, 16, 1, F_INDIRECT | F_NEXT)) +
+          vq_pop())
+    write("corpus_virtq_packed", "edge",
+          vq_hdr(1 | 4 | 8, 4, 0xffc0, DRV, DEV) +
+          vq_w(0xffc0, pdesc(0x7ff8, 0x10, 1, F_NEXT) + pdesc(0xfff0, 0x20, 1, F_INDIRECT)) +
+          vq_pop() + VQ_DRAIN)
+
+
+# ---- fuzz_ring_device ------------------------------------------------------------
+# setup byte: 1 MSI-X eventfds, 2 MSI eventfds, 4 shared DMA memory, 8 64 slots;
+# then ops: 0 CMD op flags count index u32 offset data, 1 RAW publish slot64,
+# 2 RUN how, 3 CTRL which u32, 4 POKE u16 off u8 len bytes, 5 SOCK what, 6 CLOSE.
+R_READ, R_WRITE, R_FENCE = 1, 2, 3
+R_POSTED = 4
+
+
+def r_cmd(op, index=0, offset=0, data=b"", count=None, flags=0):
+    if count is None:
+        count = len(data)
+    if op != R_WRITE:
+        data = b""
+    return b"\0" + bytes([op, flags, count, index]) + struct.pack("<I", offset) + data[:32]
+
+
+def r_read(index, offset, count):
+    return r_cmd(R_READ, index, offset, count=count)
+
+
+def r_write(index, offset, data, posted=False):
+    return r_cmd(R_WRITE, index, offset, data, flags=R_POSTED if posted else 0)
+
+
+def r_run(how=1):
+    return b"\2" + bytes([how])
+
+
+def r_ctrl(which, value):
+    return b"\3" + bytes([which]) + struct.pack("<I", value)
+
+
+def r_raw(slot, publish=True):
+    return b"\1" + bytes([1 if publish else 0]) + slot
+
+
+def r_slot(op, id_, flags, count, index, error, offset, seq, reserved, data=b""):
+    return struct.pack("<HHHHIIQII", op, id_, flags, count, index, error, offset, seq,
+                       reserved) + data.ljust(32, b"\0")[:32]
+
+
+R_FENCE_CMD, R_CLOSE = r_cmd(R_FENCE), b"\6"
+
+
+def r_bar0(off, v, posted=False):
+    return r_write(0, off, le32(v), posted)
+
+
+def r_cfg16(off, v):
+    return r_write(CFG, off, struct.pack("<H", v))
+
+
+def ring_device():
+    d = "corpus_ring_device"
+    write(d, "rw", bytes([0]) + r_read(CFG, 0, 4) + r_read(CFG, 0, 32) + r_bar0(4, 0x1234) +
+          r_read(0, 4, 4) + R_FENCE_CMD + r_run() + r_bar0(4, 7, posted=True) +
+          r_write(1, 250, b"abcdef", posted=True) + R_FENCE_CMD + r_read(1, 248, 8) +
+          r_read(2, 4090, 12) + r_read(4, 0x1ff8, 16) + r_read(ROM, 0, 32) + r_run() + R_CLOSE)
+    msix_table = struct.pack("<QII", 0xfee00000, 0x41, 0)
+    write(d, "msix_irq", bytes([1 | 4]) + r_cfg16(4, 6) + r_cfg16(0x96, 0x8000) +
+          r_write(4, 0, msix_table) + r_write(4, 16, msix_table) + r_run() +
+          r_bar0(0x18, 0) + r_bar0(0x18, 1) + r_bar0(0x18, 5) + r_run() +
+          b"".join(r_bar0(0x18, 0) for _ in range(10)) + r_run(3) +
+          b"".join(r_bar0(0x18, 1) for _ in range(6)) + r_run(3) + r_run() +
+          r_bar0(0x20, 0) + r_run() + r_run())
+    write(d, "msi_irq", bytes([2]) + r_cfg16(4, 6) + r_write(CFG, 0x80, le32(0xfee00000)) +
+          r_cfg16(0x7e, 0x0051) + r_bar0(0x18, 0) + r_bar0(0x18, 3) +
+          r_write(CFG, 0x90, le32(0xf)) + r_bar0(0x18, 2) + r_run() + r_write(CFG, 0x90, le32(0)) +
+          r_run())
+    write(d, "dma", bytes([4]) + r_cfg16(4, 6) + r_bar0(8, 0x10000) + r_bar0(0x10, 64) +
+          r_bar0(0x14, 2) + r_bar0(0x14, 1) + r_bar0(4, 1) + r_bar0(0x14, 3) +
+          r_bar0(8, 0x1fff0) + r_bar0(0x14, 1) + r_read(0, 0x14, 4) + r_run())
+    write(d, "full", bytes([0]) + b"".join(r_read(CFG, 4 * i, 4) for i in range(16)) + r_run(3) +
+          b"".join(r_read(CFG, 4 * i, 4) for i in range(16)) + r_run(3) + r_run())
+    write(d, "malformed", bytes([0]) + r_cmd(9, count=0) + r_cmd(R_READ, CFG, 0, count=0) +
+          r_cmd(R_WRITE, 0, 4, count=40, data=b"x" * 32) + r_cmd(R_FENCE, count=4, data=b"abcd") +
+          r_cmd(R_READ, CFG, 0, count=4, flags=R_POSTED) + r_cmd(R_READ, CFG, 0, count=4, flags=0x80) +
+          r_raw(r_slot(R_READ, 77, 0, 4, CFG, 0, 0, 0, 1)) +
+          r_raw(r_slot(R_READ, 78, 0, 4, CFG, 5, 0, 0, 0)) +
+          r_read(9, 0, 4) + r_read(CFG, 4094, 4) + r_read(CFG, 0xffffffff, 4) + r_run() + R_CLOSE)
+    write(d, "ctrl", bytes([8]) + r_read(CFG, 0, 4) + r_run() + r_ctrl(2, 5) +
+          b"".join(r_read(CFG, 0, 4) for _ in range(20)) + r_run() + r_ctrl(5, 9) +
+          r_read(CFG, 0, 4) + r_run() + r_ctrl(4, 0x1000) + r_read(CFG, 0, 4) + r_run())
+    write(d, "sock_mix", bytes([1]) + r_bar0(4, 1, posted=True) + r_bar0(4, 2, posted=True) +
+          b"\5\1" + r_read(0, 4, 4) + r_bar0(4, 3, posted=True) + b"\5\2" + b"\5\0" + b"\5\3" +
+          r_run() + r_read(0, 4, 4) + r_run())
+    write(d, "close_pending", bytes([0]) + r_bar0(4, 9, posted=True) + r_bar0(0x20, 0, posted=True) +
+          r_read(0, 4, 4) + R_CLOSE)
+    write(d, "raw", bytes([0]) + r_raw(r_slot(R_READ, 1, 0, 4, CFG, 0, 0, 5, 0), publish=False) +
+          r_run() + r_raw(r_slot(R_READ, 2, 0, 4, CFG, 0, 0, 0, 0)) +
+          b"\4" + struct.pack("<HB", 4096 + 64, 4) + b"\xff\xff\xff\xff" + r_run())
+
+
+# ---- fuzz_ring_host ---------------------------------------------------------------
+# byte 0: 1 = 64 slots; then one record per command the host puts in the ring:
+# ctl (bits 0-1 noise count, 4 honest reply, 8 no reply, 0x10 control word
+# follows, 0x20/0x40 fix up op+id / index+offset of a given reply, 0x80 noise
+# after the reply), noise slots, [reply slot], [which, u32 value].
+# Ring commands of host_calls() in fuzz_ring_host.c with honest answers:
+# 23 = the BAR2 read right after MSI-X is enabled, 38 = the one after MSI.
+H_HONEST = b"\4"
+IRQ_OP = 4
+
+
+def h_rec(ctl, noise=(), reply=None, ctrl=None):
+    out = bytes([ctl | len(noise) | (0x10 if ctrl is not None else 0)]) + b"".join(noise)
+    if reply is not None:
+        out += reply
+    if ctrl is not None:
+        out += bytes([ctrl[0]]) + struct.pack("<I", ctrl[1])
+    return out
+
+
+def notice(index, vector):
+    return r_slot(IRQ_OP, 0, 0, 0, index, 0, vector, 0, 0)
+
+
+def ring_host():
+    d = "corpus_ring_host"
+    write(d, "honest", bytes([0]))
+    write(d, "honest64", bytes([1]))
+    write(d, "msix_notices", bytes([0]) + H_HONEST * 23 +
+          h_rec(4 | 0x80, [notice(MSIX, 0), notice(MSIX, 1), notice(MSIX, 7)]))
+    write(d, "msi_notices", bytes([1]) + H_HONEST * 38 +
+          h_rec(4, [notice(MSI, 3), notice(MSI, 0), notice(MSIX, 0)]))
+    write(d, "stray", bytes([0]) +
+          h_rec(4, [r_slot(R_READ, 99, 1, 4, 0, 0, 0, 0, 0), r_slot(R_READ, 2, 0x80, 4, 0, 0, 0, 0, 0)]) +
+          h_rec(4 | 0x80, [r_slot(R_WRITE, 3, 1, 0, 0, 0, 8, 0, 0)]))
+    write(d, "wrong_reply", bytes([0]) +
+          h_rec(0x20, reply=r_slot(0, 0, 1, 4, 5, 0, 0x40, 0, 0)) +
+          h_rec(0x60, reply=r_slot(0, 0, 3, 0, 0, 5, 0, 0, 0)) +
+          h_rec(0x60, reply=r_slot(0, 0, 1, 8, 0, 0, 0, 0, 0)))
+    write(d, "error_replies", bytes([0]) + H_HONEST * 9 +
+          h_rec(0x60, reply=r_slot(0, 0, 3, 0, 0, 0, 0, 0, 0)) + H_HONEST * 11 +
+          h_rec(0x60, reply=r_slot(0, 0, 3, 0, 0, 22, 0, 0, 0)))
+    write(d, "no_reply", bytes([0]) + H_HONEST + h_rec(8))
+    write(d, "garbage", bytes([0]) + h_rec(0, reply=bytes(range(64))))
+    write(d, "cons_wait", bytes([0]) + H_HONEST * 15 + h_rec(4, ctrl=(0, 0)))
+    write(d, "cons_broken", bytes([0]) + H_HONEST * 15 + h_rec(4, ctrl=(0, 0x10000)))
+    write(d, "flags", bytes([0]) + h_rec(4, ctrl=(1, 7)) + h_rec(4, ctrl=(6, 3)) +
+          h_rec(4, ctrl=(5, 0xffffffff)) + H_HONEST * 20 + h_rec(4, ctrl=(4, 1)))
+
+
 if __name__ == "__main__":
     device()
     host()
     cfg_walk()
     caps()
+    virtq_split()
+    virtq_packed()
+    ring_device()
+    ring_host()
