@@ -482,7 +482,15 @@ static void bar_write_bytes(struct vpcie_virtio *v, uint64_t off, const uint8_t 
 	} else if (inside(off, len, VPCIE_VIRTIO_NOTIFY_OFF, 0x1000)) {
 		uint64_t q = (off - VPCIE_VIRTIO_NOTIFY_OFF) / VPCIE_VIRTIO_NOTIFY_MULT;
 
-		if (q < v->desc.num_queues)
+		if (q >= v->desc.num_queues)
+			return;
+		/* Rings reached through DMA messages: served from the kick timer,
+		 * once this write is answered - the host may serve our DMA only
+		 * after its vCPU is done with this access (vpcie_dma_read() in
+		 * vpcie/device.h). With the rings mapped, at once. */
+		if (v->q[q].vq && !vpcie_dma_ptr(v->dev, v->q[q].desc, 1, false))
+			vpcie_virtio_kick(v, (unsigned)q);
+		else
 			queue_notified(v, (unsigned)q);
 	} else if (inside(off, len, VPCIE_VIRTIO_DEVCFG_OFF, 0x1000)) {
 		uint64_t o = off - VPCIE_VIRTIO_DEVCFG_OFF;
