@@ -14,6 +14,7 @@
  *        callback, 3 = as 1 with a vpcie_dma_ptr() to PTR_ADDR taken first
  *        and read after the DMA.
  *   0x14 sum of the bytes read (and, for 3, of the PTR_ADDR page)
+ * The last case uses the virtio transport (vpcie/virtio.h) instead.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,9 +31,13 @@
 
 #include <cmocka.h>
 
+#include <linux/virtio_config.h>
+#include <linux/virtio_pci.h>
+
 #include <vpcie/device.h>
 #include <vpcie/protocol.h>
 #include <vpcie/transport.h>
+#include <vpcie/virtio.h>
 
 #define WAIT_MS 1000          /* how long a reply may take (all local) */
 #define HOST_ADDR 0x100000ull /* message-only host memory */
@@ -57,6 +62,10 @@ struct tdev {
 	int depth;
 	atomic_bool stop;
 	pthread_t thread;
+	/* virtio case */
+	struct vpcie_virtio *v;
+	atomic_int pops;         /* queue_notify calls finished */
+	atomic_int second_pop;   /* what the second pop returned */
 };
 
 static uint64_t dma_addr(const struct tdev *t)
@@ -180,16 +189,25 @@ static bool is_reply(const struct vpcie_msg *m, uint16_t id)
 	return (m->hdr.flags & VPCIE_MSGF_TYPE_MASK) == VPCIE_MSGF_REPLY && m->hdr.msg_id == id;
 }
 
-/* Serve one DMA request as a host would. */
+/* Serve one DMA request (DMA_READ or DMA_WRITE) as a host would. */
 static void serve_dma(struct fix *f, const struct vpcie_msg *m)
 {
 	const struct vpcie_dma_access *a = m->payload;
 
 	assert_int_equal(m->hdr.flags & VPCIE_MSGF_TYPE_MASK, VPCIE_MSGF_COMMAND);
-	assert_int_equal(m->hdr.cmd, VPCIE_CMD_DMA_READ);
 	assert_true(m->payload_len >= sizeof(*a));
 	assert_true(a->addr >= HOST_ADDR && a->count <= HOST_SIZE &&
 		    a->addr - HOST_ADDR <= HOST_SIZE - a->count);
+	if (m->hdr.cmd == VPCIE_CMD_DMA_WRITE) {
+		struct vpcie_dma_write_reply wr = {.addr = a->addr, .count = (uint32_t)a->count};
+		struct iovec iov = {&wr, sizeof(wr)};
+
+		assert_true(m->payload_len - sizeof(*a) >= a->count);
+		memcpy(f->host + (a->addr - HOST_ADDR), a->data, (size_t)a->count);
+		assert_int_equal(vpcie_chan_reply(f->ch, &m->hdr, &iov, 1, NULL, 0, WAIT_MS), 0);
+		return;
+	}
+	assert_int_equal(m->hdr.cmd, VPCIE_CMD_DMA_READ);
 	if (a->count > f->max_read)
 		f->max_read = (uint32_t)a->count;
 	struct vpcie_dma_access rep = {.addr = a->addr, .count = a->count};
@@ -249,37 +267,20 @@ static void dma_map(struct fix *f, uint64_t addr, uint64_t size, int fd)
 	assert_int_equal(call(f, VPCIE_CMD_DMA_MAP, &m, sizeof(m), fd, NULL), 0);
 }
 
-static int setup(void **state)
+/* Host memory, the device thread, VERSION as QEMU proposes it (1 MiB
+ * transfers) and the message-only map. */
+static void connect_client(struct fix *f)
 {
-	static const struct vpcie_ids ids = {.vendor = 0x1234, .device = 0x0d3a,
-					     .class_code = 0xff0000};
-	struct fix *f = calloc(1, sizeof(*f));
-	struct vpcie_dev_opts o;
 	struct vpcie_chan_limits lim = {.max_msg_size = 2u << 20, .max_fds = 4};
 	int sv[2];
 
-	assert_non_null(f);
-	vpcie_dev_opts_defaults(&o);
-	o.log_level = getenv("TEST_VERBOSE") ? VPCIE_LOG_DEBUG : VPCIE_LOG_ERROR;
-	o.dma_timeout_ms = 3 * WAIT_MS;
-	o.offer_ring = false;
-	o.poll_max_us = 0;
-	f->t.dev = vpcie_dev_new(&ids, NULL, &f->t, &o);
-	assert_non_null(f->t.dev);
-	static const struct vpcie_bar_ops ops = {bar0_read, bar0_write};
-	struct vpcie_bar_desc bar = {.size = 4096, .kind = VPCIE_BAR_MEM32, .ops = &ops,
-				     .opaque = &f->t};
-
-	assert_int_equal(vpcie_dev_set_bar(f->t.dev, 0, &bar), 0);
-	/* Armed by the command register; until then, due in ~290 years. */
-	f->t.timer = vpcie_dev_timer_add(f->t.dev, UINT64_MAX / 2, 0, on_timer, &f->t);
-	assert_non_null(f->t.timer);
 	f->t.buf = malloc(HOST_SIZE);
 	f->host = malloc(HOST_SIZE);
 	assert_non_null(f->t.buf);
 	assert_non_null(f->host);
 	for (unsigned i = 0; i < HOST_SIZE; i++)
 		f->host[i] = (uint8_t)(i * 7 + 3);
+	f->ptr_fd = -1;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(vpcie_dev_attach(f->t.dev, sv[0]), 0);
 	f->ch = vpcie_chan_new(sv[1], &lim);
@@ -287,7 +288,6 @@ static int setup(void **state)
 	f->next_id = 1;
 	assert_int_equal(pthread_create(&f->t.thread, NULL, device_thread, &f->t), 0);
 
-	/* VERSION as QEMU proposes it (1 MiB transfers), maps, bus mastering. */
 	struct vpcie_version v = {VPCIE_PROTO_MAJOR, VPCIE_PROTO_MINOR};
 	struct vpcie_caps caps;
 	char buf[sizeof(v) + 512];
@@ -302,6 +302,37 @@ static int setup(void **state)
 	memcpy(buf, &v, sizeof(v));
 	assert_int_equal(call(f, VPCIE_CMD_VERSION, buf, sizeof(v) + (size_t)n, -1, NULL), 0);
 	dma_map(f, HOST_ADDR, HOST_SIZE, -1);
+}
+
+static void dev_opts(struct vpcie_dev_opts *o)
+{
+	vpcie_dev_opts_defaults(o);
+	o->log_level = getenv("TEST_VERBOSE") ? VPCIE_LOG_DEBUG : VPCIE_LOG_ERROR;
+	o->dma_timeout_ms = 3 * WAIT_MS;
+	o->offer_ring = false;
+	o->poll_max_us = 0;
+}
+
+static int setup(void **state)
+{
+	static const struct vpcie_ids ids = {.vendor = 0x1234, .device = 0x0d3a,
+					     .class_code = 0xff0000};
+	struct fix *f = calloc(1, sizeof(*f));
+	struct vpcie_dev_opts o;
+
+	assert_non_null(f);
+	dev_opts(&o);
+	f->t.dev = vpcie_dev_new(&ids, NULL, &f->t, &o);
+	assert_non_null(f->t.dev);
+	static const struct vpcie_bar_ops ops = {bar0_read, bar0_write};
+	struct vpcie_bar_desc bar = {.size = 4096, .kind = VPCIE_BAR_MEM32, .ops = &ops,
+				     .opaque = &f->t};
+
+	assert_int_equal(vpcie_dev_set_bar(f->t.dev, 0, &bar), 0);
+	/* Armed by the command register; until then, due in ~290 years. */
+	f->t.timer = vpcie_dev_timer_add(f->t.dev, UINT64_MAX / 2, 0, on_timer, &f->t);
+	assert_non_null(f->t.timer);
+	connect_client(f);
 	f->ptr_fd = memfd_create("test-dma-wait", MFD_CLOEXEC);
 	assert_true(f->ptr_fd >= 0);
 	assert_int_equal(ftruncate(f->ptr_fd, PTR_SIZE), 0);
@@ -324,8 +355,12 @@ static int teardown(void **state)
 	atomic_store(&f->t.stop, true);
 	pthread_join(f->t.thread, NULL);
 	vpcie_chan_free(f->ch);
-	vpcie_dev_free(f->t.dev);
-	close(f->ptr_fd);
+	if (f->t.v)
+		vpcie_virtio_free(f->t.v); /* frees its device */
+	else
+		vpcie_dev_free(f->t.dev);
+	if (f->ptr_fd >= 0)
+		close(f->ptr_fd);
 	free(f->t.buf);
 	free(f->host);
 	free(f);
@@ -514,6 +549,104 @@ static void test_dma_inside_callback_queues(void **state)
 	assert_int_equal(atomic_load(&f->t.nested), 0);
 }
 
+/* ---- virtio: a reset while a queue's code waits for DMA ------------------- */
+
+#define VQ_DESC (HOST_ADDR + 0x10000)
+#define VQ_AVAIL (HOST_ADDR + 0x11000)
+#define VQ_USED (HOST_ADDR + 0x12000)
+
+/* Two pops: the first waits for DMA, during which the driver resets us. */
+static void vq_notify(struct vpcie_virtio *v, void *opaque, unsigned q)
+{
+	struct tdev *t = opaque;
+	struct vpcie_virtq *vq = vpcie_virtio_queue(v, q);
+	struct vpcie_virtq_req req;
+
+	t->in_dma = true;
+	vpcie_virtq_pop(vq, &req);
+	t->in_dma = false;
+	atomic_store(&t->second_pop, vpcie_virtq_pop(vq, &req));
+	atomic_fetch_add(&t->pops, 1);
+}
+
+static int setup_virtio(void **state)
+{
+	static const struct vpcie_virtio_ops ops = {.queue_notify = vq_notify};
+	const struct vpcie_virtio_desc desc = {.device_id = 2, .class_code = 0x010000,
+					       .num_queues = 1, .queue_size = 16};
+	struct fix *f = calloc(1, sizeof(*f));
+	struct vpcie_dev_opts o;
+
+	assert_non_null(f);
+	dev_opts(&o);
+	f->t.v = vpcie_virtio_new(&desc, &ops, &f->t, &o);
+	assert_non_null(f->t.v);
+	f->t.dev = vpcie_virtio_dev(f->t.v);
+	connect_client(f);
+	memset(f->host + (VQ_DESC - HOST_ADDR), 0, 0x3000); /* empty rings */
+	region_write(f, VFIO_PCI_CONFIG_REGION_INDEX, PCI_COMMAND,
+		     PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, false);
+	*state = f;
+	return 0;
+}
+
+static void common_write(struct fix *f, unsigned off, uint32_t v)
+{
+	region_write(f, VPCIE_VIRTIO_BAR, VPCIE_VIRTIO_COMMON_OFF + off, v, false);
+}
+
+static uint8_t virtio_status(struct fix *f)
+{
+	return (uint8_t)read_reg(f, VPCIE_VIRTIO_COMMON_OFF + VIRTIO_PCI_COMMON_STATUS);
+}
+
+/*
+ * The driver writes status 0 while the device's queue code waits for a
+ * DMA_READ. The reset must not free the queue under that code: it completes
+ * when the code returns (status reads non-zero until then, as virtio allows),
+ * and the queue refuses further work meanwhile.
+ */
+static void test_virtio_reset_while_dma_waits(void **state)
+{
+	struct fix *f = *state;
+	const uint32_t ready = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+	struct vpcie_msg dma;
+
+	/* A driver's bring-up, 4-byte writes (status shares its word with
+	 * config_generation, read-only, and queue_select, 0). */
+	common_write(f, VIRTIO_PCI_COMMON_STATUS, ready);
+	common_write(f, VIRTIO_PCI_COMMON_GFSELECT, 1);
+	common_write(f, VIRTIO_PCI_COMMON_GF, 1); /* VIRTIO_F_VERSION_1 */
+	common_write(f, VIRTIO_PCI_COMMON_STATUS, ready | VIRTIO_CONFIG_S_FEATURES_OK);
+	common_write(f, VIRTIO_PCI_COMMON_Q_DESCLO, (uint32_t)VQ_DESC);
+	common_write(f, VIRTIO_PCI_COMMON_Q_AVAILLO, (uint32_t)VQ_AVAIL);
+	common_write(f, VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)VQ_USED);
+	common_write(f, VIRTIO_PCI_COMMON_Q_ENABLE, 1);
+	common_write(f, VIRTIO_PCI_COMMON_STATUS,
+		     ready | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_int_equal(virtio_status(f), 0x0f);
+
+	/* Notify queue 0 (posted), then reset while its DMA is outstanding. */
+	region_write(f, VPCIE_VIRTIO_BAR, VPCIE_VIRTIO_NOTIFY_OFF, 0, true);
+	assert_int_equal(next(f, &dma), 0);
+	assert_int_equal(dma.hdr.flags & VPCIE_MSGF_TYPE_MASK, VPCIE_MSGF_COMMAND);
+	common_write(f, VIRTIO_PCI_COMMON_STATUS, 0);
+	assert_int_not_equal(virtio_status(f), 0); /* reset still in progress */
+	serve_dma(f, &dma);
+	vpcie_msg_release(&dma);
+	/* Whatever more the first pop asks for, until the callback is done. */
+	for (int i = 0; i < 200 && atomic_load(&f->t.pops) == 0; i++) {
+		if (vpcie_chan_recv(f->ch, &dma, 10) == 0) {
+			serve_dma(f, &dma);
+			vpcie_msg_release(&dma);
+		}
+	}
+	assert_int_equal(atomic_load(&f->t.pops), 1);
+	assert_int_equal(atomic_load(&f->t.second_pop), -ECANCELED);
+	assert_int_equal(virtio_status(f), 0);
+	assert_true(atomic_load(&f->t.callbacks_during_dma) == 0); /* BAR0 is the transport's */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -521,6 +654,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_read_fits_qemu_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_maps_change_while_dma_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_inside_callback_queues, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_reset_while_dma_waits, setup_virtio,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
