@@ -72,6 +72,10 @@ struct vpcie_dev_opts {
 					   * EINVAL (a client may always send 1) */
 	bool offer_twin_socket;           /* enable twin socket if the client asks */
 	int dma_timeout_ms;               /* DMA message round trip; default 5000 */
+	/* Largest DMA_READ asked in one message (also capped by both sides'
+	 * max_data_xfer_size). Default, and 0: 64 KiB - QEMU up to at least
+	 * 11.1 truncates replies bigger than its socket buffer (~208 KiB). */
+	uint64_t dma_read_max;
 	int msg_timeout_ms;               /* a half-received message that makes no
 					   * progress for this long drops the client;
 					   * default 5000 */
@@ -287,10 +291,33 @@ void vpcie_timer_cancel(struct vpcie_timer *t);
  * Copy len bytes from/to host bus address addr. Uses the host's memory
  * directly where it was mapped with an fd (sealed against shrinking, and
  * opts.dma_shm on), DMA_READ/DMA_WRITE messages elsewhere (split at the
- * host's max_data_xfer_size); a range may span
- * several maps. Returns 0, -EFAULT (some byte outside the host's maps or
- * without the needed permission), -EPERM (bus mastering disabled),
- * -ENOTCONN, -ETIMEDOUT, or -EIO (the host refused a message).
+ * host's max_data_xfer_size, reads also at opts.dma_read_max); a range may
+ * span several maps. Returns 0, -EFAULT
+ * (some byte outside the host's maps or without the needed permission),
+ * -EPERM (bus mastering disabled), -ENOTCONN, -ETIMEDOUT, or -EIO (the host
+ * refused a message). The whole range is checked before the first byte
+ * moves; on a later error (see below) a prefix may have been transferred.
+ *
+ * Waiting for the host's replies to DMA messages, the runtime keeps serving
+ * the host's commands, as a real device answers MMIO while its DMA engine
+ * works - a host may serve DMA only after the register access it is waiting
+ * for (QEMU does: its vCPU holds the lock the DMA needs). Re-entrancy rule:
+ *
+ *  - called outside the runtime's callbacks (from a timer, or the program's
+ *    own loop): commands are served while the call waits, so BAR callbacks,
+ *    cfg_written, reset and the MSI/DMA-map/IRQ bookkeeping may run before
+ *    it returns. Keep the state they share with the caller consistent
+ *    across the call. The host may meanwhile unmap the memory, clear bus
+ *    mastering or reset the function: the transfer then stops with -EFAULT
+ *    or -EPERM. Pointers from vpcie_dma_ptr() stay valid until the callback
+ *    that got them returns.
+ *  - called from a callback the runtime made for a host command (BAR
+ *    read/write, cfg_written, reset, connect): commands are queued and
+ *    served after that callback returns; no callback is re-entered. A host
+ *    that waits for its access before serving DMA (QEMU with guest RAM not
+ *    shared) then deadlocks until dma_timeout_ms: start DMA from a timer
+ *    (vpcie_dev_timer_add(dev, 0, 0, ...)) instead, as a device's DMA
+ *    engine runs after the doorbell write completed.
  */
 int vpcie_dma_read(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len);
 int vpcie_dma_write(struct vpcie_dev *dev, uint64_t addr, const void *buf, size_t len);
@@ -298,7 +325,8 @@ int vpcie_dma_write(struct vpcie_dev *dev, uint64_t addr, const void *buf, size_
 /*
  * Direct pointer to [addr, addr+len) if it lies in one fd-mapped region with
  * the needed permission (write: VFIO_DMA_MAP_FLAG_WRITE), else NULL. Valid
- * until the host unmaps it or disconnects; do not keep it across dispatches.
+ * until the host unmaps it or disconnects, and at least until the callback
+ * (or dispatch) that got it returns; do not keep it across dispatches.
  */
 void *vpcie_dma_ptr(struct vpcie_dev *dev, uint64_t addr, size_t len, bool write);
 

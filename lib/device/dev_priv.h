@@ -41,6 +41,13 @@ struct dma_map {
 	size_t map_skew;                    /* ptr + map_skew is addr */
 };
 
+/* A mapping the client unmapped while device code waited for a DMA reply:
+ * pointers from vpcie_dma_ptr() stay valid until the dispatcher runs again. */
+struct dma_zombie {
+	uint8_t *ptr;
+	size_t len;
+};
+
 /* Interrupt fds the client attached, per IRQ index. */
 struct dev_irq {
 	unsigned count;                     /* vectors of this index */
@@ -115,7 +122,10 @@ struct vpcie_dev {
 	struct vpcie_msg *deferred;         /* commands read while waiting */
 	unsigned ndeferred, deferred_head;
 	size_t deferred_bytes;
+	int handler_depth;                  /* inside a client command's handler */
 	int dma_depth;                      /* nested DMA waits */
+	struct dma_zombie *zombies;         /* unmapped during a DMA wait (dma.c) */
+	unsigned nzombies, zombies_cap;
 	bool warned_unsealed;               /* said once per client */
 
 	struct dev_ring *ring;              /* ring transport, or NULL */
@@ -139,9 +149,18 @@ int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
 int dev_dma_map(struct vpcie_dev *dev, const struct vpcie_dma_map *m, int fd);
 int dev_dma_unmap(struct vpcie_dev *dev, const struct vpcie_dma_unmap *u);
 void dev_dma_unmap_all(struct vpcie_dev *dev);
-/* Send a request to the client and wait for its reply (queueing commands). */
+/* Send a request to the client and wait for its reply. Commands that arrive
+ * meanwhile are served at once if no handler is running (handler_depth 0),
+ * else queued for the dispatcher (see vpcie_dma_read() in vpcie/device.h). */
 int dev_request(struct vpcie_dev *dev, struct vpcie_msg_hdr *hdr, const struct iovec *iov,
 		int iovcnt, struct vpcie_msg *reply);
+/* Take the oldest queued command; false if none. */
+bool dev_deferred_pop(struct vpcie_dev *dev, struct vpcie_msg *msg);
+/* Drop every queued command. */
+void dev_deferred_clear(struct vpcie_dev *dev);
+/* Release mappings unmapped during DMA waits (the dispatcher runs: no device
+ * code holds a pointer into them any more). */
+void dev_dma_release_zombies(struct vpcie_dev *dev);
 
 /* irq.c */
 int dev_irq_setup(struct vpcie_dev *dev);

@@ -29,6 +29,7 @@ static void opts_defaults(struct vpcie_dev_opts *opts)
 	opts->max_msg_fds = 16;
 	opts->offer_twin_socket = true;
 	opts->dma_timeout_ms = 5000;
+	opts->dma_read_max = 64u << 10;
 	opts->msg_timeout_ms = 5000;
 	opts->reset_supported = true;
 	opts->dma_shm = true;
@@ -136,6 +137,7 @@ void vpcie_dev_free(struct vpcie_dev *dev)
 	free(dev->rom);
 	free(dev->cfg_reset);
 	free(dev->maps);
+	free(dev->zombies);
 	free(dev->deferred);
 	free(dev);
 }
@@ -465,13 +467,7 @@ void dev_drop_client(struct vpcie_dev *dev, const char *why)
 	dev->drop_client = false;
 	vpcie_timer_cancel(dev->stall_timer);
 	dev->stall_timer = NULL;
-	while (dev->ndeferred) {
-		vpcie_msg_release(&dev->deferred[dev->deferred_head]);
-		dev->deferred_head = (dev->deferred_head + 1) % DEV_MAX_DEFERRED;
-		dev->ndeferred--;
-	}
-	dev->deferred_head = 0;
-	dev->deferred_bytes = 0;
+	dev_deferred_clear(dev);
 	dev_dma_unmap_all(dev);
 	for (unsigned i = 0; i < DEV_NUM_IRQS; i++)
 		dev_irq_drop_fds(dev, i);
@@ -612,13 +608,8 @@ static void accept_client(struct vpcie_dev *dev)
 /* Take the next command: one queued during a DMA wait, or from the socket. */
 static int next_msg(struct vpcie_dev *dev, struct vpcie_msg *msg)
 {
-	if (dev->ndeferred) {
-		*msg = dev->deferred[dev->deferred_head];
-		dev->deferred_head = (dev->deferred_head + 1) % DEV_MAX_DEFERRED;
-		dev->ndeferred--;
-		dev->deferred_bytes -= msg->payload_len;
+	if (dev_deferred_pop(dev, msg))
 		return 0;
-	}
 	return vpcie_chan_recv(dev->chan, msg, 0);
 }
 
@@ -741,6 +732,7 @@ static int dev_dispatch(struct vpcie_dev *dev, int timeout_ms, bool external)
 	uint64_t seen_at = 0;
 	int n = 0;
 
+	dev_dma_release_zombies(dev); /* no device code holds pointers into them now */
 	if (ring)
 		vpcie_ring_awake(&dev->ring->h2d);
 	if (client_has_work(dev))
@@ -807,6 +799,9 @@ static int dev_dispatch(struct vpcie_dev *dev, int timeout_ms, bool external)
 		dev->spin.idle_since = vpcie_now_ns();
 		dev->spun = false;
 	}
+	/* A DMA wait in a timer may have found the client broken. */
+	if (dev->chan && dev->drop_client)
+		dev_drop_client(dev, "protocol error during a DMA wait");
 	watch_partial(dev);
 	if (external)
 		dev_ring_sleep(dev);

@@ -561,7 +561,7 @@ static int handle_reset(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	return send_reply(dev, msg, NULL, 0, NULL, 0);
 }
 
-int dev_handle_msg(struct vpcie_dev *dev, struct vpcie_msg *msg)
+static int handle_msg(struct vpcie_dev *dev, struct vpcie_msg *msg)
 {
 	unsigned cmd = msg->hdr.cmd, type = msg->hdr.flags & VPCIE_MSGF_TYPE_MASK;
 	int ret;
@@ -614,4 +614,14 @@ int dev_handle_msg(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	default:                         /* DMA_READ/WRITE go the other way */
 		return send_error(dev, msg, EINVAL);
 	}
+}
+
+int dev_handle_msg(struct vpcie_dev *dev, struct vpcie_msg *msg)
+{
+	int ret;
+
+	dev->handler_depth++; /* a DMA wait in here queues commands (dma.c) */
+	ret = handle_msg(dev, msg);
+	dev->handler_depth--;
+	return ret;
 }

@@ -15,10 +15,17 @@
  * is slower. With opts.dma_shm false every fd is closed and its map served
  * by messages the same way.
  *
- * Waiting for a DMA reply on the main socket, the client may send us commands
- * (QEMU keeps posting writes). They are queued and served, in order, once the
- * current work is done - never re-entered - so a device callback can DMA
- * without worrying about being called again underneath itself.
+ * Waiting for a DMA reply on the main socket, we may receive the client's
+ * commands. A client may well wait for one of them before it serves our
+ * request: QEMU's vCPU holds its big lock while it waits for a REGION_READ
+ * reply, and QEMU serves DMA_READ/DMA_WRITE from its main loop, which needs
+ * that lock. So when the DMA was started outside any command handler (from a
+ * timer, or the program's own loop) the commands are served as they arrive,
+ * as a real device answers MMIO while its DMA engine works. Inside a handler
+ * they are queued and served, in order, once that handler is done - a
+ * callback is never re-entered. Mappings the client removes while we wait
+ * are unmapped only when the dispatcher runs again, so a pointer from
+ * vpcie_dma_ptr() stays valid for the rest of the callback.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,6 +39,14 @@
 
 #define DMA_MAX_MAPS 65535u
 #define DEFERRED_MAX_BYTES (64u << 20)
+/*
+ * Largest DMA_READ asked in one message unless opts.dma_read_max says
+ * otherwise. QEMU (10.1 to at least 11.1) sends each reply with one
+ * non-blocking sendmsg() and forgets what did not fit into its socket buffer
+ * (net.core.wmem_default, 208 KiB by default): a larger DMA_READ reply
+ * arrives truncated, and the stream is lost. 64 KiB leaves room.
+ */
+#define DMA_READ_MAX_DEFAULT (64u << 10)
 
 /* Index of the first map whose end is above addr (maps are sorted, disjoint). */
 static unsigned lower_bound(const struct vpcie_dev *dev, uint64_t addr)
@@ -150,27 +165,69 @@ static void release_map(struct dma_map *m)
 		munmap(m->ptr, m->map_len);
 }
 
+void dev_dma_release_zombies(struct vpcie_dev *dev)
+{
+	for (unsigned i = 0; i < dev->nzombies; i++)
+		munmap(dev->zombies[i].ptr, dev->zombies[i].len);
+	dev->nzombies = 0;
+}
+
+/* Unmap m now, or (during a DMA wait, when device code may hold pointers into
+ * it) once the dispatcher runs again. */
+static int retire_map(struct vpcie_dev *dev, struct dma_map *m)
+{
+	if (!m->ptr || !dev->dma_depth) {
+		release_map(m);
+		return 0;
+	}
+	if (dev->nzombies == dev->zombies_cap) {
+		unsigned cap = dev->zombies_cap ? dev->zombies_cap * 2 : 16;
+		struct dma_zombie *p;
+
+		if (cap > DMA_MAX_MAPS)
+			return -EBUSY;
+		p = realloc(dev->zombies, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		dev->zombies = p;
+		dev->zombies_cap = cap;
+	}
+	dev->zombies[dev->nzombies++] = (struct dma_zombie){m->ptr, m->map_len};
+	return 0;
+}
+
 void dev_dma_unmap_all(struct vpcie_dev *dev)
 {
 	for (unsigned i = 0; i < dev->nmaps; i++)
 		release_map(&dev->maps[i]);
 	dev->nmaps = 0;
+	dev_dma_release_zombies(dev);
 }
 
 int dev_dma_unmap(struct vpcie_dev *dev, const struct vpcie_dma_unmap *u)
 {
-	unsigned i;
+	unsigned i, n = 0;
+	int ret;
 
 	if (u->flags & VFIO_DMA_UNMAP_FLAG_ALL) {
-		dev_dma_unmap_all(dev);
-		return 0;
+		for (; n < dev->nmaps; n++) {
+			ret = retire_map(dev, &dev->maps[n]);
+			if (ret)
+				break;
+		}
+		/* What could not be retired stays mapped. */
+		memmove(dev->maps, &dev->maps[n], (dev->nmaps - n) * sizeof(*dev->maps));
+		dev->nmaps -= n;
+		return dev->nmaps ? -EBUSY : 0;
 	}
 	if (u->flags)
 		return -ENOTSUP; /* dirty bitmaps, vaddr invalidation */
 	i = lower_bound(dev, u->addr);
 	if (i >= dev->nmaps || dev->maps[i].addr != u->addr || dev->maps[i].size != u->size)
 		return -ENOENT;
-	release_map(&dev->maps[i]);
+	ret = retire_map(dev, &dev->maps[i]);
+	if (ret)
+		return ret;
 	memmove(&dev->maps[i], &dev->maps[i + 1], (dev->nmaps - i - 1) * sizeof(*dev->maps));
 	dev->nmaps--;
 	return 0;
@@ -195,27 +252,56 @@ static int defer(struct vpcie_dev *dev, struct vpcie_msg *m)
 	return 0;
 }
 
-int dev_request(struct vpcie_dev *dev, struct vpcie_msg_hdr *hdr, const struct iovec *iov,
-		int iovcnt, struct vpcie_msg *reply)
+bool dev_deferred_pop(struct vpcie_dev *dev, struct vpcie_msg *msg)
 {
-	struct vpcie_chan *ch = dev->twin ? dev->twin : dev->chan;
-	uint64_t deadline;
-	int ret;
+	if (!dev->ndeferred)
+		return false;
+	*msg = dev->deferred[dev->deferred_head];
+	dev->deferred_head = (dev->deferred_head + 1) % DEV_MAX_DEFERRED;
+	dev->ndeferred--;
+	dev->deferred_bytes -= msg->payload_len;
+	return true;
+}
 
-	if (!ch || !dev->negotiated || dev->drop_client)
-		return -ENOTCONN;
-	hdr->msg_id = dev->next_id++;
-	hdr->flags = VPCIE_MSGF_COMMAND;
-	hdr->error = 0;
-	deadline = vpcie_deadline(dev->opts.dma_timeout_ms);
-	ret = vpcie_chan_send(ch, hdr, iov, iovcnt, NULL, 0, dev->opts.dma_timeout_ms);
-	while (ret == 0) {
+void dev_deferred_clear(struct vpcie_dev *dev)
+{
+	struct vpcie_msg m;
+
+	while (dev_deferred_pop(dev, &m))
+		vpcie_msg_release(&m);
+	dev->deferred_head = 0;
+	dev->deferred_bytes = 0;
+}
+
+/* Serve the queued commands in order (no handler is running). A handler may
+ * itself wait for DMA and queue more: they are served here too. */
+static int serve_deferred(struct vpcie_dev *dev)
+{
+	struct vpcie_msg m;
+
+	while (!dev->drop_client && dev_deferred_pop(dev, &m)) {
+		int ret = dev_handle_msg(dev, &m);
+
+		vpcie_msg_release(&m);
+		if (ret) {
+			vpcie_warn(&dev->log, "while waiting for DMA: %s", strerror(-ret));
+			dev->drop_client = true; /* the loop will drop it */
+		}
+	}
+	return dev->drop_client ? -ENOTCONN : 0;
+}
+
+static int wait_reply(struct vpcie_dev *dev, struct vpcie_chan *ch,
+		      const struct vpcie_msg_hdr *hdr, uint64_t deadline,
+		      struct vpcie_msg *reply)
+{
+	for (;;) {
 		struct vpcie_msg m;
 		unsigned type;
+		int ret = vpcie_chan_recv(ch, &m, vpcie_ms_left(deadline));
 
-		ret = vpcie_chan_recv(ch, &m, vpcie_ms_left(deadline));
 		if (ret)
-			break;
+			return ret;
 		type = m.hdr.flags & VPCIE_MSGF_TYPE_MASK;
 		if (type == VPCIE_MSGF_REPLY && m.hdr.msg_id == hdr->msg_id &&
 		    m.hdr.cmd == hdr->cmd) {
@@ -229,13 +315,40 @@ int dev_request(struct vpcie_dev *dev, struct vpcie_msg_hdr *hdr, const struct i
 			return 0;
 		}
 		if (type == VPCIE_MSGF_COMMAND && ch == dev->chan) {
+			/* Queued behind any older ones, so order is kept. */
 			ret = defer(dev, &m);
+			if (!ret && !dev->handler_depth)
+				ret = serve_deferred(dev);
 		} else {
 			vpcie_dbg(&dev->log, "stray %s (id %u) while waiting", vpcie_cmd_name(m.hdr.cmd),
 				  m.hdr.msg_id);
 		}
 		vpcie_msg_release(&m);
+		if (ret)
+			return ret;
 	}
+}
+
+int dev_request(struct vpcie_dev *dev, struct vpcie_msg_hdr *hdr, const struct iovec *iov,
+		int iovcnt, struct vpcie_msg *reply)
+{
+	struct vpcie_chan *ch = dev->twin ? dev->twin : dev->chan;
+	uint64_t deadline;
+	int ret;
+
+	if (!ch || !dev->negotiated || dev->drop_client)
+		return -ENOTCONN;
+	hdr->msg_id = dev->next_id++;
+	hdr->flags = VPCIE_MSGF_COMMAND;
+	hdr->error = 0;
+	deadline = vpcie_deadline(dev->opts.dma_timeout_ms);
+	dev->dma_depth++;
+	ret = vpcie_chan_send(ch, hdr, iov, iovcnt, NULL, 0, dev->opts.dma_timeout_ms);
+	if (ret == 0)
+		ret = wait_reply(dev, ch, hdr, deadline, reply);
+	dev->dma_depth--;
+	if (ret == 0 || ret == -EIO)
+		return ret;
 	if (ret == -EAGAIN)
 		ret = -ETIMEDOUT;
 	vpcie_warn(&dev->log, "%s request failed: %s", vpcie_cmd_name(hdr->cmd), strerror(-ret));
@@ -246,12 +359,16 @@ int dev_request(struct vpcie_dev *dev, struct vpcie_msg_hdr *hdr, const struct i
 
 /* ---- DMA ------------------------------------------------------------------ */
 
-static uint64_t dma_chunk(const struct vpcie_dev *dev)
+/* Bytes per DMA_READ or DMA_WRITE message. */
+static uint64_t dma_chunk(const struct vpcie_dev *dev, bool write)
 {
 	uint64_t c = dev->peer.max_data_xfer_size;
+	uint64_t rmax = dev->opts.dma_read_max ? dev->opts.dma_read_max : DMA_READ_MAX_DEFAULT;
 
 	if (c > dev->opts.max_data_xfer_size)
 		c = dev->opts.max_data_xfer_size;
+	if (!write && c > rmax)
+		c = rmax;
 	return c ? c : 4096;
 }
 
@@ -302,13 +419,23 @@ static int msg_write(struct vpcie_dev *dev, uint64_t addr, const uint8_t *buf, u
 	return ret;
 }
 
-/* Every byte of [addr, addr+len) mapped with prot? */
-static int check_range(struct vpcie_dev *dev, uint64_t addr, uint64_t len, uint32_t prot)
+/* May we DMA at all? */
+static int dma_allowed(struct vpcie_dev *dev)
 {
 	if (!dev->chan || !dev->negotiated)
 		return -ENOTCONN;
 	if (!(vpcie_cfg_get16(&dev->cfg, PCI_COMMAND) & PCI_COMMAND_MASTER))
 		return -EPERM;
+	return 0;
+}
+
+/* Every byte of [addr, addr+len) mapped with prot? */
+static int check_range(struct vpcie_dev *dev, uint64_t addr, uint64_t len, uint32_t prot)
+{
+	int ret = dma_allowed(dev);
+
+	if (ret)
+		return ret;
 	if (addr + len < addr)
 		return -EFAULT;
 	while (len) {
@@ -326,16 +453,30 @@ static int check_range(struct vpcie_dev *dev, uint64_t addr, uint64_t len, uint3
 	return 0;
 }
 
+/*
+ * The whole range is checked first, so a bad one moves no byte. While we
+ * wait for a message's reply the client's commands may be served (see the
+ * top of this file): maps, bus mastering and the connection are looked at
+ * again before every piece, and the transfer stops at the first piece that
+ * is no longer allowed.
+ */
 static int dma_rw(struct vpcie_dev *dev, uint64_t addr, uint8_t *buf, size_t len, bool write)
 {
-	int ret = check_range(dev, addr, len, write ? VFIO_DMA_MAP_FLAG_WRITE : VFIO_DMA_MAP_FLAG_READ);
+	uint32_t prot = write ? VFIO_DMA_MAP_FLAG_WRITE : VFIO_DMA_MAP_FLAG_READ;
+	int ret = check_range(dev, addr, len, prot);
 
-	if (ret)
-		return ret;
-	while (len) {
+	while (ret == 0 && len) {
 		struct dma_map *m = find_map(dev, addr);
-		uint64_t n = m->addr + m->size - addr;
+		uint64_t n;
 
+		ret = dma_allowed(dev);
+		if (ret)
+			break;
+		if (!m || !(m->prot & prot)) {
+			ret = -EFAULT;
+			break;
+		}
+		n = m->addr + m->size - addr;
 		if (n > len)
 			n = len;
 		if (m->ptr) {
@@ -346,23 +487,16 @@ static int dma_rw(struct vpcie_dev *dev, uint64_t addr, uint8_t *buf, size_t len
 			else
 				memcpy(buf, p, n);
 		} else {
-			/* The map may vanish while we wait (a queued UNMAP is not run
-			 * until we return), so m stays valid for this loop. */
-			for (uint64_t done = 0; done < n;) {
-				uint64_t c = n - done < dma_chunk(dev) ? n - done : dma_chunk(dev);
-
-				ret = write ? msg_write(dev, addr + done, buf + done, c)
-					    : msg_read(dev, addr + done, buf + done, c);
-				if (ret)
-					return ret;
-				done += c;
-			}
+			/* One message; m may be gone when it returns. */
+			if (n > dma_chunk(dev, write))
+				n = dma_chunk(dev, write);
+			ret = write ? msg_write(dev, addr, buf, n) : msg_read(dev, addr, buf, n);
 		}
 		addr += n;
 		buf += n;
 		len -= n;
 	}
-	return 0;
+	return ret;
 }
 
 int vpcie_dma_read(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len)

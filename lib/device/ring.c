@@ -240,7 +240,9 @@ int dev_ring_serve(struct vpcie_dev *dev, unsigned budget)
 			wake(rg->d2h_wake); /* the host waits for a free slot */
 		n++;
 		rg->served++;
+		dev->handler_depth++; /* as dev_handle_msg() */
 		handle(dev, &s);
+		dev->handler_depth--;
 	}
 	return n;
 }

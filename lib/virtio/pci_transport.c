@@ -20,6 +20,7 @@
 #include <vpcie/virtio.h>
 
 #include "../util/abi.h"
+#include "virtq_priv.h"
 
 /* queue_notify_data and queue_reset follow queue_used_hi (virtio 1.2). */
 #define COMMON_Q_NDATA 56u
@@ -56,6 +57,8 @@ struct vpcie_virtio {
 
 	uint8_t isr;
 	struct vpcie_timer *kick_timer;
+	unsigned serving;      /* queue_notify callbacks on the stack */
+	bool reset_pending;    /* a reset arrived while serving */
 };
 
 /* ---- Virtqueue memory through the DMA API ------------------------------------- */
@@ -115,7 +118,7 @@ void vpcie_virtio_config_changed(struct vpcie_virtio *v)
 
 void vpcie_virtio_needs_reset(struct vpcie_virtio *v)
 {
-	if (v->status & VIRTIO_CONFIG_S_NEEDS_RESET)
+	if ((v->status & VIRTIO_CONFIG_S_NEEDS_RESET) || v->reset_pending)
 		return;
 	vpcie_warn(v->lg, "device needs reset");
 	v->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
@@ -146,8 +149,24 @@ static void reset_state(struct vpcie_virtio *v)
 	v->isr = 0;
 }
 
+/*
+ * While a queue is being served, its code may wait for DMA, and the runtime
+ * serves the host's commands meanwhile (vpcie_dma_read() in vpcie/device.h):
+ * a reset then stops the queues at once (their next pop or push fails with
+ * -ECANCELED) and completes when that code returns. Until then
+ * device_status reads back non-zero, which the driver waits for, and other
+ * writes to the common configuration are ignored.
+ */
 static void virtio_reset(struct vpcie_virtio *v)
 {
+	if (v->serving) {
+		v->reset_pending = true;
+		for (unsigned i = 0; i < v->desc.num_queues; i++)
+			if (v->q[i].vq)
+				vq_fail(v->q[i].vq, -ECANCELED, "device reset");
+		return;
+	}
+	v->reset_pending = false;
 	if (v->ops.reset)
 		v->ops.reset(v, v->opaque);
 	reset_state(v);
@@ -255,8 +274,13 @@ static void queue_notified(struct vpcie_virtio *v, unsigned q)
 		vpcie_dbg(v->lg, "notify for queue %u ignored (status 0x%x)", q, v->status);
 		return;
 	}
-	if (v->ops.queue_notify)
-		v->ops.queue_notify(v, v->opaque, q);
+	if (!v->ops.queue_notify)
+		return;
+	v->serving++;
+	v->ops.queue_notify(v, v->opaque, q);
+	v->serving--;
+	if (!v->serving && v->reset_pending)
+		virtio_reset(v);
 }
 
 static void run_kicks(struct vpcie_dev *dev, void *opaque)
@@ -424,7 +448,7 @@ static void common_write(struct vpcie_virtio *v, unsigned off, const uint8_t *bu
 {
 	uint8_t img[64];
 
-	if (off >= sizeof(img))
+	if (off >= sizeof(img) || v->reset_pending)
 		return;
 	if (len > sizeof(img) - off)
 		len = sizeof(img) - off;
@@ -484,7 +508,15 @@ static void bar_write_bytes(struct vpcie_virtio *v, uint64_t off, const uint8_t 
 	} else if (inside(off, len, VPCIE_VIRTIO_NOTIFY_OFF, 0x1000)) {
 		uint64_t q = (off - VPCIE_VIRTIO_NOTIFY_OFF) / VPCIE_VIRTIO_NOTIFY_MULT;
 
-		if (q < v->desc.num_queues)
+		if (q >= v->desc.num_queues)
+			return;
+		/* Rings reached through DMA messages: served from the kick timer,
+		 * once this write is answered - the host may serve our DMA only
+		 * after its vCPU is done with this access (vpcie_dma_read() in
+		 * vpcie/device.h). With the rings mapped, at once. */
+		if (v->q[q].vq && !vpcie_dma_ptr(v->dev, v->q[q].desc, 1, false))
+			vpcie_virtio_kick(v, (unsigned)q);
+		else
 			queue_notified(v, (unsigned)q);
 	} else if (inside(off, len, VPCIE_VIRTIO_DEVCFG_OFF, 0x1000)) {
 		uint64_t o = off - VPCIE_VIRTIO_DEVCFG_OFF;

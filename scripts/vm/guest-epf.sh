@@ -5,6 +5,9 @@
 #                            (unmodified) and its READ/WRITE/COPY cases with -d
 #   guest-epf.sh msix N      MSI-X cases 1..N only (second boot, used when the
 #                            platform granted fewer than the device's vectors)
+#   guest-epf.sh rwc         pcitest.sh's READ/WRITE/COPY cases (/opt/epf-rwc.sh),
+#                            then the same with -d (/opt/epf-dma.sh); for the
+#                            boot with private guest RAM (DMA by messages)
 #
 # Output protocol (parsed by test-guest.sh from the console):
 #   EPF-INFO <text>                 evidence, shown to the user
@@ -34,6 +37,15 @@ info "device: $(vpcie-lspci | grep ' 104c:b500 ')"
 dev_irqs() { grep -c 'pci-endpoint-test' /proc/interrupts; }
 
 mode="${1:-full}"
+if [ "$mode" = rwc ]; then
+    pcitest -i 1 >/dev/null # MSI, as pcitest.sh sets it before these cases
+    echo "EPF-SECTION rwc"
+    sh /opt/epf-rwc.sh
+    echo "EPF-SECTION dma"
+    sh /opt/epf-dma.sh
+    echo "EPF-SECTION end"
+    exit 0
+fi
 if [ "$mode" = msix ]; then
     n="$2"
     echo "EPF-SECTION msix"

@@ -4,6 +4,8 @@
 #
 #   epf-pcitest   vpcie-epf-test + pci_endpoint_test + upstream pcitest.sh
 #                 (whole matrix), plus its READ/WRITE/COPY cases with -d
+#   epf-private-ram  pcitest.sh's READ/WRITE/COPY cases, with and without -d,
+#                 with guest RAM not shared (DMA_READ/DMA_WRITE messages)
 #   two-devices   vpcie-epf-test (pci_endpoint_test) and vpcie-sample
 #                 (uio_pci_generic) side by side; the guest's view of their
 #                 config space is compared with the devices' own
@@ -22,7 +24,7 @@ Usage: scripts/vm/test-guest.sh [--build DIR] [--cache DIR] [--keep-logs DIR] [o
   --cache DIR       VM provisioning cache (default $VPCIE_VM_CACHE or ~/.cache/vpcie-vm)
   --keep-logs DIR   keep every log (consoles, QEMU, devices, config dumps) in DIR
                     (default: a temporary directory, removed unless a test failed)
-  --only NAME       run only epf-pcitest or two-devices (repeatable)
+  --only NAME       run only epf-pcitest, epf-private-ram or two-devices (repeatable)
   --smp N           vCPUs of the epf-pcitest guest (default 11: the fewest with
                     which Linux grants pci_endpoint_test all 2048 MSI-X vectors)
   --verbose         also print the full lspci -F decode diff of each device
@@ -71,6 +73,7 @@ FAILED=0
 EPF_TIMEOUT=240      # whole matrix: 65-90 s on 2 TCG host cores
 MSIX_TIMEOUT=200     # only when the platform grants fewer than 2048 vectors
 TWO_TIMEOUT=120      # ~15 s
+PRIV_TIMEOUT=180     # ~20 s
 OUTER_SLACK=60
 
 # --- inputs ---------------------------------------------------------------------
@@ -157,18 +160,10 @@ device_log_notes() { # LOG NAME
     fi
 }
 
-# =============================================================================
-# Guest test 1: epf-pcitest
-# =============================================================================
-test_epf() {
-    local t0 dir st st2=0 granted
-    t0=$(date +%s%N)
-    say "=== epf-pcitest: vpcie-epf-test + pci_endpoint_test + upstream pcitest.sh ($SMP vCPUs, intel-iommu intremap)"
-    dir="$LOGS/epf-pcitest"
-    mkdir -p "$dir" "$WORK/epf"
-
-    # The cases the upstream script runs: pcitest.sh executed on the host with
-    # a stand-in pcitest that prints each case's result line as pcitest would.
+# The cases the upstream script runs: pcitest.sh executed on the host with a
+# stand-in pcitest ($WORK/fake/pcitest) that prints each case's result line
+# as pcitest would.
+make_fake_pcitest() {
     mkdir -p "$WORK/fake"
     cat >"$WORK/fake/pcitest" <<'EOF'
 #!/bin/sh
@@ -191,6 +186,19 @@ case $i in 0) printf 'SET IRQ TYPE TO LEGACY:\t\tOKAY\n' ;; 1) printf 'SET IRQ T
 exit 0
 EOF
     chmod 755 "$WORK/fake/pcitest"
+}
+
+# =============================================================================
+# Guest test 1: epf-pcitest
+# =============================================================================
+test_epf() {
+    local t0 dir st st2=0 granted
+    t0=$(date +%s%N)
+    say "=== epf-pcitest: vpcie-epf-test + pci_endpoint_test + upstream pcitest.sh ($SMP vCPUs, intel-iommu intremap)"
+    dir="$LOGS/epf-pcitest"
+    mkdir -p "$dir" "$WORK/epf"
+
+    make_fake_pcitest
     # The DMA variants: pcitest.sh's own READ/WRITE/COPY command lines plus -d.
     grep -E '^[[:space:]]*pcitest[[:space:]]+-[rwc]([[:space:]]|$)' "$VPCIE_VM_PCITEST_SH" |
         sed 's/[[:space:]]*$/ -d/' >"$WORK/epf/epf-dma.sh"
@@ -238,7 +246,50 @@ EOF
 }
 
 # =============================================================================
-# Guest test 2: two-devices
+# Guest test 2: epf-private-ram
+# =============================================================================
+# pcitest.sh's READ/WRITE/COPY cases (1 B to 1024001 B), without and with -d,
+# with guest RAM not shared: QEMU maps it without fds and every transfer is
+# DMA_READ/DMA_WRITE messages, served by QEMU's main loop while the guest may
+# touch the device's registers.
+test_epf_private() {
+    local t0 dir st=0
+    t0=$(date +%s%N)
+    say "=== epf-private-ram: READ/WRITE/COPY through DMA messages (guest RAM not shared, 2 vCPUs)"
+    dir="$LOGS/epf-private-ram"
+    mkdir -p "$dir" "$WORK/epfp"
+    make_fake_pcitest
+    # The cases as pcitest.sh runs them, and with -d.
+    grep -E '^[[:space:]]*pcitest[[:space:]]+-[rwc]([[:space:]]|$)' "$VPCIE_VM_PCITEST_SH" |
+        sed 's/[[:space:]]*$//' >"$WORK/epfp/epf-rwc.sh"
+    sed 's/$/ -d/' "$WORK/epfp/epf-rwc.sh" >"$WORK/epfp/epf-dma.sh"
+    { PATH="$WORK/fake:$PATH" sh "$WORK/epfp/epf-rwc.sh" |
+          python3 "$RESULTS" keys --section rwc /dev/stdin
+      PATH="$WORK/fake:$PATH" sh "$WORK/epfp/epf-dma.sh" |
+          python3 "$RESULTS" keys --section dma /dev/stdin; } >"$dir/expected.tsv"
+    say "$(wc -l <"$dir/expected.tsv") cases ($(tr '\n' ';' <"$WORK/epfp/epf-rwc.sh" | tr -s ' ' | head -c 120)...)"
+    run_vm "$dir/vm" "$PRIV_TIMEOUT" --private-ram --smp 2 \
+        --file "$SELF_DIR/guest-epf.sh:/opt/" --file "$WORK/epfp/epf-rwc.sh:/opt/" \
+        --file "$WORK/epfp/epf-dma.sh:/opt/" --load pci_endpoint_test \
+        --device "$EPF --socket {sock}" \
+        -- sh /opt/guest-epf.sh rwc || st=$?
+    say "guest: $(describe_status $st); $(grep -aoE 'guest exit [0-9]+ \(boot [^)]*\)' "$dir/vm/run.out" | tail -n 1)"
+    device_log_notes "$dir/vm/dev0.log" "vpcie-epf-test"
+    python3 "$RESULTS" epf --name epf-private-ram --expected "$dir/expected.tsv" \
+        --console "$dir/vm/console.log" | tee "$dir/results.txt"
+    grep -q ' FAIL$' "$dir/results.txt" && FAILED=1
+    # A DMA wait that stalls shows in the logs even when pcitest recovers.
+    local clean=OK
+    grep -qiE 'warn|error' "$dir/vm/dev0.log" 2>/dev/null && clean=FAIL
+    grep -v 'terminating on signal' "$dir/vm/qemu.log" 2>/dev/null | grep -q . && clean=FAIL
+    [ $st -eq 0 ] || clean=FAIL
+    [ $clean = OK ] || say "device or QEMU complained, or the guest did not finish: $dir/vm"
+    result epf-private-ram-logs "$clean"
+    say "epf-private-ram took $(elapsed "$t0")"
+}
+
+# =============================================================================
+# Guest test 3: two-devices
 # =============================================================================
 start_device() { # NAME SOCKET CMD... -> pid in DEV_PID
     local name="$1" sock="$2" end
@@ -345,6 +396,7 @@ test_two() {
 }
 
 want epf-pcitest && test_epf
+want epf-private-ram && test_epf_private
 want two-devices && test_two
 say "total $(elapsed); logs: $( [ -n "$KEEP_LOGS" ] && echo "$LOGS" || echo "removed (use --keep-logs DIR)")"
 [ $FAILED = 0 ] && exit 0

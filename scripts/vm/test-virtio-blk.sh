@@ -11,6 +11,14 @@
 #           debugfs, the raw blocks, the discarded range reads as zeros
 #   boot 2  split rings (--no-packed), 2 queues, 2 vCPUs: the data written by
 #           boot 1 is read back (file and raw) and checked again
+# Each boot proves its layout from the guest's side: VIRTIO_F_RING_PACKED
+# (bit 34 of /sys/bus/virtio/devices/virtioN/features) is 1 on boot 1 and 0
+# on boot 2, and /sys/block/vda/mq has 1 and 2 entries.
+#
+# All of it runs twice, on a fresh image each time: with guest RAM shared
+# (the devices map it: DMA is a memcpy) and with it private (--private-ram:
+# every ring and buffer access is a DMA_READ/DMA_WRITE message); the second
+# pass's results end in "-private-ram".
 #
 # Prints "GUEST-RESULT <name> OK|FAIL|SKIP" lines and detail. Exit status: 0
 # all OK, 77 VM provisioning unavailable (one "GUEST-RESULT virtio-blk SKIP"),
@@ -22,11 +30,13 @@ SELF_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 usage() {
     cat <<'EOF'
 Usage: scripts/vm/test-virtio-blk.sh [--build DIR] [--cache DIR] [--keep-logs DIR]
+                                    [--only shared|private-ram]
 
   --build DIR       meson build directory with devices/virtio-blk (default ./build)
   --cache DIR       VM provisioning cache (default $VPCIE_VM_CACHE or ~/.cache/vpcie-vm)
-  --keep-logs DIR   keep consoles, QEMU and device logs and the image in DIR
+  --keep-logs DIR   keep consoles, QEMU and device logs and the images in DIR
                     (default: a temporary directory, kept only if a test failed)
+  --only MODE       run one pass only: guest RAM shared, or private (DMA messages)
   -h, --help        this text
 EOF
 }
@@ -34,11 +44,16 @@ EOF
 BUILD="build"
 CACHE="${VPCIE_VM_CACHE:-$HOME/.cache/vpcie-vm}"
 KEEP_LOGS=""
+MODES=(shared private-ram)
 while [ $# -gt 0 ]; do
     case "$1" in
         --build) BUILD="${2:?--build needs a directory}"; shift 2 ;;
         --cache) CACHE="${2:?--cache needs a directory}"; shift 2 ;;
         --keep-logs) KEEP_LOGS="${2:?--keep-logs needs a directory}"; shift 2 ;;
+        --only)
+            case "${2:-}" in shared|private-ram) MODES=("$2") ;;
+                *) echo "test-virtio-blk: --only wants shared or private-ram" >&2; exit 2 ;; esac
+            shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "test-virtio-blk: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -84,10 +99,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'say interrupted; exit 130' INT TERM HUP
 
-IMG="$LOGS/disk.img"
-rm -f "$IMG"
-truncate -s "${IMG_MB}M" "$IMG"
-
 # The pattern, as the guest's busybox awk prints it.
 PATTERN="$WORK/pattern.bin"
 awk -v n="$LINES" 'BEGIN { for (i = 0; i < n; i++) printf "%08d vpcie virtio-blk pattern\n", i }' >"$PATTERN"
@@ -98,8 +109,8 @@ SUM=$(sha256sum <"$PATTERN" | cut -d' ' -f1)
 GUEST="$WORK/guest-vblk.sh"
 cat >"$GUEST" <<'EOF'
 #!/bin/sh
-# guest-vblk.sh write|read SECTORS LINES BYTES SUM FS_KB RAW_BLK DISCARD_MB
-phase=$1 sectors=$2 lines=$3 bytes=$4 sum=$5 fs_kb=$6 raw=$7 disc=$8
+# guest-vblk.sh write|read PACKED QUEUES SECTORS LINES BYTES SUM FS_KB RAW_BLK DISCARD_MB
+phase=$1 packed=$2 queues=$3 sectors=$4 lines=$5 bytes=$6 sum=$7 fs_kb=$8 raw=$9 disc=${10}
 R() { echo "VBLK-RESULT $1 $2"; }
 I() { echo "VBLK-INFO $*"; }
 dmesg -n 1
@@ -115,6 +126,13 @@ got=$(cat /sys/block/vda/size)
 I "vda: $got sectors, $(ls /sys/block/vda/mq | wc -l) hw queue(s), ro=$(cat /sys/block/vda/ro)"
 I "interrupts: $(grep virtio /proc/interrupts | awk '{printf "%s %s=%s; ", $NF, $1, $2}')"
 [ "$got" = "$sectors" ] && R probe OK || R probe FAIL
+# The layout the device was started with, as the guest driver sees it:
+# features is one character per bit; bit 34 is VIRTIO_F_RING_PACKED.
+feat=$(cat /sys/block/vda/device/features 2>/dev/null)
+got_packed=$(echo "$feat" | cut -c35)
+got_queues=$(ls /sys/block/vda/mq | wc -l)
+I "layout: $(basename "$(readlink /sys/block/vda/device)") VIRTIO_F_RING_PACKED=${got_packed:-?} (want $packed), $got_queues hw queue(s) (want $queues)"
+[ "$got_packed" = "$packed" ] && [ "$got_queues" = "$queues" ] && R layout OK || R layout FAIL
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 raw_sum() { dd if=/dev/vda bs=4096 skip="$raw" count=$(( (bytes + 4095) / 4096 )) 2>/dev/null | head -c "$bytes" | sha256sum | cut -d' ' -f1; }
 mkdir -p /mnt
@@ -176,51 +194,90 @@ device_notes() { # BOOT
     [ -f "$log" ] || return 0
     sed 's/^/    dev: /' "$log" | grep -E 'requests served|driver ready|warn|error' | head -n 8
 }
+# logs_clean BOOT RESULT-NAME: neither side complained. A device stuck in a
+# DMA wait shows here (QEMU: "timed out waiting for reply"; the device:
+# "DMA_READ request failed", "needs reset") even when the guest recovers.
+logs_clean() {
+    local d="$LOGS/$1" bad=0
+    if grep -aE 'warn:|error:' "$d/dev0.log" >/dev/null 2>&1; then bad=1; fi
+    if grep -av 'terminating on signal' "$d/qemu.log" 2>/dev/null | grep -q .; then bad=1; fi
+    if [ $bad = 1 ]; then
+        say "$1: the device or QEMU logged problems:"
+        { grep -aE 'warn:|error:' "$d/dev0.log"; grep -av 'terminating on signal' "$d/qemu.log"; } 2>/dev/null |
+            head -n 6 | sed 's/^/    | /'
+        result "$2" FAIL
+    else
+        result "$2" OK
+    fi
+}
 SECTORS=$((IMG_MB * 2048))
 ARGS="$SECTORS $LINES $BYTES $SUM $FS_KB $RAW_BLK $DISCARD_MB"
 
-# --- boot 1: packed rings, write --------------------------------------------------------
-say "boot 1: vpcie-virtio-blk (packed rings), mkfs + pattern + raw blocks + discard"
-run_vm boot1 --device "$DEV --socket {sock} --image $IMG" -- "sh /opt/guest-vblk.sh write $ARGS"
-device_notes boot1
-verdict boot1 probe virtio-blk-probe
-verdict boot1 fs virtio-blk-fs
-verdict boot1 raw virtio-blk-raw
-verdict boot1 discard virtio-blk-discard
-
-# --- the image from the host ------------------------------------------------------------
-say "host: checking $IMG"
-host_ok=OK
-if command -v e2fsck >/dev/null && command -v debugfs >/dev/null; then
-    # the filesystem is the first FS_KB KiB of the image
-    head -c $((FS_KB * 1024)) "$IMG" >"$WORK/fs.img"
-    if e2fsck -fn "$WORK/fs.img" >"$LOGS/e2fsck.log" 2>&1; then
-        echo "    e2fsck: clean"
-    else
-        echo "    e2fsck: errors (see e2fsck.log)"; host_ok=FAIL
+# run_pass MODE: both boots and the host check; MODE shared or private-ram.
+run_pass() {
+    local mode=$1 sfx="" ram=() img b1 b2
+    if [ "$mode" = private-ram ]; then
+        sfx="-private-ram"
+        ram=(--private-ram)
     fi
-    f=$(debugfs -R "cat /pattern.bin" "$WORK/fs.img" 2>/dev/null | sha256sum | cut -d' ' -f1)
-    echo "    file via debugfs: $f"
-    [ "$f" = "$SUM" ] || host_ok=FAIL
-    rm -f "$WORK/fs.img"
-else
-    # scripts/install-deps.sh installs e2fsprogs: its absence is a broken setup
-    echo "    no e2fsck/debugfs on the host (e2fsprogs): filesystem not checked"; host_ok=FAIL
-fi
-r=$(dd if="$IMG" bs=4096 skip="$RAW_BLK" 2>/dev/null | head -c "$BYTES" | sha256sum | cut -d' ' -f1)
-echo "    raw blocks: $r"
-[ "$r" = "$SUM" ] || host_ok=FAIL
-z=$(dd if="$IMG" bs=1M skip="$DISCARD_MB" count=1 2>/dev/null | tr -d '\0' | wc -c)
-echo "    discarded MiB: $z non-zero bytes"
-[ "$z" = 0 ] || host_ok=FAIL
-result virtio-blk-host-verify "$host_ok"
+    b1="boot1$sfx" b2="boot2$sfx"
+    img="$LOGS/disk$sfx.img"
+    rm -f "$img"
+    truncate -s "${IMG_MB}M" "$img"
 
-# --- boot 2: split rings, 2 queues, read --------------------------------------------------
-say "boot 2: vpcie-virtio-blk (split rings, 2 queues, 2 vCPUs), data of boot 1"
-run_vm boot2 --smp 2 --device "$DEV --socket {sock} --image $IMG --no-packed --queues 2" \
-    -- "sh /opt/guest-vblk.sh read $ARGS"
-device_notes boot2
-verdict boot2 probe virtio-blk-probe-split
-verdict boot2 reread virtio-blk-second-boot
+    # --- boot 1: packed rings, write ---------------------------------------------
+    say "$b1: vpcie-virtio-blk (packed rings, guest RAM $mode), mkfs + pattern + raw blocks + discard"
+    run_vm "$b1" "${ram[@]+"${ram[@]}"}" --device "$DEV --socket {sock} --image $img" \
+        -- "sh /opt/guest-vblk.sh write 1 1 $ARGS"
+    device_notes "$b1"
+    verdict "$b1" probe "virtio-blk-probe$sfx"
+    verdict "$b1" layout "virtio-blk-packed-1q$sfx"
+    verdict "$b1" fs "virtio-blk-fs$sfx"
+    verdict "$b1" raw "virtio-blk-raw$sfx"
+    verdict "$b1" discard "virtio-blk-discard$sfx"
+    logs_clean "$b1" "virtio-blk-logs$sfx"
+
+    # --- the image from the host ---------------------------------------------------
+    say "host: checking $img"
+    local host_ok=OK f r z
+    if command -v e2fsck >/dev/null && command -v debugfs >/dev/null; then
+        # the filesystem is the first FS_KB KiB of the image
+        head -c $((FS_KB * 1024)) "$img" >"$WORK/fs.img"
+        if e2fsck -fn "$WORK/fs.img" >"$LOGS/e2fsck$sfx.log" 2>&1; then
+            echo "    e2fsck: clean"
+        else
+            echo "    e2fsck: errors (see e2fsck$sfx.log)"; host_ok=FAIL
+        fi
+        f=$(debugfs -R "cat /pattern.bin" "$WORK/fs.img" 2>/dev/null | sha256sum | cut -d' ' -f1)
+        echo "    file via debugfs: $f"
+        [ "$f" = "$SUM" ] || host_ok=FAIL
+        rm -f "$WORK/fs.img"
+    else
+        # scripts/install-deps.sh installs e2fsprogs: its absence is a broken setup
+        echo "    no e2fsck/debugfs on the host (e2fsprogs): filesystem not checked"; host_ok=FAIL
+    fi
+    r=$(dd if="$img" bs=4096 skip="$RAW_BLK" 2>/dev/null | head -c "$BYTES" | sha256sum | cut -d' ' -f1)
+    echo "    raw blocks: $r"
+    [ "$r" = "$SUM" ] || host_ok=FAIL
+    z=$(dd if="$img" bs=1M skip="$DISCARD_MB" count=1 2>/dev/null | tr -d '\0' | wc -c)
+    echo "    discarded MiB: $z non-zero bytes"
+    [ "$z" = 0 ] || host_ok=FAIL
+    result "virtio-blk-host-verify$sfx" "$host_ok"
+
+    # --- boot 2: split rings, 2 queues, read ----------------------------------------
+    say "$b2: vpcie-virtio-blk (split rings, 2 queues, 2 vCPUs, guest RAM $mode), data of $b1"
+    run_vm "$b2" "${ram[@]+"${ram[@]}"}" --smp 2 \
+        --device "$DEV --socket {sock} --image $img --no-packed --queues 2" \
+        -- "sh /opt/guest-vblk.sh read 0 2 $ARGS"
+    device_notes "$b2"
+    verdict "$b2" probe "virtio-blk-probe-split$sfx"
+    verdict "$b2" layout "virtio-blk-split-2q$sfx"
+    verdict "$b2" reread "virtio-blk-second-boot$sfx"
+    logs_clean "$b2" "virtio-blk-logs-split$sfx"
+}
+
+for mode in "${MODES[@]}"; do
+    run_pass "$mode"
+done
 
 [ "$FAILED" = 0 ] && exit 0 || exit 1
