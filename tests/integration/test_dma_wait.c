@@ -17,6 +17,7 @@
  * The last case uses the virtio transport (vpcie/virtio.h) instead.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -333,9 +334,11 @@ static int setup(void **state)
 	f->t.timer = vpcie_dev_timer_add(f->t.dev, UINT64_MAX / 2, 0, on_timer, &f->t);
 	assert_non_null(f->t.timer);
 	connect_client(f);
-	f->ptr_fd = memfd_create("test-dma-wait", MFD_CLOEXEC);
+	f->ptr_fd = memfd_create("test-dma-wait", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	assert_true(f->ptr_fd >= 0);
 	assert_int_equal(ftruncate(f->ptr_fd, PTR_SIZE), 0);
+	/* sealed, as QEMU's memfd RAM is: the device maps only such memory */
+	assert_int_equal(fcntl(f->ptr_fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
 	uint8_t *p = mmap(NULL, PTR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->ptr_fd, 0);
 
 	assert_true(p != MAP_FAILED);
