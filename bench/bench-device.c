@@ -4,8 +4,8 @@
  *
  * It does as little as a device can, so that what the benchmarks see is the
  * runtime's cost: BAR0's callbacks return at once, DMA is one
- * vpcie_dma_read/write() of a private buffer run inside the register write
- * that asks for it, and an interrupt is one vpcie_irq_raise(). The device
+ * vpcie_dev_dma_read/write() of a private buffer run inside the register write
+ * that asks for it, and an interrupt is one vpcie_dev_irq_raise(). The device
  * stamps CLOCK_MONOTONIC around the DMA and just before each raise into the
  * shared-memory BAR2 (struct bench_stats), so the host can time a transfer
  * from inside the device and an interrupt from raise to wake-up.
@@ -82,9 +82,9 @@ static void do_dma(struct bench *b, uint32_t cmd)
 	}
 	t0 = now_ns();
 	if (cmd == BENCH_DMA_TO_DEVICE)
-		ret = vpcie_dma_read(b->dev, b->dma_addr, b->buf, b->dma_len);
+		ret = vpcie_dev_dma_read(b->dev, b->dma_addr, b->buf, b->dma_len);
 	else
-		ret = vpcie_dma_write(b->dev, b->dma_addr, b->buf, b->dma_len);
+		ret = vpcie_dev_dma_write(b->dev, b->dma_addr, b->buf, b->dma_len);
 	t1 = now_ns();
 	b->dma_status = ret;
 	st->dma_start_ns = t0;
@@ -133,7 +133,7 @@ static int ctrl_write(struct vpcie_dev *dev, void *opaque, uint64_t off, const v
 	case BENCH_REG_IRQ_RAISE:
 		b->stats->irq_raise_ns = now_ns();
 		b->stats->irq_seq++;
-		b->irq_status = vpcie_irq_raise(dev, v);
+		b->irq_status = vpcie_dev_irq_raise(dev, v);
 		break;
 	default: break;
 	}

@@ -44,15 +44,15 @@
 #define BENCH_REG_IRQ_RAISE 0x18   /* W: stamp irq_raise_ns, raise this vector */
 #define BENCH_REG_IRQ_STATUS 0x1c  /* R: result of the last raise */
 
-#define BENCH_DMA_TO_DEVICE 1 /* host memory -> device buffer (vpcie_dma_read) */
-#define BENCH_DMA_TO_HOST 2   /* device buffer -> host memory (vpcie_dma_write) */
+#define BENCH_DMA_TO_DEVICE 1 /* host memory -> device buffer (vpcie_dev_dma_read) */
+#define BENCH_DMA_TO_HOST 2   /* device buffer -> host memory (vpcie_dev_dma_write) */
 
 /* At offset 0 of BAR2; every time is CLOCK_MONOTONIC in ns, which the host
  * and the device share. */
 struct bench_stats {
-	uint64_t irq_raise_ns; /* just before vpcie_irq_raise() */
+	uint64_t irq_raise_ns; /* just before vpcie_dev_irq_raise() */
 	uint64_t irq_seq;      /* raises so far */
-	uint64_t dma_start_ns; /* around vpcie_dma_read/write() */
+	uint64_t dma_start_ns; /* around vpcie_dev_dma_read/write() */
 	uint64_t dma_end_ns;
 	int64_t dma_status;
 	uint64_t dma_seq;

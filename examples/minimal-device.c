@@ -34,7 +34,7 @@ static int reg_write(struct vpcie_dev *dev, void *opaque, uint64_t off, const vo
 	(void)off;
 	s->last = 0;
 	memcpy(&s->last, buf, len < 4 ? len : 4);
-	vpcie_irq_raise(dev, s->last); /* routed to INTx, MSI or MSI-X as enabled */
+	vpcie_dev_irq_raise(dev, s->last); /* routed to INTx, MSI or MSI-X as enabled */
 	return 0;
 }
 

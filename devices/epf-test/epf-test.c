@@ -143,7 +143,7 @@ static void rng_fill(uint64_t *s, uint8_t *p, size_t len)
  * type is not the one in use. */
 static unsigned irq_count(struct epf *e, enum vpcie_irq_mode mode)
 {
-	return vpcie_irq_mode(e->dev) == mode ? vpcie_irq_vectors(e->dev) : 0;
+	return vpcie_dev_irq_mode(e->dev) == mode ? vpcie_dev_irq_vectors(e->dev) : 0;
 }
 
 /* INTx: a pulse, as EP controllers assert and deassert the line. The host
@@ -152,11 +152,11 @@ static void raise_intx(struct epf *e)
 {
 	int rc;
 
-	if (vpcie_irq_mode(e->dev) != VPCIE_IRQ_INTX) {
+	if (vpcie_dev_irq_mode(e->dev) != VPCIE_IRQ_INTX) {
 		vpcie_dbg(e->lg, "INTx not in use by the host: not delivered");
 		return;
 	}
-	rc = vpcie_irq_raise(e->dev, 0);
+	rc = vpcie_dev_irq_raise(e->dev, 0);
 	if (rc < 0)
 		vpcie_warn(e->lg, "INTx: %s", strerror(-rc));
 }
@@ -172,7 +172,7 @@ static void raise_vector(struct epf *e, enum vpcie_irq_mode mode, uint32_t n)
 		vpcie_warn(e->lg, "invalid %s IRQ number %" PRIu32 " / %u", name, n, count);
 		return;
 	}
-	rc = vpcie_irq_raise(e->dev, n - 1);
+	rc = vpcie_dev_irq_raise(e->dev, n - 1);
 	if (rc < 0)
 		vpcie_warn(e->lg, "%s vector %" PRIu32 ": %s", name, n, strerror(-rc));
 }
@@ -220,14 +220,14 @@ static bool range_wraps(uint64_t addr, uint64_t len)
  * filled by DMA_READ messages. */
 static int fetch(struct epf *e, uint64_t addr, size_t n, const uint8_t **out)
 {
-	const uint8_t *p = vpcie_dma_ptr(e->dev, addr, n, false);
+	const uint8_t *p = vpcie_dev_dma_ptr(e->dev, addr, n, false);
 	int rc;
 
 	if (p) {
 		*out = p;
 		return 0;
 	}
-	rc = vpcie_dma_read(e->dev, addr, e->bounce, n);
+	rc = vpcie_dev_dma_read(e->dev, addr, e->bounce, n);
 	*out = e->bounce;
 	return rc;
 }
@@ -269,13 +269,13 @@ static int cmd_write(struct epf *e)
 		return dma_failed(e, -EFAULT, EPF_STATUS_DST_ADDR_INVALID, "WRITE", dst, size);
 	for (uint64_t off = 0; off < size;) {
 		size_t n = size - off > EPF_CHUNK ? EPF_CHUNK : (size_t)(size - off);
-		uint8_t *p = vpcie_dma_ptr(e->dev, dst + off, n, true);
+		uint8_t *p = vpcie_dev_dma_ptr(e->dev, dst + off, n, true);
 		uint8_t *buf = p ? p : e->bounce;
 
 		rng_fill(e->rng, buf, n);
 		crc = epf_crc32_le(crc, buf, n);
 		if (!p)
-			rc = vpcie_dma_write(e->dev, dst + off, buf, n);
+			rc = vpcie_dev_dma_write(e->dev, dst + off, buf, n);
 		if (rc < 0)
 			return dma_failed(e, rc, EPF_STATUS_DST_ADDR_INVALID, "WRITE", dst + off, n);
 		off += n;
@@ -303,11 +303,11 @@ static int cmd_copy(struct epf *e)
 
 		if (rc < 0)
 			return dma_failed(e, rc, EPF_STATUS_SRC_ADDR_INVALID, "COPY", src + off, n);
-		d = vpcie_dma_ptr(e->dev, dst + off, n, true);
+		d = vpcie_dev_dma_ptr(e->dev, dst + off, n, true);
 		if (d)
 			memmove(d, s, n);
 		else
-			rc = vpcie_dma_write(e->dev, dst + off, s, n);
+			rc = vpcie_dev_dma_write(e->dev, dst + off, s, n);
 		if (rc < 0)
 			return dma_failed(e, rc, EPF_STATUS_DST_ADDR_INVALID, "COPY", dst + off, n);
 		off += n;
@@ -418,7 +418,7 @@ static int bar0_write(struct vpcie_dev *dev, void *opaque, uint64_t off, const v
 	if (off < EPF_REG_COMMAND + 4 && off + len > EPF_REG_COMMAND &&
 	    reg_get(e, EPF_REG_COMMAND)) {
 		if (e->cmd_timer)
-			vpcie_timer_arm(e->cmd_timer, 0, 0);
+			vpcie_dev_timer_arm(e->cmd_timer, 0, 0);
 		else
 			e->cmd_timer = vpcie_dev_timer_add(dev, 0, 0, run_command, e);
 		if (!e->cmd_timer) {

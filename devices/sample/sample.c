@@ -44,10 +44,10 @@ static void do_dma(struct sample *s, uint32_t cmd)
 	}
 	switch (cmd) {
 	case SAMPLE_DMA_TO_DEVICE:
-		s->dma_status = vpcie_dma_read(s->dev, s->dma_addr, mem + s->dma_off, s->dma_len);
+		s->dma_status = vpcie_dev_dma_read(s->dev, s->dma_addr, mem + s->dma_off, s->dma_len);
 		break;
 	case SAMPLE_DMA_TO_HOST:
-		s->dma_status = vpcie_dma_write(s->dev, s->dma_addr, mem + s->dma_off, s->dma_len);
+		s->dma_status = vpcie_dev_dma_write(s->dev, s->dma_addr, mem + s->dma_off, s->dma_len);
 		break;
 	default:
 		s->dma_status = -EINVAL;
@@ -73,8 +73,8 @@ static int bar0_read(struct vpcie_dev *dev, void *opaque, uint64_t off, void *bu
 	case SAMPLE_REG_DMA_STATUS: v = (uint32_t)s->dma_status; break;
 	case SAMPLE_REG_RESETS: v = s->resets; break;
 	case SAMPLE_REG_CONNECTS: v = s->connects; break;
-	case SAMPLE_REG_IRQ_MODE: v = vpcie_irq_mode(s->dev); break;
-	case SAMPLE_REG_IRQ_VECTORS: v = vpcie_irq_vectors(s->dev); break;
+	case SAMPLE_REG_IRQ_MODE: v = vpcie_dev_irq_mode(s->dev); break;
+	case SAMPLE_REG_IRQ_VECTORS: v = vpcie_dev_irq_vectors(s->dev); break;
 	default: v = 0;
 	}
 	memcpy(buf, &v, 4);
@@ -91,8 +91,8 @@ static int bar0_write(struct vpcie_dev *dev, void *opaque, uint64_t off, const v
 	memcpy(&v, buf, 4);
 	switch (off) {
 	case SAMPLE_REG_SCRATCH: s->scratch = v; break;
-	case SAMPLE_REG_IRQ_RAISE: s->irq_status = vpcie_irq_raise(dev, v); break;
-	case SAMPLE_REG_INTX_LEVEL: s->irq_status = vpcie_irq_intx(dev, v != 0); break;
+	case SAMPLE_REG_IRQ_RAISE: s->irq_status = vpcie_dev_irq_raise(dev, v); break;
+	case SAMPLE_REG_INTX_LEVEL: s->irq_status = vpcie_dev_irq_intx(dev, v != 0); break;
 	case SAMPLE_REG_DMA_ADDR_LO: s->dma_addr = (s->dma_addr & ~0xffffffffull) | v; break;
 	case SAMPLE_REG_DMA_ADDR_HI: s->dma_addr = (s->dma_addr & 0xffffffffull) | (uint64_t)v << 32; break;
 	case SAMPLE_REG_DMA_LEN: s->dma_len = v; break;

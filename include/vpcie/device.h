@@ -277,13 +277,13 @@ typedef void (*vpcie_timer_fn)(struct vpcie_dev *dev, void *opaque);
 /*
  * Call fn after delay_ns (0: on the next dispatch, after the current message
  * is answered), then every period_ns if non-zero. The timer belongs to the
- * device and is freed by vpcie_timer_cancel() or vpcie_dev_free().
+ * device and is freed by vpcie_dev_timer_cancel() or vpcie_dev_free().
  */
 struct vpcie_timer *vpcie_dev_timer_add(struct vpcie_dev *dev, uint64_t delay_ns,
 					uint64_t period_ns, vpcie_timer_fn fn, void *opaque);
 /* Re-arm a timer (one-shot after delay_ns, then period_ns). */
-void vpcie_timer_arm(struct vpcie_timer *t, uint64_t delay_ns, uint64_t period_ns);
-void vpcie_timer_cancel(struct vpcie_timer *t);
+void vpcie_dev_timer_arm(struct vpcie_timer *t, uint64_t delay_ns, uint64_t period_ns);
+void vpcie_dev_timer_cancel(struct vpcie_timer *t);
 
 /* ---- DMA into host memory ----------------------------------------------- */
 
@@ -309,7 +309,7 @@ void vpcie_timer_cancel(struct vpcie_timer *t);
  *    it returns. Keep the state they share with the caller consistent
  *    across the call. The host may meanwhile unmap the memory, clear bus
  *    mastering or reset the function: the transfer then stops with -EFAULT
- *    or -EPERM. Pointers from vpcie_dma_ptr() stay valid until the callback
+ *    or -EPERM. Pointers from vpcie_dev_dma_ptr() stay valid until the callback
  *    that got them returns.
  *  - called from a callback the runtime made for a host command (BAR
  *    read/write, cfg_written, reset, connect): commands are queued and
@@ -319,8 +319,8 @@ void vpcie_timer_cancel(struct vpcie_timer *t);
  *    (vpcie_dev_timer_add(dev, 0, 0, ...)) instead, as a device's DMA
  *    engine runs after the doorbell write completed.
  */
-int vpcie_dma_read(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len);
-int vpcie_dma_write(struct vpcie_dev *dev, uint64_t addr, const void *buf, size_t len);
+int vpcie_dev_dma_read(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len);
+int vpcie_dev_dma_write(struct vpcie_dev *dev, uint64_t addr, const void *buf, size_t len);
 
 /*
  * Direct pointer to [addr, addr+len) if it lies in one fd-mapped region with
@@ -328,7 +328,7 @@ int vpcie_dma_write(struct vpcie_dev *dev, uint64_t addr, const void *buf, size_
  * until the host unmaps it or disconnects, and at least until the callback
  * (or dispatch) that got it returns; do not keep it across dispatches.
  */
-void *vpcie_dma_ptr(struct vpcie_dev *dev, uint64_t addr, size_t len, bool write);
+void *vpcie_dev_dma_ptr(struct vpcie_dev *dev, uint64_t addr, size_t len, bool write);
 
 /* ---- Interrupts --------------------------------------------------------- */
 
@@ -340,19 +340,28 @@ enum vpcie_irq_mode {
 };
 
 /* Mode the host enabled (MSI-X over MSI over INTx, as config space says). */
-enum vpcie_irq_mode vpcie_irq_mode(struct vpcie_dev *dev);
+enum vpcie_irq_mode vpcie_dev_irq_mode(struct vpcie_dev *dev);
 
 /* Vectors usable in the current mode (MSI: enabled count; INTx: 1). */
-unsigned vpcie_irq_vectors(struct vpcie_dev *dev);
+unsigned vpcie_dev_irq_vectors(struct vpcie_dev *dev);
 
 /*
  * Signal vector n in the current mode. MSI/MSI-X: dropped with -EPERM unless
  * bus mastering is on; if the vector (or MSI-X function) is masked its pending
  * bit is set and the message is sent on unmask. INTx (n must be 0): asserts
- * the line (see vpcie_irq_intx). Returns 0 (sent or made pending), -EINVAL
- * (n beyond the enabled vectors), -ENODEV (mode NONE), -ENOTCONN.
+ * the line (see vpcie_dev_irq_intx). Returns 0 (sent or made pending), -EINVAL
+ * (n beyond the enabled vectors), -ENODEV (mode NONE), -ENOTCONN, -ENOENT
+ * (the mode is enabled in config space, e.g. by an earlier client, but the
+ * current client attached no eventfd for the vector: the interrupt is lost).
+ *
+ * Like MSI edges on a bus, interrupts raised back to back before the host
+ * handled the first may reach it as one: a vfio-user client is woken once
+ * for all of them (its eventfd adds them up; vpcie_host_irq_wait_events()
+ * tells how many), and a guest driver sees one interrupt. A device that
+ * needs each event seen keeps a count or status in a register, as hardware
+ * does.
  */
-int vpcie_irq_raise(struct vpcie_dev *dev, unsigned n);
+int vpcie_dev_irq_raise(struct vpcie_dev *dev, unsigned n);
 
 /*
  * Set the INTx line level. Asserting sets the Interrupt Status bit and, unless
@@ -360,11 +369,11 @@ int vpcie_irq_raise(struct vpcie_dev *dev, unsigned n);
  * vfio INTx is level-triggered and auto-masked, so the line re-signals when
  * the host unmasks while it is still asserted.
  */
-int vpcie_irq_intx(struct vpcie_dev *dev, bool asserted);
+int vpcie_dev_irq_intx(struct vpcie_dev *dev, bool asserted);
 
 /* True if MSI/MSI-X vector n is pending (masked when raised); false for a
  * vector beyond those enabled in the current mode. */
-bool vpcie_irq_pending(struct vpcie_dev *dev, unsigned n);
+bool vpcie_dev_irq_pending(struct vpcie_dev *dev, unsigned n);
 
 #ifdef __cplusplus
 }

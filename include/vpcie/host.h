@@ -294,9 +294,18 @@ int vpcie_host_irq_disable(struct vpcie_host *h);
 
 /*
  * Wait up to timeout_ms for vector n to fire, serving the device's DMA
- * requests meanwhile. Consumes the event. Returns 0, -ETIMEDOUT, -EINVAL.
+ * requests meanwhile. Consumes every event the vector had: interrupts the
+ * device raised before we looked reach us as one wake-up (the eventfd adds
+ * them up), as a second MSI edge finds the first still pending on a real
+ * bus, and a guest's driver sees one interrupt. *events (if not NULL) gets
+ * how many were raised. Returns 0, -ETIMEDOUT, -EINVAL.
  */
-int vpcie_host_irq_wait(struct vpcie_host *h, unsigned n, int timeout_ms);
+int vpcie_host_irq_wait_events(struct vpcie_host *h, unsigned n, int timeout_ms,
+			       uint64_t *events);
+static inline int vpcie_host_irq_wait(struct vpcie_host *h, unsigned n, int timeout_ms)
+{
+	return vpcie_host_irq_wait_events(h, n, timeout_ms, NULL);
+}
 
 /* Count of events vector n has fired and not yet been waited for (drains). */
 uint64_t vpcie_host_irq_take(struct vpcie_host *h, unsigned n);

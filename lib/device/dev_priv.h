@@ -42,7 +42,7 @@ struct dma_map {
 };
 
 /* A mapping the client unmapped while device code waited for a DMA reply:
- * pointers from vpcie_dma_ptr() stay valid until the dispatcher runs again. */
+ * pointers from vpcie_dev_dma_ptr() stay valid until the dispatcher runs again. */
 struct dma_zombie {
 	uint8_t *ptr;
 	size_t len;
@@ -151,7 +151,7 @@ int dev_dma_unmap(struct vpcie_dev *dev, const struct vpcie_dma_unmap *u);
 void dev_dma_unmap_all(struct vpcie_dev *dev);
 /* Send a request to the client and wait for its reply. Commands that arrive
  * meanwhile are served at once if no handler is running (handler_depth 0),
- * else queued for the dispatcher (see vpcie_dma_read() in vpcie/device.h). */
+ * else queued for the dispatcher (see vpcie_dev_dma_read() in vpcie/device.h). */
 int dev_request(struct vpcie_dev *dev, struct vpcie_msg_hdr *hdr, const struct iovec *iov,
 		int iovcnt, struct vpcie_msg *reply);
 /* Take the oldest queued command; false if none. */

@@ -112,7 +112,7 @@ void vpcie_dev_free(struct vpcie_dev *dev)
 	if (dev->chan)
 		dev_drop_client(dev, "device shutting down");
 	while (dev->timers)
-		vpcie_timer_cancel(dev->timers);
+		vpcie_dev_timer_cancel(dev->timers);
 	if (dev->listen_fd >= 0)
 		close(dev->listen_fd);
 	if (dev->sock_path) {
@@ -465,7 +465,7 @@ void dev_drop_client(struct vpcie_dev *dev, const char *why)
 	dev_ring_destroy(dev);
 	dev->negotiated = false;
 	dev->drop_client = false;
-	vpcie_timer_cancel(dev->stall_timer);
+	vpcie_dev_timer_cancel(dev->stall_timer);
 	dev->stall_timer = NULL;
 	dev_deferred_clear(dev);
 	dev_dma_unmap_all(dev);
@@ -540,18 +540,18 @@ struct vpcie_timer *vpcie_dev_timer_add(struct vpcie_dev *dev, uint64_t delay_ns
 	t->opaque = opaque;
 	t->next = dev->timers;
 	dev->timers = t;
-	vpcie_timer_arm(t, delay_ns, period_ns);
+	vpcie_dev_timer_arm(t, delay_ns, period_ns);
 	return t;
 }
 
-void vpcie_timer_arm(struct vpcie_timer *t, uint64_t delay_ns, uint64_t period_ns)
+void vpcie_dev_timer_arm(struct vpcie_timer *t, uint64_t delay_ns, uint64_t period_ns)
 {
 	t->due_ns = vpcie_now_ns() + delay_ns;
 	t->period_ns = period_ns;
 	rearm_timerfd(t->dev);
 }
 
-void vpcie_timer_cancel(struct vpcie_timer *t)
+void vpcie_dev_timer_cancel(struct vpcie_timer *t)
 {
 	struct vpcie_dev *dev;
 
@@ -668,7 +668,7 @@ static void stall_check(struct vpcie_dev *dev, void *opaque)
 		return;
 	}
 	dev->stall_mark = vpcie_chan_received(dev->chan);
-	vpcie_timer_arm(dev->stall_timer, (uint64_t)dev->opts.msg_timeout_ms * 1000000u, 0);
+	vpcie_dev_timer_arm(dev->stall_timer, (uint64_t)dev->opts.msg_timeout_ms * 1000000u, 0);
 }
 
 static void watch_partial(struct vpcie_dev *dev)
@@ -681,7 +681,7 @@ static void watch_partial(struct vpcie_dev *dev)
 		dev->stall_mark = vpcie_chan_received(dev->chan);
 	} else if (!dev->stall_timer->due_ns) {
 		dev->stall_mark = vpcie_chan_received(dev->chan);
-		vpcie_timer_arm(dev->stall_timer, (uint64_t)dev->opts.msg_timeout_ms * 1000000u, 0);
+		vpcie_dev_timer_arm(dev->stall_timer, (uint64_t)dev->opts.msg_timeout_ms * 1000000u, 0);
 	}
 }
 

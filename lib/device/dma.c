@@ -25,7 +25,7 @@
  * they are queued and served, in order, once that handler is done - a
  * callback is never re-entered. Mappings the client removes while we wait
  * are unmapped only when the dispatcher runs again, so a pointer from
- * vpcie_dma_ptr() stays valid for the rest of the callback.
+ * vpcie_dev_dma_ptr() stays valid for the rest of the callback.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -499,17 +499,17 @@ static int dma_rw(struct vpcie_dev *dev, uint64_t addr, uint8_t *buf, size_t len
 	return ret;
 }
 
-int vpcie_dma_read(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len)
+int vpcie_dev_dma_read(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len)
 {
 	return dma_rw(dev, addr, buf, len, false);
 }
 
-int vpcie_dma_write(struct vpcie_dev *dev, uint64_t addr, const void *buf, size_t len)
+int vpcie_dev_dma_write(struct vpcie_dev *dev, uint64_t addr, const void *buf, size_t len)
 {
 	return dma_rw(dev, addr, (uint8_t *)buf, len, true);
 }
 
-void *vpcie_dma_ptr(struct vpcie_dev *dev, uint64_t addr, size_t len, bool write)
+void *vpcie_dev_dma_ptr(struct vpcie_dev *dev, uint64_t addr, size_t len, bool write)
 {
 	struct dma_map *m;
 

@@ -168,7 +168,7 @@ static uint16_t msix_flags(const struct vpcie_dev *dev)
 	return dev->msix_off ? vpcie_cfg_get16(&dev->cfg, dev->msix_off + PCI_MSIX_FLAGS) : 0;
 }
 
-enum vpcie_irq_mode vpcie_irq_mode(struct vpcie_dev *dev)
+enum vpcie_irq_mode vpcie_dev_irq_mode(struct vpcie_dev *dev)
 {
 	if (msix_flags(dev) & PCI_MSIX_FLAGS_ENABLE)
 		return VPCIE_IRQ_MSIX;
@@ -186,9 +186,9 @@ static unsigned msi_enabled_vectors(const struct vpcie_dev *dev)
 	return n > dev->msi_nvec ? dev->msi_nvec : n;
 }
 
-unsigned vpcie_irq_vectors(struct vpcie_dev *dev)
+unsigned vpcie_dev_irq_vectors(struct vpcie_dev *dev)
 {
-	switch (vpcie_irq_mode(dev)) {
+	switch (vpcie_dev_irq_mode(dev)) {
 	case VPCIE_IRQ_MSIX:
 		return dev->msix_nvec;
 	case VPCIE_IRQ_MSI:
@@ -273,7 +273,7 @@ static void intx_update(struct vpcie_dev *dev)
 			want ? status | PCI_STATUS_INTERRUPT : status & ~PCI_STATUS_INTERRUPT);
 	if (!want || q->client_masked[0] || q->trigger[0] < 0 ||
 	    (vpcie_cfg_get16(&dev->cfg, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE) ||
-	    vpcie_irq_mode(dev) != VPCIE_IRQ_INTX)
+	    vpcie_dev_irq_mode(dev) != VPCIE_IRQ_INTX)
 		return;
 	trigger(dev, VFIO_PCI_INTX_IRQ_INDEX, 0, q->trigger[0]);
 	/* vfio INTx is auto-masked: the client unmasks after servicing it. */
@@ -285,7 +285,7 @@ static void intx_update(struct vpcie_dev *dev)
 				vpcie_cfg_get16(&dev->cfg, PCI_STATUS) & ~PCI_STATUS_INTERRUPT);
 }
 
-int vpcie_irq_intx(struct vpcie_dev *dev, bool asserted)
+int vpcie_dev_irq_intx(struct vpcie_dev *dev, bool asserted)
 {
 	if (!dev->irqs[VFIO_PCI_INTX_IRQ_INDEX].count)
 		return -ENODEV;
@@ -296,11 +296,11 @@ int vpcie_irq_intx(struct vpcie_dev *dev, bool asserted)
 
 /* ---- Raising and pending delivery ----------------------------------------- */
 
-int vpcie_irq_raise(struct vpcie_dev *dev, unsigned n)
+int vpcie_dev_irq_raise(struct vpcie_dev *dev, unsigned n)
 {
 	if (!dev->chan || !dev->negotiated)
 		return -ENOTCONN;
-	switch (vpcie_irq_mode(dev)) {
+	switch (vpcie_dev_irq_mode(dev)) {
 	case VPCIE_IRQ_MSIX:
 		if (n >= dev->msix_nvec)
 			return -EINVAL;
@@ -332,9 +332,9 @@ int vpcie_irq_raise(struct vpcie_dev *dev, unsigned n)
 	}
 }
 
-bool vpcie_irq_pending(struct vpcie_dev *dev, unsigned n)
+bool vpcie_dev_irq_pending(struct vpcie_dev *dev, unsigned n)
 {
-	switch (vpcie_irq_mode(dev)) {
+	switch (vpcie_dev_irq_mode(dev)) {
 	case VPCIE_IRQ_MSIX:
 		return n < dev->msix_nvec && (dev->msix_pending[n / 64] >> (n % 64)) & 1;
 	case VPCIE_IRQ_MSI:
@@ -348,7 +348,7 @@ bool vpcie_irq_pending(struct vpcie_dev *dev, unsigned n)
 
 void dev_irq_update(struct vpcie_dev *dev)
 {
-	enum vpcie_irq_mode mode = vpcie_irq_mode(dev);
+	enum vpcie_irq_mode mode = vpcie_dev_irq_mode(dev);
 
 	intx_update(dev);
 	if (!bus_master(dev))

@@ -453,9 +453,13 @@ static int64_t take(struct vpcie_host *h, unsigned n)
 	return got > INT64_MAX - fd ? INT64_MAX : got + fd;
 }
 
-int vpcie_host_irq_wait(struct vpcie_host *h, unsigned n, int timeout_ms)
+int vpcie_host_irq_wait_events(struct vpcie_host *h, unsigned n, int timeout_ms,
+			       uint64_t *events)
 {
 	uint64_t deadline = vpcie_deadline(timeout_ms);
+
+	if (events)
+		*events = 0;
 
 	if (!h || h->irq_type == HOST_IRQ_NONE || n >= h->irq_n)
 		return -EINVAL;
@@ -468,6 +472,8 @@ int vpcie_host_irq_wait(struct vpcie_host *h, unsigned n, int timeout_ms)
 		if (got < 0)
 			return (int)got;
 		if (got > 0) {
+			if (events)
+				*events = (uint64_t)got;
 			rc = intx_unmask(h);
 			return rc < 0 ? rc : 0;
 		}

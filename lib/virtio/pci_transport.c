@@ -65,17 +65,17 @@ struct vpcie_virtio {
 
 static int dma_read(void *ctx, uint64_t addr, void *buf, size_t len)
 {
-	return vpcie_dma_read(ctx, addr, buf, len);
+	return vpcie_dev_dma_read(ctx, addr, buf, len);
 }
 
 static int dma_write(void *ctx, uint64_t addr, const void *buf, size_t len)
 {
-	return vpcie_dma_write(ctx, addr, buf, len);
+	return vpcie_dev_dma_write(ctx, addr, buf, len);
 }
 
 static void *dma_ptr(void *ctx, uint64_t addr, size_t len, bool write)
 {
-	return vpcie_dma_ptr(ctx, addr, len, write);
+	return vpcie_dev_dma_ptr(ctx, addr, len, write);
 }
 
 /* ---- Interrupts --------------------------------------------------------------- */
@@ -84,14 +84,14 @@ static void raise_irq(struct vpcie_virtio *v, uint16_t vector, uint8_t isr_bit)
 {
 	int rc = 0;
 
-	switch (vpcie_irq_mode(v->dev)) {
+	switch (vpcie_dev_irq_mode(v->dev)) {
 	case VPCIE_IRQ_MSIX:
 		if (vector != VIRTIO_MSI_NO_VECTOR)
-			rc = vpcie_irq_raise(v->dev, vector);
+			rc = vpcie_dev_irq_raise(v->dev, vector);
 		break;
 	case VPCIE_IRQ_INTX:
 		v->isr |= isr_bit;
-		rc = vpcie_irq_intx(v->dev, true);
+		rc = vpcie_dev_irq_intx(v->dev, true);
 		break;
 	default:
 		v->isr |= isr_bit; /* a polling driver still sees it in ISR */
@@ -144,14 +144,14 @@ static void reset_state(struct vpcie_virtio *v)
 	v->msix_config = VIRTIO_MSI_NO_VECTOR;
 	v->status = 0;
 	v->queue_select = 0;
-	if (v->isr && vpcie_irq_mode(v->dev) == VPCIE_IRQ_INTX)
-		vpcie_irq_intx(v->dev, false);
+	if (v->isr && vpcie_dev_irq_mode(v->dev) == VPCIE_IRQ_INTX)
+		vpcie_dev_irq_intx(v->dev, false);
 	v->isr = 0;
 }
 
 /*
  * While a queue is being served, its code may wait for DMA, and the runtime
- * serves the host's commands meanwhile (vpcie_dma_read() in vpcie/device.h):
+ * serves the host's commands meanwhile (vpcie_dev_dma_read() in vpcie/device.h):
  * a reset then stops the queues at once (their next pop or push fails with
  * -ECANCELED) and completes when that code returns. Until then
  * device_status reads back non-zero, which the driver waits for, and other
@@ -302,7 +302,7 @@ int vpcie_virtio_kick(struct vpcie_virtio *v, unsigned q)
 		return -EINVAL;
 	v->q[q].kick = true;
 	if (v->kick_timer) {
-		vpcie_timer_arm(v->kick_timer, 0, 0);
+		vpcie_dev_timer_arm(v->kick_timer, 0, 0);
 		return 0;
 	}
 	v->kick_timer = vpcie_dev_timer_add(v->dev, 0, 0, run_kicks, v);
@@ -487,8 +487,8 @@ static void bar_read_bytes(struct vpcie_virtio *v, uint64_t off, uint8_t *buf, s
 			buf[0] = v->isr;
 			if (!peek && v->isr) {
 				v->isr = 0;
-				if (vpcie_irq_mode(v->dev) == VPCIE_IRQ_INTX)
-					vpcie_irq_intx(v->dev, false);
+				if (vpcie_dev_irq_mode(v->dev) == VPCIE_IRQ_INTX)
+					vpcie_dev_irq_intx(v->dev, false);
 			}
 		}
 	} else if (inside(off, len, VPCIE_VIRTIO_DEVCFG_OFF, 0x1000)) {
@@ -512,9 +512,9 @@ static void bar_write_bytes(struct vpcie_virtio *v, uint64_t off, const uint8_t 
 			return;
 		/* Rings reached through DMA messages: served from the kick timer,
 		 * once this write is answered - the host may serve our DMA only
-		 * after its vCPU is done with this access (vpcie_dma_read() in
+		 * after its vCPU is done with this access (vpcie_dev_dma_read() in
 		 * vpcie/device.h). With the rings mapped, at once. */
-		if (v->q[q].vq && !vpcie_dma_ptr(v->dev, v->q[q].desc, 1, false))
+		if (v->q[q].vq && !vpcie_dev_dma_ptr(v->dev, v->q[q].desc, 1, false))
 			vpcie_virtio_kick(v, (unsigned)q);
 		else
 			queue_notified(v, (unsigned)q);

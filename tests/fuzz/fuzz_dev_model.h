@@ -49,7 +49,7 @@ static void timer_fire(struct vpcie_dev *dev, void *opaque)
 {
 	struct fdev *f = opaque;
 
-	f->status = vpcie_irq_raise(dev, 0);
+	f->status = vpcie_dev_irq_raise(dev, 0);
 }
 
 static int bar0_read(struct vpcie_dev *dev, void *opaque, uint64_t off, void *buf, size_t len)
@@ -68,9 +68,9 @@ static int bar0_read(struct vpcie_dev *dev, void *opaque, uint64_t off, void *bu
 	case 0x0c: v = (uint32_t)(f->dma_addr >> 32); break;
 	case 0x10: v = f->dma_len; break;
 	case 0x14: v = (uint32_t)f->status; break;
-	case 0x18: v = vpcie_irq_mode(dev); break;
-	case 0x1c: v = vpcie_irq_vectors(dev); break;
-	case 0x20: v = vpcie_irq_pending(dev, f->scratch & 63); break;
+	case 0x18: v = vpcie_dev_irq_mode(dev); break;
+	case 0x1c: v = vpcie_dev_irq_vectors(dev); break;
+	case 0x20: v = vpcie_dev_irq_pending(dev, f->scratch & 63); break;
 	default: v = 0;
 	}
 	memcpy(buf, &v, 4);
@@ -94,14 +94,14 @@ static int bar0_write(struct vpcie_dev *dev, void *opaque, uint64_t off, const v
 	case 0x10: f->dma_len = v > DMA_BUF ? DMA_BUF : v; break;
 	case 0x14: /* start a transfer */
 		if (v == 1)
-			f->status = vpcie_dma_read(dev, f->dma_addr, f->dma, f->dma_len);
+			f->status = vpcie_dev_dma_read(dev, f->dma_addr, f->dma, f->dma_len);
 		else if (v == 2)
-			f->status = vpcie_dma_write(dev, f->dma_addr, f->dma, f->dma_len);
+			f->status = vpcie_dev_dma_write(dev, f->dma_addr, f->dma, f->dma_len);
 		else if (v == 3)
-			f->status = vpcie_dma_ptr(dev, f->dma_addr, f->dma_len, f->scratch & 1) ? 0 : -EFAULT;
+			f->status = vpcie_dev_dma_ptr(dev, f->dma_addr, f->dma_len, f->scratch & 1) ? 0 : -EFAULT;
 		break;
-	case 0x18: f->status = vpcie_irq_raise(dev, v); break;
-	case 0x1c: f->status = vpcie_irq_intx(dev, v & 1); break;
+	case 0x18: f->status = vpcie_dev_irq_raise(dev, v); break;
+	case 0x1c: f->status = vpcie_dev_irq_intx(dev, v & 1); break;
 	case 0x20:
 		if (f->ntimers < MAX_TIMERS && vpcie_dev_timer_add(dev, 0, 0, timer_fire, f))
 			f->ntimers++;

@@ -450,6 +450,14 @@ static void test_msi(void **state)
 	}
 	/* Beyond the enabled vectors. */
 	assert_int_equal(raise_irq(f->h, 32), -EINVAL);
+	/* Raised three times before we look: one wake-up that says three. */
+	uint64_t events = 0;
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(raise_irq(f->h, 5), 0);
+	assert_int_equal(vpcie_host_irq_wait_events(f->h, 5, 2000, &events), 0);
+	assert_int_equal(events, 3);
+	assert_int_equal(vpcie_host_irq_wait(f->h, 5, 50), -ETIMEDOUT);
 
 	/* Masked: the vector becomes pending, and fires on unmask. */
 	assert_int_equal(vpcie_host_irq_mask(f->h, 3, true), 0);

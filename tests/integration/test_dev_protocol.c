@@ -467,14 +467,14 @@ static void test_msi_pending_only_enabled_vectors(void **state)
 	negotiate(&r, NULL, names, sizeof(names));
 	msi_enable(&r, 2); /* 4 vectors */
 	cfg_write32(&r, r.msi_off + PCI_MSI_MASK_64, 0xf);
-	assert_int_equal(vpcie_irq_raise(r.dev, 3), 0);
-	assert_true(vpcie_irq_pending(r.dev, 3));
+	assert_int_equal(vpcie_dev_irq_raise(r.dev, 3), 0);
+	assert_true(vpcie_dev_irq_pending(r.dev, 3));
 	/* The host shrinks MSI to one vector: vector 3 no longer exists. */
 	msi_enable(&r, 0);
-	assert_int_equal(vpcie_irq_vectors(r.dev), 1);
-	assert_int_equal(vpcie_irq_raise(r.dev, 3), -EINVAL);
-	assert_false(vpcie_irq_pending(r.dev, 3));
-	assert_false(vpcie_irq_pending(r.dev, 0));
+	assert_int_equal(vpcie_dev_irq_vectors(r.dev), 1);
+	assert_int_equal(vpcie_dev_irq_raise(r.dev, 3), -EINVAL);
+	assert_false(vpcie_dev_irq_pending(r.dev, 3));
+	assert_false(vpcie_dev_irq_pending(r.dev, 0));
 	rig_close(&r);
 }
 
@@ -500,9 +500,9 @@ static void test_msi_pending_without_mask_bits(void **state)
 	irq_action(&r, VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_MASK,
 		   1, 1, NULL);
 	memcpy(before, vpcie_dev_cfg(r.dev)->data, sizeof(before));
-	assert_int_equal(vpcie_irq_raise(r.dev, 1), 0);
-	assert_true(vpcie_irq_pending(r.dev, 1));
-	assert_false(vpcie_irq_pending(r.dev, 0));
+	assert_int_equal(vpcie_dev_irq_raise(r.dev, 1), 0);
+	assert_true(vpcie_dev_irq_pending(r.dev, 1));
+	assert_false(vpcie_dev_irq_pending(r.dev, 0));
 	assert_int_equal(read(efd[1], &cnt, sizeof(cnt)), -1);
 	/* Pending is the device's business: config space is untouched (the
 	 * capability has no Pending Bits; the bytes after it are the vendor
@@ -512,7 +512,7 @@ static void test_msi_pending_without_mask_bits(void **state)
 	irq_action(&r, VFIO_PCI_MSI_IRQ_INDEX, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
 		   1, 1, NULL);
 	assert_int_equal(read(efd[1], &cnt, sizeof(cnt)), (ssize_t)sizeof(cnt));
-	assert_false(vpcie_irq_pending(r.dev, 1));
+	assert_false(vpcie_dev_irq_pending(r.dev, 1));
 	for (unsigned i = 0; i < MSI_VECTORS; i++)
 		close(efd[i]);
 	rig_close(&r);

@@ -11,7 +11,7 @@
  * single-threaded per device; only the device thread touches it). Its BAR0:
  *   0x00/0x04 DMA address lo/hi   0x08 length   0x10 status (read)
  *   0x0c command: 1 = DMA read from a timer, 2 = DMA read inside this write's
- *        callback, 3 = as 1 with a vpcie_dma_ptr() to PTR_ADDR taken first
+ *        callback, 3 = as 1 with a vpcie_dev_dma_ptr() to PTR_ADDR taken first
  *        and read after the DMA.
  *   0x14 sum of the bytes read (and, for 3, of the PTR_ADDR page)
  * The last case uses the virtio transport (vpcie/virtio.h) instead.
@@ -81,14 +81,14 @@ static void run_dma(struct tdev *t, bool with_ptr)
 	int rc;
 
 	if (with_ptr) {
-		p = vpcie_dma_ptr(t->dev, PTR_ADDR, PTR_SIZE, false);
+		p = vpcie_dev_dma_ptr(t->dev, PTR_ADDR, PTR_SIZE, false);
 		if (!p) {
 			atomic_store(&t->status, ST_FAIL);
 			return;
 		}
 	}
 	t->in_dma = true;
-	rc = vpcie_dma_read(t->dev, dma_addr(t), t->buf, len);
+	rc = vpcie_dev_dma_read(t->dev, dma_addr(t), t->buf, len);
 	t->in_dma = false;
 	for (uint32_t i = 0; !rc && i < len; i++)
 		sum += t->buf[i];
@@ -145,7 +145,7 @@ static int bar0_write(struct vpcie_dev *dev, void *opaque, uint64_t off, const v
 		t->depth--;
 		return 0;
 	}
-	vpcie_timer_arm(t->timer, 0, 0);
+	vpcie_dev_timer_arm(t->timer, 0, 0);
 	return 0;
 }
 
@@ -489,7 +489,7 @@ static void test_dma_read_fits_qemu_reply(void **state)
 
 /*
  * While the DMA waits, the host removes memory the device holds a
- * vpcie_dma_ptr() into and adds maps (the table grows). The pointer stays
+ * vpcie_dev_dma_ptr() into and adds maps (the table grows). The pointer stays
  * valid until the callback returns; the transfer finishes from the new table.
  */
 static void test_maps_change_while_dma_waits(void **state)

@@ -62,7 +62,7 @@ int path_dma(struct bench *b, bool shm, bool to_host, uint64_t size)
 	if (!selected(b, name))
 		return 0;
 	snprintf(what, sizeof(what), "device %s %llu B %s, timed inside the device",
-		 to_host ? "vpcie_dma_write() to host memory," : "vpcie_dma_read() of host memory,",
+		 to_host ? "vpcie_dev_dma_write() to host memory," : "vpcie_dev_dma_read() of host memory,",
 		 (unsigned long long)size,
 		 shm ? "through shared memory (memcpy)" : "through DMA_WRITE/DMA_READ messages");
 	rc = dev_write(b, BENCH_REG_DMA_ADDR_LO, (uint32_t)iova);
