@@ -95,6 +95,9 @@ fi
 mkdir -p "$work/home" "$work/src"
 (cd "$top" && git ls-files -z | xargs -0 cp --parents -t "$work/src")
 [ "$keep" = 1 ] && echo "readme-test: scratch directory $work" >&2
+# The guest blocks use the VM cache of the caller (CI points it at a cache
+# it built from scratch); everything else sees only the empty HOME.
+export VPCIE_VM_CACHE="${VPCIE_VM_CACHE:-$HOME/.cache/vpcie-vm}"
 set +e
 (cd "$work/src" && HOME=$work/home bash "$script")
 rc=$?

@@ -116,6 +116,20 @@ for guest in test-guest test-virtio-blk test-kmod; do
 	fi
 done
 
+# README's first hour, block by block, as a newcomer runs it (a scratch copy
+# of the tree, an empty HOME; the guest blocks reuse the VM cache above).
+echo "=== README blocks (scripts/readme-test.sh)"
+log=$top/build-ci/readme-test.log
+set +e
+scripts/readme-test.sh >"$log" 2>&1
+rc=$?
+set -e
+tail -n 30 "$log"
+grep -E '^README-RESULT ' "$log" | sed 's/^README-RESULT /readme /; s/ FAIL.*/ FAIL/' >>"$results" || true
+if [ $rc -ne 0 ] && ! grep -q '^README-RESULT .* FAIL' "$log"; then
+	echo "readme harness FAIL(exit $rc)" >>"$results"
+fi
+
 echo "=== summary"
 grep -v ' OK$' "$results" | grep -v ' SKIP$' || true
 pass=$(grep -c ' OK$' "$results" || true)
