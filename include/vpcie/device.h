@@ -72,10 +72,6 @@ struct vpcie_dev_opts {
 					   * EINVAL (a client may always send 1) */
 	bool offer_twin_socket;           /* enable twin socket if the client asks */
 	int dma_timeout_ms;               /* DMA message round trip; default 5000 */
-	/* Largest DMA_READ asked in one message (also capped by both sides'
-	 * max_data_xfer_size). Default, and 0: 64 KiB - QEMU up to at least
-	 * 11.1 truncates replies bigger than its socket buffer (~208 KiB). */
-	uint64_t dma_read_max;
 	int msg_timeout_ms;               /* a half-received message that makes no
 					   * progress for this long drops the client;
 					   * default 5000 */
@@ -98,6 +94,13 @@ struct vpcie_dev_opts {
 	bool offer_ring;
 	unsigned ring_slots;              /* per direction, power of two 16..65536;
 					   * default 1024 */
+	/* Largest DMA_READ asked in one message (also capped by both sides'
+	 * max_data_xfer_size). 0 (default): what the client declares in its
+	 * "vpcie_dma_read_max" capability (vpcie hosts do), else 64 KiB -
+	 * QEMU up to at least 11.1 truncates replies bigger than its socket
+	 * buffer (~208 KiB). */
+	uint64_t dma_read_max;
+	/* New fields go here, at the end (see "ABI" below). */
 };
 
 /*

@@ -99,6 +99,13 @@ struct vpcie_caps {
 	int ring_fd_index;           /* memfd with both rings */
 	int ring_h2d_wake_fd_index;  /* eventfd the host writes to wake the device */
 	int ring_d2h_wake_fd_index;  /* eventfd the device writes to wake the host */
+	/*
+	 * "vpcie_dma_read_max": the largest DMA_READ reply the client sends
+	 * whole (a vpcie host proposes its max_data_xfer_size). Without it a
+	 * vpcie device asks for at most 64 KiB per DMA_READ, because QEMU
+	 * truncates larger replies (see lib/device/dma.c). 0: absent.
+	 */
+	uint64_t dma_read_max;
 	uint32_t present;            /* VPCIE_CAP_* members the JSON carried
 				      * (vpcie_caps_from_json); 0 from defaults */
 };
@@ -111,7 +118,8 @@ struct vpcie_caps {
 #define VPCIE_CAP_WRITE_MULTIPLE (1u << 4)
 #define VPCIE_CAP_TWIN_SOCKET (1u << 5)
 #define VPCIE_CAP_RING (1u << 6)
-#define VPCIE_CAP_ALL 0x7fu
+#define VPCIE_CAP_DMA_READ_MAX (1u << 7)
+#define VPCIE_CAP_ALL 0xffu
 
 /* Spec defaults, used when a capability is absent. */
 void vpcie_caps_defaults(struct vpcie_caps *caps);

@@ -29,7 +29,6 @@ static void opts_defaults(struct vpcie_dev_opts *opts)
 	opts->max_msg_fds = 16;
 	opts->offer_twin_socket = true;
 	opts->dma_timeout_ms = 5000;
-	opts->dma_read_max = 64u << 10;
 	opts->msg_timeout_ms = 5000;
 	opts->reset_supported = true;
 	opts->dma_shm = true;

@@ -40,8 +40,8 @@
 #define DMA_MAX_MAPS 65535u
 #define DEFERRED_MAX_BYTES (64u << 20)
 /*
- * Largest DMA_READ asked in one message unless opts.dma_read_max says
- * otherwise. QEMU (10.1 to at least 11.1) sends each reply with one
+ * Largest DMA_READ asked in one message unless opts.dma_read_max, or the
+ * client's "vpcie_dma_read_max" capability (vpcie hosts), says otherwise. QEMU (10.1 to at least 11.1) sends each reply with one
  * non-blocking sendmsg() and forgets what did not fit into its socket buffer
  * (net.core.wmem_default, 208 KiB by default): a larger DMA_READ reply
  * arrives truncated, and the stream is lost. 64 KiB leaves room.
@@ -363,7 +363,9 @@ int dev_request(struct vpcie_dev *dev, struct vpcie_msg_hdr *hdr, const struct i
 static uint64_t dma_chunk(const struct vpcie_dev *dev, bool write)
 {
 	uint64_t c = dev->peer.max_data_xfer_size;
-	uint64_t rmax = dev->opts.dma_read_max ? dev->opts.dma_read_max : DMA_READ_MAX_DEFAULT;
+	uint64_t rmax = dev->opts.dma_read_max  ? dev->opts.dma_read_max
+			: dev->peer.dma_read_max ? dev->peer.dma_read_max
+						 : DMA_READ_MAX_DEFAULT;
 
 	if (c > dev->opts.max_data_xfer_size)
 		c = dev->opts.max_data_xfer_size;

@@ -582,6 +582,8 @@ static int negotiate(struct vpcie_host *h)
 	ours.max_msg_fds = HOST_MAX_FDS;
 	ours.max_data_xfer_size = h->opts.max_data_xfer_size;
 	ours.write_multiple = h->opts.write_multiple;
+	/* our channel sends a reply whole however large (it waits for room) */
+	ours.dma_read_max = h->opts.max_data_xfer_size;
 	ours.twin_socket = h->opts.twin_socket;
 	ours.twin_fd_index = -1;
 	ours.ring = h->opts.ring;
