@@ -23,7 +23,12 @@ build() {
 	else
 		meson configure "$dir" "$@" >/dev/null
 	fi
-	ninja -C "$dir" >/dev/null
+	# quiet when it builds; the compiler's words when it does not
+	if ! ninja -C "$dir" >"$dir.ninja.log" 2>&1; then
+		grep -E -B2 -A8 'error|FAILED' "$dir.ninja.log" | head -n 80
+		echo "build $name FAILED (whole log: $dir.ninja.log)"
+		return 1
+	fi
 }
 
 # run NAME [meson test options...]: run tests, append their verdicts.

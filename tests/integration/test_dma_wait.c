@@ -420,7 +420,7 @@ static int expect_reply(struct fix *f, uint16_t id, uint32_t *val)
 
 static uint32_t read_reg(struct fix *f, unsigned off)
 {
-	uint32_t v;
+	uint32_t v = 0;
 
 	assert_int_equal(expect_reply(f, send_read(f, 0, off), &v), 0);
 	return v;
