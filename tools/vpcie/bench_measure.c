@@ -128,9 +128,13 @@ int measure(struct bench *b, const struct spec *sp, struct runner *path,
 	if (block > 2000)
 		block = 2000;
 	progress(b, "%s", sp->name);
-	for (int j = 0; j < 3 && !rc; j++)
-		for (long w = 0; run[j] && w < sp->warm && !rc && !g_stop; w++)
+	for (int j = 0; j < 3 && !rc; j++) {
+		uint64_t until = vpcie_now_ns() + b->warm_ns;
+
+		for (long w = 0; run[j] && (w < sp->warm || vpcie_now_ns() < until) && !rc && !g_stop;
+		     w++)
 			rc = run[j]->step(run[j], &x);
+	}
 	if (run[2]->extra.n)
 		run[2]->extra.n = 0;
 	t0 = vpcie_now_ns();
@@ -171,7 +175,8 @@ int measure(struct bench *b, const struct spec *sp, struct runner *path,
 			rc = attach_floor(b->p, ri, j == 1, &sp->f[j], &s[j]);
 			rc = rc < 0 ? rc : 0;
 		}
-	if (!rc && sp->tkind != T_NONE)
+	/* Targets are judged on full runs only: --quick is a smoke test. */
+	if (!rc && sp->tkind != T_NONE && !b->o.quick)
 		set_target(&b->p->r[ri], sp->tkind, sp->target);
 out:
 	for (int j = 0; j < 3; j++) {
@@ -193,7 +198,9 @@ int measure_floor(struct bench *b, const struct floor_spec *fs, struct runner *r
 	int rc = 0, i;
 
 	progress(b, "%s", fs->name);
-	for (long w = 0; w < b->warm && !rc; w++)
+	uint64_t until = vpcie_now_ns() + b->warm_ns;
+
+	for (long w = 0; (w < b->warm || vpcie_now_ns() < until) && !rc && !g_stop; w++)
 		rc = r->step(r, &x);
 	t0 = vpcie_now_ns();
 	for (size_t k = 0; !rc && !g_stop && k < iters && (k < 20 || vpcie_now_ns() - t0 < b->budget_ns);

@@ -184,6 +184,8 @@ struct bench {
 	uint64_t budget_ns;
 	uint64_t dma_bytes;
 	long warm;
+	uint64_t warm_ns;   /* and warm up at least this long: adaptive polling
+			     * and CPU placement settle by time, not by count */
 	struct pass *p;
 	uint64_t poll_ns;   /* the runtime's polling cap (its default or $VPCIE_POLL_US) */
 	enum dev_mode mode; /* of the device in use */
