@@ -283,26 +283,12 @@ int cmd_setpci(int argc, char **argv)
 			usage(stdout, prog);
 			return 0;
 		default:
-			if (optopt == 'S')
-				fprintf(stderr, "vpcie %s: option -S needs an argument\n", prog);
-			else
-				fprintf(stderr, "vpcie %s: unknown option '%s'\n", prog,
-					argv[optind - 1]);
-			fprintf(stderr, "Try 'vpcie %s --help'.\n", prog);
-			return TOOL_EXIT_USAGE;
+			return tool_bad_option(prog, argv);
 		}
 	}
-	if (!conn.socket) {
-		fprintf(stderr, "vpcie %s: --socket PATH is required\nTry 'vpcie %s --help'.\n",
-			prog, prog);
-		return TOOL_EXIT_USAGE;
-	}
 	nops = argc - optind;
-	if (nops == 0) {
-		fprintf(stderr, "vpcie %s: no operation given\nTry 'vpcie %s --help'.\n", prog,
-			prog);
+	if (tool_need_socket_and_ops(&conn, prog, nops))
 		return TOOL_EXIT_USAGE;
-	}
 	ops = calloc((size_t)nops, sizeof(*ops));
 	if (!ops) {
 		fprintf(stderr, "vpcie %s: %s\n", prog, strerror(ENOMEM));

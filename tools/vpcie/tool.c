@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers shared by the `vpcie` subcommands that talk to one device. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,4 +124,24 @@ int tool_bars_ready(struct vpcie_host *h, const char *prog, bool *assigned)
 	if (assigned)
 		*assigned = true;
 	return 0;
+}
+
+int tool_bad_option(const char *prog, char *const *argv)
+{
+	if (optopt == 'S')
+		fprintf(stderr, "vpcie %s: option -S needs an argument\n", prog);
+	else
+		fprintf(stderr, "vpcie %s: unknown option '%s'\n", prog, argv[optind - 1]);
+	fprintf(stderr, "Try 'vpcie %s --help'.\n", prog);
+	return TOOL_EXIT_USAGE;
+}
+
+int tool_need_socket_and_ops(const struct tool_conn *c, const char *prog, int nops)
+{
+	const char *why = !c->socket ? "--socket PATH is required" : nops <= 0 ? "no operation given" : NULL;
+
+	if (!why)
+		return 0;
+	fprintf(stderr, "vpcie %s: %s\nTry 'vpcie %s --help'.\n", prog, why, prog);
+	return TOOL_EXIT_USAGE;
 }

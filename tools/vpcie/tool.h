@@ -56,6 +56,14 @@ enum { TOOL_OPT_WAIT = 0x1000, TOOL_OPT_TIMEOUT };
  */
 int tool_conn_option(struct tool_conn *c, const char *prog, int opt, const char *arg);
 
+/* After getopt_long returned '?': say what was wrong (an unknown option or
+ * a missing argument) and point at --help. Returns TOOL_EXIT_USAGE. */
+int tool_bad_option(const char *prog, char *const *argv);
+
+/* The checks every register command makes after its options: --socket
+ * given and at least one operation. 0, or TOOL_EXIT_USAGE (message printed). */
+int tool_need_socket_and_ops(const struct tool_conn *c, const char *prog, int nops);
+
 /*
  * Connect and negotiate. On failure prints why ("no device at PATH", "not a
  * vfio-user device", ...) and returns NULL.
