@@ -216,7 +216,8 @@ int dev_dma_unmap(struct vpcie_dev *dev, const struct vpcie_dma_unmap *u)
 				break;
 		}
 		/* What could not be retired stays mapped. */
-		memmove(dev->maps, &dev->maps[n], (dev->nmaps - n) * sizeof(*dev->maps));
+		if (n < dev->nmaps) /* (maps may be NULL when there are none) */
+			memmove(dev->maps, &dev->maps[n], (dev->nmaps - n) * sizeof(*dev->maps));
 		dev->nmaps -= n;
 		return dev->nmaps ? -EBUSY : 0;
 	}

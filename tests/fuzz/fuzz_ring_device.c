@@ -61,6 +61,7 @@
 #include "fuzz_dev_model.h"
 
 #define MAX_OWED 4096u
+#define H2D_CONS 64u            /* the command ring's consumer index line */
 #define D2H_CONS (64u + 256u)   /* the reply ring's consumer index line */
 #define D2H_CONS_END (D2H_CONS + 64u)
 #define DMA_IOVA 0x10000u
@@ -428,10 +429,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 1: /* RAW */
 			if (!take(&rd, b, 1) || !take(&rd, &s, sizeof(s)))
 				goto out;
-			if ((b[0] & 1) || s.seq == hs->prod + 1)
+			if ((b[0] & 1) || s.seq == hs->prod + 1) {
 				publish(hs, &s); /* ready either way: record it */
-			else
+			} else {
+				/* The next slot may still hold a command the device
+				 * has not read (the ring is full): overwriting it, with
+				 * whatever seq, changes which commands the device sees. */
+				uint32_t cons = __atomic_load_n((uint32_t *)(void *)(hs->mem + H2D_CONS),
+								__ATOMIC_ACQUIRE);
+
+				if (hs->prod - cons >= hs->slots)
+					hs->tainted = true;
 				memcpy(h2d_slot(hs, hs->prod), &s, sizeof(s));
+			}
 			break;
 		case 2: /* RUN */
 			if (!take(&rd, b, 1))

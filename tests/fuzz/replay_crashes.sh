@@ -15,4 +15,5 @@ if [ $# -eq 0 ]; then
 	echo "no reproducers for $name"
 	exit 0
 fi
-exec "$fuzzer" -runs=1 "$@"
+# a crash is a failure (libFuzzer would exit 77, meson's "skipped")
+exec "$fuzzer" -runs=1 -error_exitcode=1 "$@"

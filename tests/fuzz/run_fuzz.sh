@@ -15,7 +15,10 @@ if [ -d "$seeds" ]; then
 	cp "$seeds"/* "$tmp/corpus/" 2>/dev/null
 fi
 name=$(basename "$fuzzer")
+# A crash, leak or hang is a failure (status 1): libFuzzer's own default for
+# them, 77, is what meson reports as "skipped".
 set -- -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	-error_exitcode=1 -timeout_exitcode=1 \
 	-artifact_prefix="$artifacts/$name-"
 [ -n "$dict" ] && set -- "$@" -dict="$dict"
 # LeakSanitizer is on (ASan's default); UBSan findings are fatal.
