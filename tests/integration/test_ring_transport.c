@@ -610,6 +610,29 @@ static void fake_socket_cmd(struct vpcie_chan *ch, struct vpcie_msg *m)
 	vpcie_msg_release(m);
 }
 
+/* The reply ring is full when the host stopped reading it: after it found
+ * the ring broken it hangs up, but maybe not before we fill the ring. Wait
+ * like a device would; the host hanging up ends the fake cleanly. */
+static void fake_push_reply(struct vpcie_ring *d2h, const struct vpcie_ring_slot *r,
+			    struct vpcie_chan *ch)
+{
+	for (int waited = 0; vpcie_ring_push(d2h, r); waited += 10) {
+		struct pollfd p = {.fd = vpcie_chan_fd(ch), .events = POLLIN};
+		struct vpcie_msg m;
+
+		if (waited >= 5000)
+			_exit(6); /* full for 5 s and the host still there */
+		if (poll(&p, 1, 10) <= 0)
+			continue;
+		int rc = vpcie_chan_recv(ch, &m, 0);
+
+		if (rc == -ECONNRESET)
+			_exit(0);
+		if (rc == 0)
+			vpcie_msg_release(&m);
+	}
+}
+
 /* A device-side VERSION answer and, for the run-time modes, a ring server. */
 static void fake_device(int fd, enum fake_mode mode)
 {
@@ -723,8 +746,7 @@ static void fake_device(int fd, enum fake_mode mode)
 			r.count = s.count;
 			memset(r.data, (int)(s.offset & 0xff), s.count);
 		}
-		if (vpcie_ring_push(&d2h, &r))
-			_exit(6);
+		fake_push_reply(&d2h, &r, ch);
 		if (vpcie_ring_kick_needed(&d2h)) {
 			uint64_t one = 1;
 
