@@ -12,12 +12,12 @@
  * See bench/bench_regs.h for the register map.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <vpcie/cli.h>
 #include <vpcie/device.h>
 
 #include "bench_regs.h"
@@ -146,22 +146,15 @@ static void usage(FILE *f, const char *prog)
 		"Usage: %s --socket PATH [options]\n"
 		"The device `vpcie bench` measures libvpcie with: null MMIO callbacks, DMA and\n"
 		"interrupts on register writes, timestamps in a shared-memory BAR.\n\n"
-		"  -s, --socket PATH   UNIX socket to listen on\n"
-		"      --fd N          serve an already connected socket instead\n"
-		"      --dma-messages  message-only DMA: never map the client's memory\n"
-		"  -v, --verbose       debug logging (same as VPCIE_LOG=debug)\n"
-		"  -h, --help          this help\n",
+		"  -h, --help            this help\n",
 		prog);
+	vpcie_cli_usage(f);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"socket-path", required_argument, NULL, 's'},
-		{"fd", required_argument, NULL, 'f'},
-		{"dma-messages", no_argument, NULL, 'M'},
-		{"verbose", no_argument, NULL, 'v'},
+		VPCIE_CLI_LONGOPTS,
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -174,26 +167,25 @@ int main(int argc, char **argv)
 	};
 	struct vpcie_dev_opts opts;
 	struct bench b = {0};
-	const char *sock = NULL;
-	int fd = -1, c, ret;
+	struct vpcie_cli cli;
+	int c, ret;
 
 	vpcie_dev_opts_defaults(&opts);
 	opts.name = "vpcie-bench-device";
 	opts.log_level = VPCIE_LOG_WARN; /* the benchmark reconnects thousands of times */
-	while ((c = getopt_long(argc, argv, "s:vh", longopts, NULL)) != -1) {
+	vpcie_cli_init(&cli, opts.name);
+	while ((c = getopt_long(argc, argv, VPCIE_CLI_SHORTOPTS "h", longopts, NULL)) != -1) {
+		switch (vpcie_cli_option(&cli, &opts, c, optarg)) {
+		case 1: continue;
+		case -1: return 2;
+		}
 		switch (c) {
-		case 's': sock = optarg; break;
-		case 'f': fd = atoi(optarg); break;
-		case 'M': opts.dma_shm = false; break;
-		case 'v': opts.log_level = VPCIE_LOG_DEBUG; break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default: usage(stderr, argv[0]); return 2;
 		}
 	}
-	if ((!sock && fd < 0) || optind != argc) {
-		usage(stderr, argv[0]);
+	if (vpcie_cli_finish(&cli, argc - optind))
 		return 2;
-	}
 	b.dev = vpcie_dev_new(&ids, NULL, &b, &opts);
 	if (!b.dev) {
 		perror("vpcie-bench-device: vpcie_dev_new");
@@ -220,7 +212,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	b.stats = vpcie_dev_bar_mem(b.dev, BENCH_MEM_BAR);
-	ret = vpcie_dev_serve(b.dev, sock, fd);
+	ret = vpcie_dev_serve(b.dev, cli.socket, cli.fd);
 	vpcie_dev_free(b.dev);
 	free(b.buf);
 	return ret ? 1 : 0;

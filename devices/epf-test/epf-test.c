@@ -14,7 +14,6 @@
  * a workqueue), does its DMA, sets STATUS and raises the interrupt.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <vpcie/cli.h>
 #include <vpcie/device.h>
 
 #include "epf_crc.h"
@@ -446,8 +446,6 @@ static void usage(FILE *f, const char *prog)
 		"Usage: %s --socket PATH [options]\n"
 		"The endpoint side of Linux's PCI endpoint test (pci-epf-test) as a vfio-user\n"
 		"device: Linux's pci_endpoint_test driver and `vpcie pcitest` drive it.\n\n"
-		"  -s, --socket PATH     UNIX socket to listen on (alias --socket-path)\n"
-		"      --fd N            serve an already connected socket instead\n"
 		"      --vendor ID       vendor ID (default 0x%04x)\n"
 		"      --device ID       device ID (default 0x%04x, TI DRA74x)\n"
 		"      --msi N           MSI vectors: 0 (none), 1, 2, 4, 8, 16, 32 (default 32)\n"
@@ -456,10 +454,9 @@ static void usage(FILE *f, const char *prog)
 		"                        0 removes BARs 1-5). Defaults: BAR0 512 or what the\n"
 		"                        registers and MSI-X table need, then 512, 1024, 16k,\n"
 		"                        128k, 1M. Above 2G a BAR is 64-bit and uses N+1.\n"
-		"      --dma-messages    message-only DMA: never map the client's memory\n"
-		"  -v, --verbose         debug logging (same as VPCIE_LOG=debug)\n"
 		"  -h, --help            this help\n",
 		prog, EPF_DEFAULT_VENDOR, EPF_DEFAULT_DEVICE);
+	vpcie_cli_usage(f);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -554,16 +551,12 @@ static int setup_bars(struct epf *e, const uint64_t *sizes)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"socket-path", required_argument, NULL, 's'},
-		{"fd", required_argument, NULL, 'f'},
+		VPCIE_CLI_LONGOPTS,
 		{"vendor", required_argument, NULL, 'V'},
 		{"device", required_argument, NULL, 'D'},
 		{"msi", required_argument, NULL, 'm'},
 		{"msix", required_argument, NULL, 'x'},
 		{"bar-size", required_argument, NULL, 'b'},
-		{"dma-messages", no_argument, NULL, 'M'},
-		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -576,16 +569,19 @@ int main(int argc, char **argv)
 	const struct vpcie_dev_ops ops = {.reset = on_reset};
 	struct vpcie_dev_opts opts;
 	struct epf e = {.msi = 32, .msix = 2048};
-	const char *sock = NULL;
+	struct vpcie_cli cli;
 	uint64_t v, need;
-	int fd = -1, c, rc;
+	int c, rc;
 
 	vpcie_dev_opts_defaults(&opts);
 	opts.name = "vpcie-epf-test";
-	while ((c = getopt_long(argc, argv, "s:vh", longopts, NULL)) != -1) {
+	vpcie_cli_init(&cli, opts.name);
+	while ((c = getopt_long(argc, argv, VPCIE_CLI_SHORTOPTS "h", longopts, NULL)) != -1) {
+		switch (vpcie_cli_option(&cli, &opts, c, optarg)) {
+		case 1: continue;
+		case -1: return 2;
+		}
 		switch (c) {
-		case 's': sock = optarg; break;
-		case 'f': fd = atoi(optarg); break;
 		case 'V':
 		case 'D':
 			if (parse_u64(optarg, &v) || v > 0xffff) {
@@ -618,16 +614,12 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'M': opts.dma_shm = false; break;
-		case 'v': opts.log_level = VPCIE_LOG_DEBUG; break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default: usage(stderr, argv[0]); return 2;
 		}
 	}
-	if ((!sock && fd < 0) || optind != argc) {
-		usage(stderr, argv[0]);
+	if (vpcie_cli_finish(&cli, argc - optind))
 		return 2;
-	}
 
 	/* BAR0: register area, MSI-X table, PBA - as pci-epf-test lays it out. */
 	need = EPF_REG_AREA;
@@ -677,7 +669,7 @@ int main(int argc, char **argv)
 	}
 	vpcie_info(e.lg, "%04x:%04x, BAR0 %" PRIu64 " bytes, MSI %u, MSI-X %u, caps 0x%" PRIx32,
 		   ids.vendor, ids.device, e.bar0_size, e.msi, e.msix, e.caps);
-	rc = vpcie_dev_serve(e.dev, sock, fd);
+	rc = vpcie_dev_serve(e.dev, cli.socket, cli.fd);
 	vpcie_dbg(e.lg, "%" PRIu64 " commands served", e.commands);
 	vpcie_dev_free(e.dev);
 	free(e.bar0);

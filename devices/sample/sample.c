@@ -12,11 +12,11 @@
  * caps  PM, PCIe (FLR), MSI x32 maskable, MSI-X x64, vendor, DSN (extended)
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <vpcie/cli.h>
 #include <vpcie/device.h>
 
 #include "sample_regs.h"
@@ -190,28 +190,15 @@ static void usage(FILE *f, const char *prog)
 	fprintf(f,
 		"Usage: %s --socket PATH [options]\n"
 		"A sample vfio-user PCIe device exercising every feature of libvpcie.\n\n"
-		"  -s, --socket PATH   UNIX socket to listen on (required)\n"
-		"      --fd N          serve an already connected socket instead\n"
-		"      --no-twin       do not offer a twin socket\n"
-		"      --max-xfer N    largest data transfer we accept (default 1048576)\n"
-		"      --msg-timeout MS  drop a client stalled inside a message (default 5000)\n"
-		"      --dma-messages  message-only DMA: never map the client's memory\n"
-		"  -v, --verbose       debug logging (same as VPCIE_LOG=debug)\n"
-		"  -h, --help          this help\n",
+		"  -h, --help            this help\n",
 		prog);
+	vpcie_cli_usage(f);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"socket-path", required_argument, NULL, 's'},
-		{"fd", required_argument, NULL, 'f'},
-		{"no-twin", no_argument, NULL, 't'},
-		{"max-xfer", required_argument, NULL, 'x'},
-		{"msg-timeout", required_argument, NULL, 'm'},
-		{"dma-messages", no_argument, NULL, 'M'},
-		{"verbose", no_argument, NULL, 'v'},
+		VPCIE_CLI_LONGOPTS,
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -228,30 +215,30 @@ int main(int argc, char **argv)
 	const struct vpcie_dev_ops ops = {.reset = on_reset, .connect = on_connect};
 	struct vpcie_dev_opts opts;
 	struct sample *s = calloc(1, sizeof(*s));
-	const char *sock = NULL;
-	int fd = -1, c, ret;
+	struct vpcie_cli cli;
+	int c, ret;
 	uint8_t rom[2048] = {0x55, 0xaa};
 	uint8_t vendor[4] = {'V', 'P', 0x01, 0x02};
 	uint32_t dsn[2] = {0x12345678, 0x9abcdef0};
 
 	vpcie_dev_opts_defaults(&opts);
 	opts.name = "vpcie-sample";
-	while ((c = getopt_long(argc, argv, "s:vh", longopts, NULL)) != -1) {
+	vpcie_cli_init(&cli, opts.name);
+	while ((c = getopt_long(argc, argv, VPCIE_CLI_SHORTOPTS "h", longopts, NULL)) != -1) {
+		switch (vpcie_cli_option(&cli, &opts, c, optarg)) {
+		case 1: continue;
+		case -1: return 2;
+		}
 		switch (c) {
-		case 's': sock = optarg; break;
-		case 'f': fd = atoi(optarg); break;
-		case 't': opts.offer_twin_socket = false; break;
-		case 'x': opts.max_data_xfer_size = strtoull(optarg, NULL, 0); break;
-		case 'm': opts.msg_timeout_ms = atoi(optarg); break;
-		case 'M': opts.dma_shm = false; break;
-		case 'v': opts.log_level = VPCIE_LOG_DEBUG; break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default: usage(stderr, argv[0]); return 2;
 		}
 	}
-	if ((!sock && fd < 0) || optind != argc || !s) {
-		usage(stderr, argv[0]);
+	if (vpcie_cli_finish(&cli, argc - optind))
 		return 2;
+	if (!s) {
+		perror("vpcie-sample");
+		return 1;
 	}
 	s->dev = vpcie_dev_new(&ids, &ops, s, &opts);
 	if (!s->dev) {
@@ -288,7 +275,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vpcie-sample: device setup failed (%d)\n", ret);
 		return 1;
 	}
-	ret = vpcie_dev_serve(s->dev, sock, fd);
+	ret = vpcie_dev_serve(s->dev, cli.socket, cli.fd);
 	vpcie_dev_free(s->dev);
 	free(s);
 	return ret ? 1 : 0;

@@ -14,7 +14,6 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 
 #include <linux/virtio_ids.h>
 
+#include <vpcie/cli.h>
 #include <vpcie/virtio.h>
 
 #include "blk.h"
@@ -115,8 +115,6 @@ static void usage(FILE *f, const char *prog)
 	fprintf(f,
 		"Usage: %s --socket PATH --image FILE [options]\n"
 		"A virtio-blk device (virtio 1.x, PCI modern) backed by FILE, served over vfio-user.\n\n"
-		"  -s, --socket PATH     UNIX socket to listen on (alias --socket-path)\n"
-		"      --fd N            serve an already connected socket instead\n"
 		"  -i, --image FILE      disk image (raw); capacity = size / 512\n"
 		"  -r, --readonly        open FILE read-only, offer VIRTIO_BLK_F_RO\n"
 		"  -q, --queues N        request queues, 1..%u (default 1)\n"
@@ -125,10 +123,9 @@ static void usage(FILE *f, const char *prog)
 		"      --no-packed       do not offer VIRTIO_F_RING_PACKED\n"
 		"      --no-indirect     do not offer VIRTIO_RING_F_INDIRECT_DESC\n"
 		"      --no-event-idx    do not offer VIRTIO_RING_F_EVENT_IDX\n"
-		"      --dma-messages    message-only DMA: never map the client's memory\n"
-		"  -v, --verbose         debug logging (same as VPCIE_LOG=debug)\n"
 		"  -h, --help            this help\n",
 		prog, VPCIE_VIRTIO_MAX_QUEUES);
+	vpcie_cli_usage(f);
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -143,9 +140,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"socket-path", required_argument, NULL, 's'},
-		{"fd", required_argument, NULL, 'f'},
+		VPCIE_CLI_LONGOPTS,
 		{"image", required_argument, NULL, 'i'},
 		{"readonly", no_argument, NULL, 'r'},
 		{"queues", required_argument, NULL, 'q'},
@@ -154,8 +149,6 @@ int main(int argc, char **argv)
 		{"no-packed", no_argument, NULL, 'P'},
 		{"no-indirect", no_argument, NULL, 'I'},
 		{"no-event-idx", no_argument, NULL, 'E'},
-		{"dma-messages", no_argument, NULL, 'M'},
-		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -173,17 +166,21 @@ int main(int argc, char **argv)
 	};
 	uint64_t ring = VPCIE_VIRTIO_F_TRANSPORT;
 	struct vpcie_dev_opts opts;
-	const char *sock = NULL, *image = NULL, *serial = NULL;
+	struct vpcie_cli cli;
+	const char *image = NULL, *serial = NULL;
 	bool readonly = false;
 	unsigned long n;
-	int fd = -1, c, rc;
+	int c, rc;
 
 	vpcie_dev_opts_defaults(&opts);
 	opts.name = "vpcie-virtio-blk";
-	while ((c = getopt_long(argc, argv, "s:i:rq:vh", longopts, NULL)) != -1) {
+	vpcie_cli_init(&cli, opts.name);
+	while ((c = getopt_long(argc, argv, VPCIE_CLI_SHORTOPTS "i:rq:h", longopts, NULL)) != -1) {
+		switch (vpcie_cli_option(&cli, &opts, c, optarg)) {
+		case 1: continue;
+		case -1: return 2;
+		}
 		switch (c) {
-		case 's': sock = optarg; break;
-		case 'f': fd = atoi(optarg); break;
 		case 'i': image = optarg; break;
 		case 'r': readonly = true; break;
 		case 'q':
@@ -205,14 +202,14 @@ int main(int argc, char **argv)
 		case 'P': ring &= ~(1ull << VIRTIO_F_RING_PACKED); break;
 		case 'I': ring &= ~(1ull << VIRTIO_RING_F_INDIRECT_DESC); break;
 		case 'E': ring &= ~(1ull << VIRTIO_RING_F_EVENT_IDX); break;
-		case 'M': opts.dma_shm = false; break;
-		case 'v': opts.log_level = VPCIE_LOG_DEBUG; break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default: usage(stderr, argv[0]); return 2;
 		}
 	}
-	if ((!sock && fd < 0) || !image || optind != argc) {
-		usage(stderr, argv[0]);
+	if (vpcie_cli_finish(&cli, argc - optind))
+		return 2;
+	if (!image) {
+		fprintf(stderr, "%s: --image FILE is required; see --help\n", opts.name);
 		return 2;
 	}
 	desc.queue_size = d.queue_size;
@@ -239,7 +236,7 @@ int main(int argc, char **argv)
 
 	vpcie_info(d.blk.lg, "%s: %" PRIu64 " sectors%s, %u queue(s) of %u", image,
 		   d.blk.capacity, readonly ? " (read-only)" : "", desc.num_queues, d.queue_size);
-	rc = vpcie_dev_serve(vpcie_virtio_dev(d.v), sock, fd);
+	rc = vpcie_dev_serve(vpcie_virtio_dev(d.v), cli.socket, cli.fd);
 	vpcie_info(d.blk.lg, "%" PRIu64 " requests served, %" PRIu64 " failed", d.blk.requests,
 		   d.blk.errors);
 	vpcie_virtio_free(d.v);
