@@ -54,6 +54,8 @@ enum {
 	VPCIE_CLI_DMA_MESSAGES,
 	VPCIE_CLI_NO_RING,
 	VPCIE_CLI_LOG,
+	VPCIE_CLI_FAULT,
+	VPCIE_CLI_FAULT_CONTROL,
 };
 
 /* Short options of the shared set: -s PATH, -v. */
@@ -70,13 +72,21 @@ enum {
 	{"dma-messages", no_argument, NULL, VPCIE_CLI_DMA_MESSAGES},          \
 	{"no-ring", no_argument, NULL, VPCIE_CLI_NO_RING},                    \
 	{"log", required_argument, NULL, VPCIE_CLI_LOG},                      \
+	{"fault", required_argument, NULL, VPCIE_CLI_FAULT},                  \
+	{"fault-control", no_argument, NULL, VPCIE_CLI_FAULT_CONTROL},        \
 	{"verbose", no_argument, NULL, 'v'}
+
+#define VPCIE_CLI_MAX_FAULTS 32u
 
 /* What the shared options say beyond struct vpcie_dev_opts. */
 struct vpcie_cli {
 	const char *prog;   /* for messages */
 	const char *socket; /* --socket PATH, or NULL */
 	int fd;             /* --fd N, or -1 */
+	/* --fault SPEC, repeatable (checked; opts.faults points here, so the
+	 * structure must live until vpcie_dev_new()). */
+	const char *faults[VPCIE_CLI_MAX_FAULTS];
+	unsigned nfaults;
 };
 
 void vpcie_cli_init(struct vpcie_cli *cli, const char *prog);

@@ -100,6 +100,13 @@ struct vpcie_dev_opts {
 	 * QEMU up to at least 11.1 truncates replies bigger than its socket
 	 * buffer (~208 KiB). */
 	uint64_t dma_read_max;
+	/* Fault injection (vpcie/fault.h, docs/fault.md): nfaults rule specs
+	 * the device starts with (parsed by vpcie_dev_new(), which fails with
+	 * EINVAL on a bad one), and whether vpcie_dev_serve() opens the control
+	 * socket SOCKET.fault (mode 0600). Default none, off. */
+	const char *const *faults;
+	unsigned nfaults;
+	bool fault_control;
 	/* New fields go here, at the end (see "ABI" below). */
 };
 

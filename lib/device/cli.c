@@ -5,12 +5,14 @@
 #include <stdlib.h>
 
 #include <vpcie/cli.h>
+#include <vpcie/fault.h>
 
 void vpcie_cli_init(struct vpcie_cli *cli, const char *prog)
 {
 	cli->prog = prog ? prog : "vpcie";
 	cli->socket = NULL;
 	cli->fd = -1;
+	cli->nfaults = 0;
 }
 
 /* A whole decimal or 0x number in [lo, hi]. */
@@ -81,6 +83,28 @@ int vpcie_cli_option(struct vpcie_cli *cli, struct vpcie_dev_opts *opts, int c,
 			return bad(cli, "--log", arg, "error, warn, info or debug");
 		opts->log_level = (enum vpcie_log_level)lvl;
 		return 1;
+	case VPCIE_CLI_FAULT: {
+		struct vpcie_fault_rule r;
+		char err[160];
+
+		if (vpcie_fault_parse(arg, &r, err, sizeof(err))) {
+			fprintf(stderr, "%s: --fault '%s': %s (see docs/fault.md)\n", cli->prog,
+				arg ? arg : "", err);
+			return -1;
+		}
+		if (cli->nfaults >= VPCIE_CLI_MAX_FAULTS) {
+			fprintf(stderr, "%s: more than %u --fault options\n", cli->prog,
+				VPCIE_CLI_MAX_FAULTS);
+			return -1;
+		}
+		cli->faults[cli->nfaults++] = arg;
+		opts->faults = cli->faults;
+		opts->nfaults = cli->nfaults;
+		return 1;
+	}
+	case VPCIE_CLI_FAULT_CONTROL:
+		opts->fault_control = true;
+		return 1;
 	default:
 		return 0;
 	}
@@ -112,6 +136,10 @@ void vpcie_cli_usage(FILE *f)
 	      "      --max-xfer N      largest data transfer accepted (default 1048576)\n"
 	      "      --msg-timeout MS  drop a client stalled inside a message (default 5000)\n"
 	      "      --log LEVEL       error, warn, info (default) or debug (or $VPCIE_LOG)\n"
+	      "      --fault SPEC      inject a fault (repeatable), e.g. ur:region=0,op=read;\n"
+	      "                        grammar in docs/fault.md\n"
+	      "      --fault-control   change faults at run time: `vpcie fault --socket PATH`\n"
+	      "                        talks to PATH.fault (mode 0600)\n"
 	      "  -v, --verbose         same as --log debug\n",
 	      f);
 }

@@ -136,14 +136,20 @@ struct vpcie_dev {
 	uint64_t stall_mark;                /* bytes received when it was armed */
 	bool stop;
 	bool drop_client;                   /* dispatcher found the client broken */
+	struct dev_fault *fault;            /* fault injection (fault_hooks.c); NULL: none */
 };
 
 /* dispatch.c */
 int dev_handle_msg(struct vpcie_dev *dev, struct vpcie_msg *msg);
 void dev_cfg_reset(struct vpcie_dev *dev);
 void dev_do_reset(struct vpcie_dev *dev, enum vpcie_reset_kind kind);
+/* A region access as the host asked it: checked, then through the fault
+ * set if there is one. 0, -errno, or DEV_FAULT_NOREPLY (send no reply). */
 int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
 		      void *buf, size_t len, bool write);
+/* The access itself: config space, ROM, BAR memory, callbacks, MSI-X. */
+int dev_region_route(struct vpcie_dev *dev, unsigned region, uint64_t off,
+		     void *buf, size_t len, bool write);
 
 /* dma.c */
 int dev_dma_map(struct vpcie_dev *dev, const struct vpcie_dma_map *m, int fd);
@@ -161,6 +167,10 @@ void dev_deferred_clear(struct vpcie_dev *dev);
 /* Release mappings unmapped during DMA waits (the dispatcher runs: no device
  * code holds a pointer into them any more). */
 void dev_dma_release_zombies(struct vpcie_dev *dev);
+/* vpcie_dev_dma_read/write without the fault set. */
+int dev_dma_rw(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len, bool write);
+/* One DMA_READ/DMA_WRITE message for [addr, addr+len), maps unchecked. */
+int dev_dma_msg(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len, bool write);
 
 /* irq.c */
 int dev_irq_setup(struct vpcie_dev *dev);
@@ -173,6 +183,29 @@ void dev_irq_update(struct vpcie_dev *dev);
 void dev_irq_reset_state(struct vpcie_dev *dev);
 int dev_msix_access(struct vpcie_dev *dev, unsigned bar, uint64_t off, void *buf,
 		    size_t len, bool write, bool *handled);
+/* vpcie_dev_irq_raise without the fault set. */
+int dev_irq_raise(struct vpcie_dev *dev, unsigned n);
+
+/* fault_hooks.c, fault_ctl.c: fault injection (vpcie/fault.h). Each hook is
+ * called only when dev->fault is set. */
+#define DEV_FAULT_NOREPLY 1                 /* the access is never answered */
+int dev_fault_init(struct vpcie_dev *dev);  /* opts.faults; 0 or -errno */
+void dev_fault_free(struct vpcie_dev *dev);
+int dev_fault_access(struct vpcie_dev *dev, unsigned region, uint64_t off, void *buf,
+		     size_t len, bool write);
+int dev_fault_dma(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len, bool write);
+int dev_fault_irq(struct vpcie_dev *dev, unsigned n);
+/* After a client was dropped: true if a removal keeps the link down (the
+ * listener is closed and reopens later), so it must not be re-armed. */
+bool dev_fault_link_down(struct vpcie_dev *dev);
+/* Whether access rules apply to region idx (it is then not offered for mmap). */
+bool dev_fault_traps_region(struct vpcie_dev *dev, unsigned idx);
+/* Whether DMA rules are active (vpcie_dev_dma_ptr() then returns NULL). */
+bool dev_fault_traps_dma(struct vpcie_dev *dev);
+/* An epoll event on a control socket fd? Handles it and returns true. */
+bool dev_fault_ctl_event(struct vpcie_dev *dev, int fd);
+/* vpcie_dev_serve(): open SOCKET.fault if opts.fault_control. */
+int dev_fault_ctl_serve(struct vpcie_dev *dev, const char *socket_path);
 
 /* device.c */
 void dev_drop_client(struct vpcie_dev *dev, const char *why);

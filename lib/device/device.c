@@ -98,6 +98,11 @@ struct vpcie_dev *vpcie_dev_new_sized(const struct vpcie_ids *ids, size_t ids_si
 
 	if (epoll_ctl(dev->epfd, EPOLL_CTL_ADD, dev->timer_fd, &ev) < 0)
 		goto fail;
+	if ((dev->opts.nfaults || dev->opts.fault_control) && dev_fault_init(dev)) {
+		vpcie_dev_free(dev);
+		errno = EINVAL;
+		return NULL;
+	}
 	return dev;
 fail:
 	vpcie_dev_free(dev);
@@ -138,6 +143,7 @@ void vpcie_dev_free(struct vpcie_dev *dev)
 	free(dev->maps);
 	free(dev->zombies);
 	free(dev->deferred);
+	dev_fault_free(dev);
 	free(dev);
 }
 
@@ -470,7 +476,8 @@ void dev_drop_client(struct vpcie_dev *dev, const char *why)
 	dev_dma_unmap_all(dev);
 	for (unsigned i = 0; i < DEV_NUM_IRQS; i++)
 		dev_irq_drop_fds(dev, i);
-	arm_listener(dev, true);
+	if (!dev_fault_link_down(dev)) /* fault injection: remove,back=MS */
+		arm_listener(dev, true);
 	if (was && dev->ops.disconnect)
 		dev->ops.disconnect(dev, dev->opaque);
 }
@@ -783,6 +790,8 @@ static int dev_dispatch(struct vpcie_dev *dev, int timeout_ms, bool external)
 		} else if (dev->ring && fd == dev->ring->h2d_wake) {
 			dev_ring_drain_wake(dev);
 			ring_ready = true;
+		} else {
+			dev_fault_ctl_event(dev, fd); /* fault control socket */
 		}
 	}
 	if (!ring_ready && dev_ring_has_work(dev))
@@ -824,6 +833,9 @@ int vpcie_dev_serve(struct vpcie_dev *dev, const char *socket_path, int fd)
 			  strerror(-ret));
 		return ret;
 	}
+	ret = dev_fault_ctl_serve(dev, socket_path);
+	if (ret)
+		return ret;
 	ret = vpcie_dev_stop_on_signals(dev);
 	if (ret) {
 		vpcie_err(&dev->log, "cannot handle signals: %s", strerror(-ret));

@@ -154,6 +154,14 @@ int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
 	if (region >= DEV_NUM_REGIONS || len == 0 ||
 	    !vpcie_range_ok(off, len, region_size(dev, region)))
 		return -EINVAL;
+	if (dev->fault) /* fault injection (fault_hooks.c) */
+		return dev_fault_access(dev, region, off, buf, len, write);
+	return dev_region_route(dev, region, off, buf, len, write);
+}
+
+int dev_region_route(struct vpcie_dev *dev, unsigned region, uint64_t off,
+		     void *buf, size_t len, bool write)
+{
 	switch (region) {
 	case VFIO_PCI_CONFIG_REGION_INDEX:
 		if (write)
@@ -429,6 +437,8 @@ static int handle_region_info(struct vpcie_dev *dev, struct vpcie_msg *msg)
 			}
 		}
 	}
+	if (fd >= 0 && dev->fault && dev_fault_traps_region(dev, idx))
+		fd = -1; /* faults on it: a host mapping would go around them */
 	if (fd >= 0)
 		info.flags |= VFIO_REGION_INFO_FLAG_MMAP;
 	info.argsz = (uint32_t)need;
@@ -498,7 +508,9 @@ static int handle_region_read(struct vpcie_dev *dev, struct vpcie_msg *msg)
 			return send_error(dev, msg, ENOMEM);
 	}
 	ret = dev_region_access(dev, r.region, r.offset, data, r.count, false);
-	if (ret) {
+	if (ret == DEV_FAULT_NOREPLY) {
+		ret = 0;
+	} else if (ret) {
 		ret = send_error(dev, msg, -ret);
 	} else {
 		struct iovec iov[2] = {{&r, sizeof(r)}, {data, r.count}};
@@ -518,6 +530,8 @@ static int handle_region_write(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	memcpy(&r, msg->payload, sizeof(r));
 	ret = dev_region_access(dev, r.region, r.offset,
 				(uint8_t *)msg->payload + sizeof(r), r.count, true);
+	if (ret == DEV_FAULT_NOREPLY)
+		return 0;
 	if (ret)
 		return send_error(dev, msg, -ret);
 	struct iovec iov = {&r, sizeof(r)};
@@ -547,6 +561,8 @@ static int handle_write_multi(struct vpcie_dev *dev, struct vpcie_msg *msg)
 
 		memcpy(&e, &m->wrs[i], sizeof(e));
 		ret = dev_region_access(dev, e.region, e.offset, e.data, e.count, true);
+		if (ret == DEV_FAULT_NOREPLY)
+			return 0;
 		if (ret)
 			return send_error(dev, msg, -ret);
 	}

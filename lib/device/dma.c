@@ -463,8 +463,9 @@ static int check_range(struct vpcie_dev *dev, uint64_t addr, uint64_t len, uint3
  * again before every piece, and the transfer stops at the first piece that
  * is no longer allowed.
  */
-static int dma_rw(struct vpcie_dev *dev, uint64_t addr, uint8_t *buf, size_t len, bool write)
+int dev_dma_rw(struct vpcie_dev *dev, uint64_t addr, void *data, size_t len, bool write)
 {
+	uint8_t *buf = data;
 	uint32_t prot = write ? VFIO_DMA_MAP_FLAG_WRITE : VFIO_DMA_MAP_FLAG_READ;
 	int ret = check_range(dev, addr, len, prot);
 
@@ -502,20 +503,35 @@ static int dma_rw(struct vpcie_dev *dev, uint64_t addr, uint8_t *buf, size_t len
 	return ret;
 }
 
+int dev_dma_msg(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len, bool write)
+{
+	if (!dev->chan || !dev->negotiated)
+		return -ENOTCONN;
+	return write ? msg_write(dev, addr, buf, len) : msg_read(dev, addr, buf, len);
+}
+
+/* Fault injection (fault_hooks.c) sees every transfer first. */
 int vpcie_dev_dma_read(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len)
 {
-	return dma_rw(dev, addr, buf, len, false);
+	if (dev->fault)
+		return dev_fault_dma(dev, addr, buf, len, false);
+	return dev_dma_rw(dev, addr, buf, len, false);
 }
 
 int vpcie_dev_dma_write(struct vpcie_dev *dev, uint64_t addr, const void *buf, size_t len)
 {
-	return dma_rw(dev, addr, (uint8_t *)buf, len, true);
+	if (dev->fault)
+		return dev_fault_dma(dev, addr, (void *)buf, len, true);
+	return dev_dma_rw(dev, addr, (void *)buf, len, true);
 }
 
 void *vpcie_dev_dma_ptr(struct vpcie_dev *dev, uint64_t addr, size_t len, bool write)
 {
 	struct dma_map *m;
 
+	/* DMA faults act on vpcie_dev_dma_read/write: send the device there. */
+	if (dev->fault && dev_fault_traps_dma(dev))
+		return NULL;
 	if (check_range(dev, addr, len, write ? VFIO_DMA_MAP_FLAG_WRITE : VFIO_DMA_MAP_FLAG_READ))
 		return NULL;
 	m = find_map(dev, addr);

@@ -296,7 +296,15 @@ int vpcie_dev_irq_intx(struct vpcie_dev *dev, bool asserted)
 
 /* ---- Raising and pending delivery ----------------------------------------- */
 
+/* Fault injection (fault_hooks.c) sees every interrupt first. */
 int vpcie_dev_irq_raise(struct vpcie_dev *dev, unsigned n)
+{
+	if (dev->fault)
+		return dev_fault_irq(dev, n);
+	return dev_irq_raise(dev, n);
+}
+
+int dev_irq_raise(struct vpcie_dev *dev, unsigned n)
 {
 	if (!dev->chan || !dev->negotiated)
 		return -ENOTCONN;

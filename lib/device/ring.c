@@ -206,12 +206,16 @@ static void handle(struct vpcie_dev *dev, const struct vpcie_ring_slot *s)
 			  s->flags, s->count);
 	} else if (s->op == VPCIE_RING_OP_READ) {
 		ret = dev_region_access(dev, s->index, s->offset, buf, s->count, false);
+		if (ret == DEV_FAULT_NOREPLY)
+			return;
 		if (!ret) {
 			reply(dev, s, 0, buf, s->count);
 			return;
 		}
 	} else if (s->op == VPCIE_RING_OP_WRITE) {
 		ret = dev_region_access(dev, s->index, s->offset, (void *)s->data, s->count, true);
+		if (ret == DEV_FAULT_NOREPLY)
+			return;
 	}
 	if (ret) {
 		vpcie_dbg(&dev->log, "%s (id %u) region %u @%#llx+%u: error %d (%s)",

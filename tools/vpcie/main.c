@@ -15,6 +15,7 @@ static const struct {
 	{"mmio", cmd_mmio, "read/write registers in a device's BARs (setpci syntax)"},
 	{"pcitest", cmd_pcitest, "run the Linux PCI endpoint test matrix against a device"},
 	{"bench", cmd_bench, "measure every host<->device path against this machine's floors"},
+	{"fault", cmd_fault, "add, clear or list a running device's injected faults"},
 };
 
 static void usage(FILE *f)
