@@ -136,6 +136,7 @@ struct vpcie_dev {
 	uint64_t stall_mark;                /* bytes received when it was armed */
 	bool stop;
 	bool drop_client;                   /* dispatcher found the client broken */
+	const char *drop_why;               /* if set, the reason logged for it */
 	struct dev_fault *fault;            /* fault injection (fault_hooks.c); NULL: none */
 };
 

@@ -457,10 +457,16 @@ void dev_chan_limits(const struct vpcie_dev *dev, uint64_t xfer, struct vpcie_ch
 
 void dev_drop_client(struct vpcie_dev *dev, const char *why)
 {
-	bool was = dev->negotiated;
+	bool was = dev->negotiated, down;
 
 	if (!dev->chan)
 		return;
+	/* Fault injection, remove,back=MS: the socket file goes before the
+	 * client sees the link drop. */
+	down = dev_fault_link_down(dev);
+	if (dev->drop_why)
+		why = dev->drop_why;
+	dev->drop_why = NULL;
 	vpcie_info(&dev->log, "client disconnected: %s", why);
 	epoll_ctl(dev->epfd, EPOLL_CTL_DEL, vpcie_chan_fd(dev->chan), NULL);
 	vpcie_chan_free(dev->chan);
@@ -476,7 +482,7 @@ void dev_drop_client(struct vpcie_dev *dev, const char *why)
 	dev_dma_unmap_all(dev);
 	for (unsigned i = 0; i < DEV_NUM_IRQS; i++)
 		dev_irq_drop_fds(dev, i);
-	if (!dev_fault_link_down(dev)) /* fault injection: remove,back=MS */
+	if (!down)
 		arm_listener(dev, true);
 	if (was && dev->ops.disconnect)
 		dev->ops.disconnect(dev, dev->opaque);

@@ -86,6 +86,7 @@ static void remove_link(struct vpcie_dev *dev, const struct vpcie_fault_hit *hit
 	if (!dev->chan)
 		return;
 	dev->drop_client = true;
+	dev->drop_why = "surprise removal (fault injection)";
 	if (hit->rule->has_back) {
 		dev->fault->back_pending = true;
 		dev->fault->back_ms = hit->rule->back_ms;

@@ -102,6 +102,22 @@ for shared in "" --no-shared; do
 	stop_dev
 done
 
+# ---- remove at a time (a device timer), added at run time while the whole
+# pcitest matrix (seconds) runs: the rest of the matrix fails at once ("stopped
+# answering") instead of hanging, and the next client is served.
+start_dev --fault-control
+timeout 60 "$VPCIE" pcitest --socket "$sock" --all >"$tmp/remove-ms.out" 2>&1 &
+ptpid=$!
+for _ in $(seq 200); do grep -q "client negotiated" "$tmp/dev.log" && break; sleep 0.05; done
+"$VPCIE" fault --socket "$sock" add remove:ms=100 >/dev/null
+wait "$ptpid"
+expect_eq "remove:ms pcitest status" "$?" 1
+expect_line "$tmp/remove-ms.out" "the device stopped answering"
+expect_line "$tmp/dev.log" "remove:ms=100 fired \(100 ms after it was added; #1\)"
+expect_line "$tmp/dev.log" "client disconnected: surprise removal"
+pcitest remove-ms-next 0 -b 0
+stop_dev
+
 # ---- remove,back=MS: the socket is gone for MS, then the device is back. A
 # vpcie host retries connecting for its connect timeout (5 s), so the next
 # pcitest waits for the device to come back, and passes.

@@ -107,11 +107,48 @@ static void test_bad_values_refused(void **state)
 	assert_int_equal(PARSE("-s", "x", "--frobnicate"), 3);
 }
 
+/* --fault SPEC (repeatable, checked) and --fault-control reach the options. */
+static void test_fault_options(void **state)
+{
+	struct vpcie_cli cli;
+	struct vpcie_dev_opts opts;
+	const char *image;
+
+	(void)state;
+	assert_int_equal(PARSE("--socket", "/tmp/s"), 0);
+	assert_int_equal(opts.nfaults, 0);
+	assert_false(opts.fault_control);
+	assert_int_equal(PARSE("--socket", "/tmp/s", "--fault", "ur:region=0,op=read",
+			       "--fault", "remove:after=3", "--fault-control"), 0);
+	assert_int_equal(opts.nfaults, 2);
+	assert_ptr_equal(opts.faults, cli.faults);
+	assert_string_equal(opts.faults[0], "ur:region=0,op=read");
+	assert_string_equal(opts.faults[1], "remove:after=3");
+	assert_true(opts.fault_control);
+	assert_int_equal(PARSE("--socket", "/tmp/s", "--fault", "ur:region=9"), 2);
+	assert_int_equal(PARSE("--socket", "/tmp/s", "--fault", ""), 2);
+	assert_int_equal(PARSE("--socket", "/tmp/s", "--fault"), 3); /* missing argument */
+
+	char *argv[2 + 2 * (VPCIE_CLI_MAX_FAULTS + 1) + 1];
+	int argc = 0;
+
+	argv[argc++] = "prog";
+	argv[argc++] = "--socket=/tmp/s";
+	for (unsigned i = 0; i <= VPCIE_CLI_MAX_FAULTS; i++) {
+		argv[argc++] = "--fault";
+		argv[argc++] = "delay:us=1";
+	}
+	argv[argc] = NULL;
+	assert_int_equal(parse(&cli, &opts, &image, argc, argv), 2); /* one too many */
+	assert_int_equal(cli.nfaults, VPCIE_CLI_MAX_FAULTS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shared_options_apply),
 		cmocka_unit_test(test_bad_values_refused),
+		cmocka_unit_test(test_fault_options),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
