@@ -75,6 +75,15 @@ pcitest ur-bar0-again 1 -b 0
 expect_line "$tmp/dev.log" "fault #1 ur:region=0,op=read fired \(matching access; #1\): read completes with all-ones"
 stop_dev
 
+# ---- ur on a memory-backed BAR (BAR4, 128 KiB, which a host would mmap): the
+# device does not offer it for mmap while the rule applies, so the host's
+# reads reach the rule (without that, -b 4 passes); BAR5 stays mapped.
+start_dev --fault ur:region=4,op=read
+pcitest ur-mmap-bar4 1 -b 4
+expect_line "$tmp/ur-mmap-bar4.out" "BAR4:.*NOT OKAY"
+pcitest ur-mmap-bar5 0 -b 5
+stop_dev
+
 # ---- ca: an error reply instead of data.
 start_dev --fault ca:region=0,op=read
 pcitest ca 1 -b 0
