@@ -223,6 +223,8 @@ static int finish(struct vpcie_fault_rule *r, const bool *given, char *err, size
 	bool late = r->kind == VPCIE_FAULT_DELAY ||
 		    (r->kind == VPCIE_FAULT_DMA && r->mode == VPCIE_FAULT_DMA_DELAY) ||
 		    (r->kind == VPCIE_FAULT_IRQ && r->mode == VPCIE_FAULT_IRQ_DELAY);
+	bool filters = given[KEY_REGION] || given[KEY_OFFSET] || given[KEY_LEN] || given[KEY_OP];
+
 	if ((r->kind == VPCIE_FAULT_DMA || r->kind == VPCIE_FAULT_CFG) && !given[KEY_MODE])
 		return fail(err, errlen, "%s needs mode=", kind);
 	if (r->kind == VPCIE_FAULT_IRQ && !given[KEY_ACTION])
@@ -236,8 +238,18 @@ static int finish(struct vpcie_fault_rule *r, const bool *given, char *err, size
 		return fail(err, errlen, "repeat needs after= or ms= (without them a rule always fires)");
 	if (r->len && r->offset + r->len < r->offset)
 		return fail(err, errlen, "offset+len overflows");
-	r->on = VPCIE_FAULT_ON_ACCESS;
+	if (!given[KEY_AT])
+		r->on = VPCIE_FAULT_ON_ACCESS;
 	switch (r->kind) {
+	case VPCIE_FAULT_REMOVE:
+		if (r->on != VPCIE_FAULT_ON_ACCESS &&
+		    (given[KEY_REGION] || given[KEY_OFFSET] || given[KEY_LEN]))
+			return fail(err, errlen, "remove at=%s takes no region/offset/len",
+				    on_names[r->on]);
+		/* ms= alone: a timer removes the link, with or without traffic. */
+		if (r->has_ms && !r->has_after && !r->has_prob && !given[KEY_AT] && !filters)
+			r->on = VPCIE_FAULT_ON_TIME;
+		break;
 	case VPCIE_FAULT_DMA:
 		r->on = VPCIE_FAULT_ON_DMA;
 		break;
@@ -278,7 +290,6 @@ int vpcie_fault_parse(const char *spec, struct vpcie_fault_rule *rule, char *err
 	char buf[VPCIE_FAULT_SPEC_MAX + 1], *items, *save = NULL;
 	struct vpcie_fault_rule r;
 	bool given[KEY_COUNT] = {false};
-	enum vpcie_fault_on at = VPCIE_FAULT_ON_ACCESS;
 	size_t n;
 	int kind = -1, ret;
 
@@ -338,8 +349,6 @@ int vpcie_fault_parse(const char *spec, struct vpcie_fault_rule *rule, char *err
 		ret = parse_item(&r, (enum key_id)k, val, err, errlen);
 		if (ret)
 			return ret;
-		if (k == KEY_AT)
-			at = r.on;
 	}
 	/* A spec ending or doubling a comma leaves an empty item strtok skips. */
 	if (strstr(spec, ":,") || strstr(spec, ",,") || spec[n - 1] == ',')
@@ -347,18 +356,6 @@ int vpcie_fault_parse(const char *spec, struct vpcie_fault_rule *rule, char *err
 	ret = finish(&r, given, err, errlen);
 	if (ret)
 		return ret;
-	if (r.kind == VPCIE_FAULT_REMOVE) {
-		bool filters = given[KEY_REGION] || given[KEY_OFFSET] || given[KEY_LEN] ||
-			       given[KEY_OP];
-
-		r.on = at;
-		if (r.has_ms && !r.has_after && !filters && !given[KEY_AT] && !r.has_prob)
-			r.on = VPCIE_FAULT_ON_TIME;
-		if (at != VPCIE_FAULT_ON_ACCESS && (given[KEY_REGION] || given[KEY_OFFSET] ||
-						    given[KEY_LEN]))
-			return fail(err, errlen, "remove at=%s takes no region/offset/len",
-				    on_names[at]);
-	}
 	*rule = r;
 	return 0;
 }
