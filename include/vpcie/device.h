@@ -137,8 +137,8 @@ static inline void vpcie_dev_opts_defaults(struct vpcie_dev_opts *opts)
 }
 
 /* Create a device (ops and opts may be NULL). Returns NULL with errno on
- * failure (EINVAL: max_msg_fds out of range, or a field this library does
- * not know). */
+ * failure (EINVAL: max_msg_fds out of range, a bad rule in opts.faults, or
+ * a field this library does not know). */
 static inline struct vpcie_dev *vpcie_dev_new(const struct vpcie_ids *ids,
 					      const struct vpcie_dev_ops *ops, void *opaque,
 					      const struct vpcie_dev_opts *opts)

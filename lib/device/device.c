@@ -98,10 +98,14 @@ struct vpcie_dev *vpcie_dev_new_sized(const struct vpcie_ids *ids, size_t ids_si
 
 	if (epoll_ctl(dev->epfd, EPOLL_CTL_ADD, dev->timer_fd, &ev) < 0)
 		goto fail;
-	if ((dev->opts.nfaults || dev->opts.fault_control) && dev_fault_init(dev)) {
-		vpcie_dev_free(dev);
-		errno = EINVAL;
-		return NULL;
+	if (dev->opts.nfaults || dev->opts.fault_control) {
+		int ret = dev_fault_init(dev); /* -EINVAL: a bad rule */
+
+		if (ret) {
+			vpcie_dev_free(dev);
+			errno = -ret;
+			return NULL;
+		}
 	}
 	return dev;
 fail:
