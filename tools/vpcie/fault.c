@@ -28,19 +28,21 @@ static void usage(FILE *f, const char *prog)
 		"e.g. ur:region=0,op=read (docs/fault.md).\n\n"
 		"  add SPEC     add a rule; prints its ID\n"
 		"  clear [ID]   remove rule ID, or every rule\n"
-		"  list         one line per rule: ID SPEC fired=N seen=N [spent]\n\n"
+		"  list         one line per rule (rule ID SPEC fired=N seen=N [spent]),\n"
+		"               then the count (N rules)\n\n"
 		"  -S, --socket PATH    device socket (the control socket is PATH.fault)\n"
 		"      --control PATH   the control socket itself\n"
+		"      --wait MS        wait up to MS ms for the control socket to appear\n"
 		"      --timeout MS     wait this long for the answer (default 5000)\n"
 		"  -h, --help           this help\n\n"
 		"Exit status: 0 done, 1 refused or no device, 2 bad usage.\n",
 		prog);
 }
 
-static int ctl_connect(const char *path, const char *prog)
+static int ctl_connect(const char *path, int wait_ms, const char *prog)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd;
+	int fd, ret;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "vpcie %s: socket path too long: %s\n", prog, path);
@@ -48,7 +50,13 @@ static int ctl_connect(const char *path, const char *prog)
 	}
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	/* --wait: the device may not have opened it yet. */
+	while ((ret = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0 &&
+	       (errno == ENOENT || errno == ECONNREFUSED) && wait_ms > 0) {
+		usleep(10000);
+		wait_ms -= 10;
+	}
+	if (ret < 0) {
 		fprintf(stderr, "vpcie %s: no fault control at %s: %s (was the device started "
 				"with --fault-control?)\n", prog, path, strerror(errno));
 		if (fd >= 0)
@@ -157,7 +165,7 @@ int cmd_fault(int argc, char **argv)
 	}
 	snprintf(line, sizeof(line), "%s%s%s\n", op, nargs == 2 ? " " : "",
 		 nargs == 2 ? argv[optind + 1] : "");
-	fd = ctl_connect(control, prog);
+	fd = ctl_connect(control, conn.wait_ms, prog);
 	if (fd < 0)
 		return TOOL_EXIT_FAIL;
 	rc = exchange(fd, line, conn.timeout_ms, prog);
