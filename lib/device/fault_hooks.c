@@ -301,6 +301,12 @@ int dev_fault_dma(struct vpcie_dev *dev, uint64_t addr, void *buf, size_t len, b
 		return -ENOTCONN; /* removed: the link is going down */
 	while (vpcie_fault_set_next(dev->fault->set, &ev, &cur, &hit)) {
 		if (hit.rule->kind == VPCIE_FAULT_REMOVE) {
+			/* In the middle of the transfer: the first half moves. */
+			vpcie_info(&dev->log, "fault #%u: DMA %s at %#" PRIx64 ": link drops after "
+				   "%zu of %zu bytes", hit.id, write ? "write" : "read", addr,
+				   len / 2, len);
+			if (len / 2)
+				dev_dma_rw(dev, addr, buf, len / 2, write);
 			remove_link(dev, &hit);
 			return -ENOTCONN;
 		}

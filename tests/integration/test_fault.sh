@@ -101,11 +101,12 @@ expect_line "$tmp/dev.log" "remove:at=access,after=50 fired \(after 50 accesses;
 pcitest remove-next 0 -r -s 1024000
 stop_dev
 
-# ---- remove in the middle of the transfer (the device's first DMA), both
-# DMA paths.
+# ---- remove in the middle of the transfer (half of the device's first DMA
+# moves, then the link drops), both DMA paths.
 for shared in "" --no-shared; do
 	start_dev --fault remove:at=dma,after=0
 	pcitest remove-dma$shared 1 --timeout 20000 $shared -r -s 1024000
+	expect_line "$tmp/dev.log" "link drops after 512000 of 1024000 bytes"
 	expect_line "$tmp/dev.log" "surprise removal: closing the client's socket"
 	pcitest remove-dma-next$shared 0 $shared -r -s 1024000
 	stop_dev
