@@ -207,6 +207,17 @@ stop_dev
 "$VPCIE" fault --socket "$sock" list 2>/dev/null
 expect_eq "fault without a device" "$?" 1
 
+# ---- prob=P,seed=S is reproducible: two fresh devices, the same traffic, the
+# same faults (the BAR test's outcome and the rule's counters).
+for run in 1 2; do
+	start_dev --fault-control --fault ur:region=0,op=read,prob=0.5,seed=11
+	timeout 60 "$VPCIE" pcitest --socket "$sock" -b 0 -b 0 -b 0 -b 0 -b 0 -b 0 >"$tmp/prob$run.out" 2>&1
+	"$VPCIE" fault --socket "$sock" list >>"$tmp/prob$run.out"
+	stop_dev
+done
+if cmp -s "$tmp/prob1.out" "$tmp/prob2.out"; then ok; else fail "prob: runs differ: $(cat "$tmp/prob1.out") / $(cat "$tmp/prob2.out")"; fi
+expect_line "$tmp/prob1.out" "^rule 1 ur:region=0,op=read,prob=0.500000,seed=11 fired=[1-9][0-9]* seen="
+
 # ---- a bad --fault is refused at startup, naming the bad part.
 "$VPCIE_EPF" --socket "$sock" --fault 'ur:region=12' 2>"$tmp/badopt.out"
 expect_eq "bad --fault exit status" "$?" 2
