@@ -246,6 +246,7 @@ static int setup(void **state)
 		_exit(127);
 	}
 	vpcie_host_opts_defaults(&o);
+	o.timeout_ms = 2000; /* the hang test waits this long */
 	f->h = vpcie_host_open(f->sock, &o, &err);
 	assert_non_null(f->h);
 	assert_int_equal(vpcie_host_assign_bars(f->h, 0xe0000000ull, 0xc000), 0);
@@ -366,6 +367,31 @@ static void test_cfg_and_region_faults(void **state)
 	assert_int_equal(v, SAMPLE_ID_VALUE);
 }
 
+/* hang: the read is never answered; the host times out, and the device
+ * serves the next client. Over the ring too (fault-ctl-ring). */
+static void test_hang(void **state)
+{
+	struct fixture *f = *state;
+	struct vpcie_host_opts o;
+	uint64_t t0;
+	uint32_t v = 0;
+	int ret, err = 0;
+
+	ctl(f, "add hang:region=0,offset=0x0,len=4,op=read,after=0\n", "ok 1");
+	t0 = now_ms();
+	ret = vpcie_host_region_read(f->h, 0, SAMPLE_REG_ID, &v, 4);
+	assert_true(ret == -ETIMEDOUT || ret == -ECONNRESET || ret == -ENOTCONN);
+	assert_true(now_ms() - t0 >= 1900);
+	vpcie_host_close(f->h);
+	vpcie_host_opts_defaults(&o);
+	f->h = vpcie_host_open(f->sock, &o, &err);
+	assert_non_null(f->h);
+	assert_int_equal(vpcie_host_assign_bars(f->h, 0xe0000000ull, 0xc000), 0);
+	assert_int_equal(vpcie_host_region_read(f->h, 0, SAMPLE_REG_ID, &v, 4), 0);
+	assert_int_equal(v, SAMPLE_ID_VALUE);
+	ctl(f, "list\n", "rule 1 hang:region=0,len=4,op=read,after=0 fired=1 seen=1 spent\nok 1 rules");
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +399,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bad_opts),
 		cmocka_unit_test_setup_teardown(test_irq_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cfg_and_region_faults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hang, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
