@@ -135,6 +135,20 @@ if [ $rc -ne 0 ] && ! grep -q '^README-RESULT .* FAIL' "$log"; then
 	echo "readme harness FAIL(exit $rc)" >>"$results"
 fi
 
+# docs/tutorial.md, block by block, the same way (its guest step reuses the
+# VM cache; its excerpts are checked against the tree).
+echo "=== tutorial blocks (scripts/tutorial-test.sh)"
+log=$top/build-ci/tutorial-test.log
+set +e
+scripts/tutorial-test.sh >"$log" 2>&1
+rc=$?
+set -e
+tail -n 30 "$log"
+grep -E '^TUTORIAL-RESULT ' "$log" | sed 's/^TUTORIAL-RESULT /tutorial /; s/ FAIL.*/ FAIL/' >>"$results" || true
+if [ $rc -ne 0 ] && ! grep -q '^TUTORIAL-RESULT .* FAIL' "$log"; then
+	echo "tutorial harness FAIL(exit $rc)" >>"$results"
+fi
+
 echo "=== summary"
 grep -v ' OK$' "$results" | grep -v ' SKIP$' || true
 pass=$(grep -c ' OK$' "$results" || true)

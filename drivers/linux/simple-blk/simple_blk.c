@@ -273,12 +273,11 @@ static int sblk_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 			       msi ? 0 : IRQF_SHARED, DRV_NAME, s);
 	if (ret)
 		return ret;
-	wr(s, SBLK_REG_IRQ_ACK, ~0u);
-	wr(s, SBLK_REG_CONTROL, SBLK_CTRL_IE);
-
 	s->index = ida_alloc(&sblk_ida, GFP_KERNEL);
 	if (s->index < 0)
 		return s->index;
+	wr(s, SBLK_REG_IRQ_ACK, ~0u);
+	wr(s, SBLK_REG_CONTROL, SBLK_CTRL_IE);
 	ret = sblk_init_disk(s, capacity, max_count);
 	if (ret) {
 		wr(s, SBLK_REG_CONTROL, 0);
