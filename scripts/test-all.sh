@@ -121,33 +121,28 @@ for guest in test-guest test-virtio-blk test-kmod test-simple-blk; do
 	fi
 done
 
-# README's first hour, block by block, as a newcomer runs it (a scratch copy
-# of the tree, an empty HOME; the guest blocks reuse the VM cache above).
-echo "=== README blocks (scripts/readme-test.sh)"
-log=$top/build-ci/readme-test.log
-set +e
-scripts/readme-test.sh >"$log" 2>&1
-rc=$?
-set -e
-tail -n 30 "$log"
-grep -E '^README-RESULT ' "$log" | sed 's/^README-RESULT /readme /; s/ FAIL.*/ FAIL/' >>"$results" || true
-if [ $rc -ne 0 ] && ! grep -q '^README-RESULT .* FAIL' "$log"; then
-	echo "readme harness FAIL(exit $rc)" >>"$results"
-fi
-
-# docs/tutorial.md, block by block, the same way (its guest step reuses the
-# VM cache; its excerpts are checked against the tree).
-echo "=== tutorial blocks (scripts/tutorial-test.sh)"
-log=$top/build-ci/tutorial-test.log
-set +e
-scripts/tutorial-test.sh >"$log" 2>&1
-rc=$?
-set -e
-tail -n 30 "$log"
-grep -E '^TUTORIAL-RESULT ' "$log" | sed 's/^TUTORIAL-RESULT /tutorial /; s/ FAIL.*/ FAIL/' >>"$results" || true
-if [ $rc -ne 0 ] && ! grep -q '^TUTORIAL-RESULT .* FAIL' "$log"; then
-	echo "tutorial harness FAIL(exit $rc)" >>"$results"
-fi
+# doc_blocks NAME: scripts/NAME-test.sh runs a document's blocks as a newcomer
+# would (a scratch copy of the tree, an empty HOME; guest blocks reuse the VM
+# cache above) and prints "NAME-RESULT <block> OK|FAIL ..." (NAME upper-case).
+doc_blocks() {
+	local name=$1 tag rc
+	tag=$(tr '[:lower:]' '[:upper:]' <<<"$name")-RESULT
+	echo "=== $name blocks (scripts/$name-test.sh)"
+	log=$top/build-ci/$name-test.log
+	set +e
+	"scripts/$name-test.sh" >"$log" 2>&1
+	rc=$?
+	set -e
+	tail -n 30 "$log"
+	grep -E "^$tag " "$log" | sed "s/^$tag /$name /; s/ FAIL.*/ FAIL/" >>"$results" || true
+	if [ $rc -ne 0 ] && ! grep -q "^$tag .* FAIL" "$log"; then
+		echo "$name harness FAIL(exit $rc)" >>"$results"
+	fi
+}
+# README's first hour; docs/tutorial.md (whose excerpts are also checked
+# against the tree).
+doc_blocks readme
+doc_blocks tutorial
 
 echo "=== summary"
 grep -v ' OK$' "$results" | grep -v ' SKIP$' || true

@@ -71,24 +71,7 @@ provision_or_exit simple-blk
 # shellcheck disable=SC1091
 . "$CACHE/vm.env"
 
-WORK="$(mktemp -d /tmp/vpcie-tsb.XXXXXX)" # short: unix socket paths
-if [ -n "$KEEP_LOGS" ]; then
-    mkdir -p "$KEEP_LOGS"
-    LOGS="$(cd "$KEEP_LOGS" && pwd)"
-else
-    LOGS="$WORK/logs"
-    mkdir -p "$LOGS"
-fi
-cleanup() {
-    if [ -z "$KEEP_LOGS" ] && [ "$FAILED" = 1 ]; then
-        local keep
-        keep="$CACHE/logs/test-simple-blk-$(date +%Y%m%d-%H%M%S)"
-        mkdir -p "$keep" && cp -a "$LOGS/." "$keep/" && say "logs of the failed run kept in $keep"
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'say interrupted; exit 130' INT TERM HUP
+guest_workdir test-simple-blk
 
 # What the guest writes, made here the same way (busybox awk = awk here).
 PATTERN="$WORK/pattern.txt"

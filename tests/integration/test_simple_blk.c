@@ -477,6 +477,38 @@ static void test_reset(void **state)
 	assert_int_equal(run(f, 3, 2, IOVA, SBLK_STATUS_DMA), 0);
 }
 
+/*
+ * A reset while a write waits for its DMA (messages: it cannot finish before
+ * the host serves it) drops the command: no completion, no interrupt, the
+ * image untouched, and the device takes the next command.
+ */
+static void test_reset_in_flight(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *before = malloc(XFER), *after = malloc(XFER);
+
+	assert_non_null(before);
+	assert_non_null(after);
+	image_read(f, 1024, before, XFER);
+	fill(f->buf, XFER, 55);
+	assert_int_equal(vpcie_host_irq_enable(f->h, VPCIE_HOST_IRQ_MSI, 1), 1);
+	wr(f, SBLK_REG_CONTROL, SBLK_CTRL_IE);
+	start(f, 1024, SBLK_MAX_COUNT_VALUE, IOVA, SBLK_STATUS_DMA | SBLK_STATUS_RW);
+	assert_int_equal(vpcie_host_reset(f->h), 0);
+	assert_int_equal(vpcie_host_assign_bars(f->h, 0x80000000ull, 0x1000), 0);
+	assert_int_equal(rd(f, SBLK_REG_STATUS), SBLK_STATUS_I | SBLK_STATUS_R);
+	assert_int_equal(rd(f, SBLK_REG_IRQ_STATUS), 0);
+	assert_int_equal(rd(f, SBLK_REG_COMMANDS), 0);
+	assert_int_equal(vpcie_host_irq_take(f->h, 0), 0);
+	image_read(f, 1024, after, XFER);
+	assert_memory_equal(before, after, XFER);
+	assert_int_equal(run(f, 1024, 1, IOVA, SBLK_STATUS_DMA | SBLK_STATUS_RW), 0);
+	image_read(f, 1024, after, SBLK_SECTOR_SIZE);
+	assert_memory_equal(after, f->buf, SBLK_SECTOR_SIZE);
+	free(before);
+	free(after);
+}
+
 #define T(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(int argc, char **argv)
@@ -493,6 +525,7 @@ int main(int argc, char **argv)
 		T(test_errors, setup_msg),
 		T(test_busy, setup_msg),
 		T(test_reset, setup_shared),
+		T(test_reset_in_flight, setup_msg),
 	};
 
 	prog = argc > 1 ? argv[1] : getenv("VPCIE_SIMPLE_BLK");
