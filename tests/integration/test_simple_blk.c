@@ -509,6 +509,110 @@ static void test_reset_in_flight(void **state)
 	free(after);
 }
 
+/* ---- A hostile driver: random commands against a model ------------------------------ */
+
+static uint64_t rnd(uint64_t *s)
+{
+	/* splitmix64: a fixed seed makes every run the same sequence */
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Values at and around every limit, or anything. */
+static uint64_t pick(uint64_t *s, const uint64_t *edges, unsigned n)
+{
+	uint64_t r = rnd(s);
+
+	return r % 4 ? edges[(r >> 8) % n] + (uint64_t)((int64_t)((r >> 32) % 5) - 2) : rnd(s);
+}
+
+/* The datasheet's rules, as the test computes them. */
+static uint32_t expect(uint64_t sector, uint64_t count, uint64_t addr, bool dma)
+{
+	uint64_t len = count * SBLK_SECTOR_SIZE;
+
+	if (count == 0 || count > SBLK_MAX_COUNT_VALUE || (!dma && count != 1))
+		return SBLK_ERR_COUNT;
+	if (sector >= SECTORS || count > SECTORS - sector)
+		return SBLK_ERR_RANGE;
+	if (dma && (addr < IOVA || addr > IOVA + MEM_SIZE || len > IOVA + MEM_SIZE - addr))
+		return SBLK_ERR_DMA;
+	return 0;
+}
+
+/* 400 commands with random (mostly edge) SECTOR, COUNT, DMA_ADDR and
+ * direction: each ends with the error the model predicts, and the image
+ * matches a copy kept by the model ($VPCIE_SBLK_SEED changes the sequence). */
+static void test_random(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *model = malloc(IMG_SIZE), *img = malloc(IMG_SIZE);
+	const uint64_t sectors[] = {0, 1, SECTORS - SBLK_MAX_COUNT_VALUE, SECTORS - 1, SECTORS,
+				    UINT32_MAX, 1ull << 55, UINT64_MAX - 1};
+	const uint64_t counts[] = {0, 1, 2, SBLK_MAX_COUNT_VALUE, SBLK_MAX_COUNT_VALUE + 1,
+				   UINT32_MAX};
+	const uint64_t addrs[] = {IOVA, IOVA + 4096, IOVA + MEM_SIZE - XFER, IOVA + MEM_SIZE - 512,
+				  IOVA + MEM_SIZE, OUTSIDE, UINT64_MAX - 511, 0};
+	const char *env = getenv("VPCIE_SBLK_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) : 0x5b1c;
+	unsigned ok = 0;
+
+	assert_non_null(model);
+	assert_non_null(img);
+	image_read(f, 0, model, IMG_SIZE);
+	for (int i = 0; i < 400; i++) {
+		uint64_t sector = pick(&seed, sectors, 8), addr = pick(&seed, addrs, 8);
+		uint32_t count = (uint32_t)pick(&seed, counts, 6), r = (uint32_t)rnd(&seed);
+		bool dma = r & 1, write = r & 2;
+		uint32_t want, got;
+		uint8_t *host;
+		size_t len;
+		uint8_t window[SBLK_DATA_SIZE];
+
+		if (r & 4) { /* half of them plausible, so the data paths run too */
+			count = dma ? 1 + (uint32_t)(rnd(&seed) % SBLK_MAX_COUNT_VALUE) : 1;
+			sector = rnd(&seed) % (SECTORS - count + 1);
+			addr = IOVA + rnd(&seed) % (MEM_SIZE - (uint64_t)count * SBLK_SECTOR_SIZE + 1);
+		}
+		want = expect(sector, count, addr, dma);
+		host = dma && !want ? f->buf + (addr - IOVA) : NULL;
+		len = (size_t)count * SBLK_SECTOR_SIZE;
+
+		if (write && host)
+			fill(host, len, (uint32_t)i);
+		if (write && !dma) {
+			fill(window, sizeof(window), (uint32_t)i);
+			assert_int_equal(vpcie_host_region_write(f->h, 0, SBLK_REG_DATA, window,
+								 sizeof(window)), 0);
+		}
+		got = run(f, sector, count, addr,
+			  (write ? SBLK_STATUS_RW : 0) | (dma ? SBLK_STATUS_DMA : 0));
+		if (got != want)
+			fail_msg("command %d: sector 0x%llx count %u addr 0x%llx %s %s: error %u, "
+				 "want %u", i, (unsigned long long)sector, count,
+				 (unsigned long long)addr, write ? "write" : "read",
+				 dma ? "DMA" : "PIO", got, want);
+		if (!want && write)
+			memcpy(model + sector * SBLK_SECTOR_SIZE, dma ? host : window, len);
+		if (!want && !write && host)
+			assert_memory_equal(host, model + sector * SBLK_SECTOR_SIZE, len);
+		if (!want && !write && !dma) {
+			assert_int_equal(vpcie_host_region_read(f->h, 0, SBLK_REG_DATA, window,
+								sizeof(window)), 0);
+			assert_memory_equal(window, model + sector * SBLK_SECTOR_SIZE, len);
+		}
+		ok += !want;
+	}
+	image_read(f, 0, img, IMG_SIZE);
+	assert_memory_equal(img, model, IMG_SIZE);
+	assert_true(ok >= 40); /* the sequence does reach the data paths */
+	free(model);
+	free(img);
+}
+
 #define T(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(int argc, char **argv)
@@ -526,6 +630,8 @@ int main(int argc, char **argv)
 		T(test_busy, setup_msg),
 		T(test_reset, setup_shared),
 		T(test_reset_in_flight, setup_msg),
+		T(test_random, setup_shared),
+		T(test_random, setup_msg),
 	};
 
 	prog = argc > 1 ? argv[1] : getenv("VPCIE_SIMPLE_BLK");
