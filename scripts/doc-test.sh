@@ -51,7 +51,10 @@ while [ $# -gt 0 ]; do
 	*) doc=$1; shift ;;
 	esac
 done
-[ -n "$tag" ] && [ -n "$prefix" ] || { echo "doc-test: --tag and --prefix are needed" >&2; exit 2; }
+if [ -z "$tag" ] || [ -z "$prefix" ]; then
+	echo "doc-test: --tag and --prefix are needed" >&2
+	exit 2
+fi
 [ -f "$doc" ] || { echo "doc-test: no such file: ${doc:-(none given)}" >&2; exit 2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vpcie-doc.XXXXXX")
@@ -147,8 +150,7 @@ export VPCIE_VM_CACHE="${VPCIE_VM_CACHE:-$HOME/.cache/vpcie-vm}"
 rc=0
 sed "s/^/$prefix-RESULT /" "$work/excerpts"
 if grep -q ' FAIL' "$work/excerpts"; then rc=1; fi
-set +e
-(cd "$work/src" && HOME=$work/home bash "$script")
-[ $? -eq 0 ] || rc=1
-set -e
+if ! (cd "$work/src" && HOME=$work/home bash "$script"); then
+	rc=1
+fi
 exit $rc

@@ -36,7 +36,7 @@ check_files() { # the files of the MSI phase, read back: prints OK or FAIL
     [ "$(sha /mnt/pattern.txt)" = "$sum" ] || { I "pattern.txt: $(sha /mnt/pattern.txt)" >&2; ok=FAIL; }
     cmp /bin/busybox /mnt/busybox >&2 || ok=FAIL
     for i in $(seq 1 64); do
-        [ "$(cat /mnt/dir/f$i)" = "small file $i" ] || { I "dir/f$i differs" >&2; ok=FAIL; }
+        [ "$(cat /mnt/dir/f"$i")" = "small file $i" ] || { I "dir/f$i differs" >&2; ok=FAIL; }
     done
     echo $ok
 }
@@ -57,7 +57,7 @@ if mke2fs -q /dev/sblk0 && mount -t ext2 /dev/sblk0 /mnt; then
     cp /bin/busybox /mnt/busybox
     pattern >/mnt/pattern.txt
     mkdir /mnt/dir
-    for i in $(seq 1 64); do echo "small file $i" >/mnt/dir/f$i; done
+    for i in $(seq 1 64); do echo "small file $i" >/mnt/dir/f"$i"; done
     umount /mnt && drop && mount -t ext2 -o ro /dev/sblk0 /mnt && v=$(check_files) || v=FAIL
     umount /mnt || v=FAIL
     R fs-msi "$v"
