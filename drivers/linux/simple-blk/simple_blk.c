@@ -28,6 +28,7 @@
 #include <linux/module.h>
 #include <linux/pci.h>
 #include <linux/scatterlist.h>
+#include <linux/sizes.h>
 
 #include "simple_blk_regs.h"
 
@@ -261,6 +262,7 @@ static int sblk_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	max_count = rd(s, SBLK_REG_MAX_COUNT);
 	if (max_count < PAGE_SIZE / SBLK_SECTOR_SIZE)
 		return dev_err_probe(&pdev->dev, -EINVAL, "MAX_COUNT %u\n", max_count);
+	max_count = min_t(u32, max_count, SZ_1M / SBLK_SECTOR_SIZE); /* a sane request size */
 
 	ret = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
 	if (ret)
