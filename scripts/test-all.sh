@@ -103,7 +103,7 @@ fi
 
 # The guest tests print "GUEST-RESULT <name> OK|FAIL|SKIP" lines; exit 77 means
 # the packages they need could not be fetched (reported as skipped, never passed).
-for guest in test-guest test-virtio-blk test-kmod; do
+for guest in test-guest test-virtio-blk test-kmod test-simple-blk; do
 	[ -x "scripts/vm/$guest.sh" ] || continue
 	echo "=== guest: $guest (QEMU vfio-user-pci + Linux)"
 	log=$top/build-ci/$guest.log
@@ -121,19 +121,28 @@ for guest in test-guest test-virtio-blk test-kmod; do
 	fi
 done
 
-# README's first hour, block by block, as a newcomer runs it (a scratch copy
-# of the tree, an empty HOME; the guest blocks reuse the VM cache above).
-echo "=== README blocks (scripts/readme-test.sh)"
-log=$top/build-ci/readme-test.log
-set +e
-scripts/readme-test.sh >"$log" 2>&1
-rc=$?
-set -e
-tail -n 30 "$log"
-grep -E '^README-RESULT ' "$log" | sed 's/^README-RESULT /readme /; s/ FAIL.*/ FAIL/' >>"$results" || true
-if [ $rc -ne 0 ] && ! grep -q '^README-RESULT .* FAIL' "$log"; then
-	echo "readme harness FAIL(exit $rc)" >>"$results"
-fi
+# doc_blocks NAME: scripts/NAME-test.sh runs a document's blocks as a newcomer
+# would (a scratch copy of the tree, an empty HOME; guest blocks reuse the VM
+# cache above) and prints "NAME-RESULT <block> OK|FAIL ..." (NAME upper-case).
+doc_blocks() {
+	local name=$1 tag rc
+	tag=$(tr '[:lower:]' '[:upper:]' <<<"$name")-RESULT
+	echo "=== $name blocks (scripts/$name-test.sh)"
+	log=$top/build-ci/$name-test.log
+	set +e
+	"scripts/$name-test.sh" >"$log" 2>&1
+	rc=$?
+	set -e
+	tail -n 30 "$log"
+	grep -E "^$tag " "$log" | sed "s/^$tag /$name /; s/ FAIL.*/ FAIL/" >>"$results" || true
+	if [ $rc -ne 0 ] && ! grep -q "^$tag .* FAIL" "$log"; then
+		echo "$name harness FAIL(exit $rc)" >>"$results"
+	fi
+}
+# README's first hour; docs/tutorial.md (whose excerpts are also checked
+# against the tree).
+doc_blocks readme
+doc_blocks tutorial
 
 echo "=== summary"
 grep -v ' OK$' "$results" | grep -v ' SKIP$' || true

@@ -35,3 +35,31 @@ provision_or_exit() {
     rm -f "$err"
     CACHE="$(cd "$CACHE" && pwd)"
 }
+
+# guest_workdir NAME: WORK, a short temporary directory (unix socket paths are
+# limited), and LOGS: KEEP_LOGS if set, else WORK/logs. On exit WORK is
+# removed; without KEEP_LOGS the logs of a run that FAILED are first copied
+# to CACHE/logs/NAME-<date>. Needs say(), CACHE, KEEP_LOGS, FAILED.
+guest_workdir() {
+    GUEST_WORKDIR_NAME=$1
+    WORK="$(mktemp -d "/tmp/vpcie-$1.XXXXXX")"
+    if [ -n "$KEEP_LOGS" ]; then
+        mkdir -p "$KEEP_LOGS"
+        LOGS="$(cd "$KEEP_LOGS" && pwd)"
+    else
+        LOGS="$WORK/logs"
+        mkdir -p "$LOGS"
+    fi
+    trap guest_workdir_cleanup EXIT
+    trap 'say interrupted; exit 130' INT TERM HUP
+}
+
+# shellcheck disable=SC2317 # invoked from the trap
+guest_workdir_cleanup() {
+    if [ -z "$KEEP_LOGS" ] && [ "$FAILED" = 1 ]; then
+        local keep
+        keep="$CACHE/logs/$GUEST_WORKDIR_NAME-$(date +%Y%m%d-%H%M%S)"
+        mkdir -p "$keep" && cp -a "$LOGS/." "$keep/" && say "logs of the failed run kept in $keep"
+    fi
+    rm -rf "$WORK"
+}

@@ -116,7 +116,7 @@ build() {
     if [ -d "$src" ]; then
         [ -f "$src/Kbuild" ] || [ -f "$src/Makefile" ] ||
             die "$src: a module directory needs a Kbuild or Makefile (obj-m += NAME.o)"
-        cp -a "$src/." "$b/"
+        cp -aL "$src/." "$b/" # -L: a linked header (a shared register map) is copied
         find "$b" \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' \) -delete
         from="$b/" to="${src%/}/"
     else

@@ -1,0 +1,1 @@
+../../../devices/simple-blk/simple_blk_regs.h
