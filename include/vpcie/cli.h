@@ -63,6 +63,7 @@ enum {
 #define VPCIE_CLI_LONGOPTS                                                    \
 	{"socket", required_argument, NULL, 's'},                             \
 	{"socket-path", required_argument, NULL, 's'},                        \
+	{"listen", required_argument, NULL, 's'},                             \
 	{"fd", required_argument, NULL, VPCIE_CLI_FD},                        \
 	{"no-twin", no_argument, NULL, VPCIE_CLI_NO_TWIN},                    \
 	{"max-xfer", required_argument, NULL, VPCIE_CLI_MAX_XFER},            \

@@ -226,8 +226,13 @@ int vpcie_dev_add_ext_cap(struct vpcie_dev *dev, uint16_t id, uint8_t version,
 
 /* ---- Connection and event loop ------------------------------------------ */
 
-/* Listen on a UNIX socket path. Returns 0 or -errno. */
-int vpcie_dev_listen(struct vpcie_dev *dev, const char *path);
+/*
+ * Listen on an endpoint (vpcie/transport.h): a UNIX socket path (created
+ * 0600, removed when the device is freed), "unix:PATH" or "tcp:HOST:PORT"
+ * (loopback only; over TCP no fd travels, see docs/tcp.md). Returns 0 or
+ * -errno (-EACCES: a non-loopback TCP address).
+ */
+int vpcie_dev_listen(struct vpcie_dev *dev, const char *where);
 
 /*
  * Serve an already connected socket (from --fd, or one end of a socketpair

@@ -75,9 +75,13 @@ static inline void vpcie_host_opts_defaults(struct vpcie_host_opts *opts)
 }
 
 /*
- * Connect to the device socket at path and negotiate VERSION. Returns NULL
- * and sets *err (if non-NULL) to -errno on failure: -ENOENT/-ECONNREFUSED
- * (no device), -EPROTO (bad VERSION reply), -ETIMEDOUT.
+ * Connect to the device at path -- a UNIX socket path, "unix:PATH" or
+ * "tcp:HOST:PORT" (vpcie/transport.h) -- and negotiate VERSION. Over TCP
+ * no fd travels: memory is served by DMA_READ/DMA_WRITE messages, regions
+ * are accessed by messages, interrupts arrive as vpcie interrupt messages.
+ * Returns NULL and sets *err (if non-NULL) to -errno on failure:
+ * -ENOENT/-ECONNREFUSED (no device), -EACCES (plaintext TCP to a
+ * non-loopback address), -EPROTO (bad VERSION reply), -ETIMEDOUT.
  */
 struct vpcie_host *vpcie_host_open_sized(const char *path, const struct vpcie_host_opts *opts,
 					 size_t opts_size, int *err);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <vpcie/cli.h>
+#include <vpcie/transport.h>
 
 void vpcie_cli_init(struct vpcie_cli *cli, const char *prog)
 {
@@ -98,13 +99,26 @@ int vpcie_cli_finish(const struct vpcie_cli *cli, int nargs)
 				    : "--socket PATH is required");
 		return -1;
 	}
+	if (cli->socket) {
+		struct vpcie_endpoint ep;
+		int rc = vpcie_endpoint_parse(cli->socket, &ep);
+
+		if (rc) {
+			fprintf(stderr, "%s: --socket '%s': %s\n", cli->prog, cli->socket,
+				rc == -ENAMETOOLONG ? "path too long for a UNIX socket"
+						    : "not PATH, unix:PATH or tcp:HOST:PORT");
+			return -1;
+		}
+	}
 	return 0;
 }
 
 void vpcie_cli_usage(FILE *f)
 {
 	fputs("\nCommon options:\n"
-	      "  -s, --socket PATH     UNIX socket to listen on (removed on exit)\n"
+	      "  -s, --socket PATH     UNIX socket to listen on (created 0600, removed on exit)\n"
+	      "      --listen ADDR     unix:PATH, PATH, or tcp:HOST:PORT (loopback only;\n"
+	      "                        no fds over TCP: DMA and interrupts go by messages)\n"
 	      "      --fd N            serve an already connected socket instead\n"
 	      "      --dma-messages    message-only DMA: never map the client's memory\n"
 	      "      --no-twin         do not offer a twin socket\n"

@@ -49,6 +49,10 @@ struct dma_zombie {
 };
 
 /* Interrupt fds the client attached, per IRQ index. */
+/* A trigger "fd" meaning: deliver as a VPCIE_CMD_IRQ_NOTIFY message (a
+ * client on a stream without fds that negotiated vpcie_irq_msg). */
+#define DEV_IRQ_BY_MSG (-2)
+
 struct dev_irq {
 	unsigned count;                     /* vectors of this index */
 	int *trigger;                       /* eventfd per vector or -1 */
@@ -112,6 +116,7 @@ struct vpcie_dev {
 	char *sock_path;
 	struct vpcie_chan *chan, *twin;
 	bool negotiated;
+	bool irq_msg;                       /* interrupts as VPCIE_CMD_IRQ_NOTIFY */
 	bool listening_armed;
 	struct vpcie_caps peer;             /* what the client accepts */
 	uint64_t xfer_limit;                /* largest transfer we take from it */

@@ -372,27 +372,37 @@ static int freeze_layout(struct vpcie_dev *dev)
 	return dev_irq_setup(dev);
 }
 
-int vpcie_dev_listen(struct vpcie_dev *dev, const char *path)
+int vpcie_dev_listen(struct vpcie_dev *dev, const char *where)
 {
+	struct vpcie_endpoint ep;
 	int fd, ret = freeze_layout(dev);
 
 	if (ret)
 		return ret;
 	if (dev->listen_fd >= 0)
 		return -EBUSY;
-	fd = vpcie_unix_listen(path);
+	ret = vpcie_endpoint_parse(where, &ep);
+	if (ret)
+		return ret;
+	fd = vpcie_endpoint_listen(&ep);
+	if (fd == -EACCES && ep.kind == VPCIE_ENDPOINT_TCP)
+		vpcie_err(&dev->log, "%s: plaintext TCP is allowed on loopback addresses only",
+			  where);
 	if (fd < 0)
 		return fd;
-	dev->sock_path = strdup(path);
-	if (!dev->sock_path) {
-		close(fd);
-		unlink(path);
-		return -ENOMEM;
+	/* Only a UNIX socket leaves a file behind to remove at exit. */
+	if (ep.kind == VPCIE_ENDPOINT_UNIX) {
+		dev->sock_path = strdup(ep.path);
+		if (!dev->sock_path) {
+			close(fd);
+			unlink(ep.path);
+			return -ENOMEM;
+		}
 	}
 	dev->listen_fd = fd;
 	if (!dev->chan)
 		arm_listener(dev, true);
-	vpcie_info(&dev->log, "listening on %s", path);
+	vpcie_info(&dev->log, "listening on %s", where);
 	return 0;
 }
 
@@ -421,6 +431,7 @@ int vpcie_dev_attach(struct vpcie_dev *dev, int fd)
 	}
 	arm_listener(dev, false);
 	dev->negotiated = false;
+	dev->irq_msg = false;
 	dev->drop_client = false;
 	dev->warned_unsealed = false;
 	dev->xfer_limit = dev->opts.max_data_xfer_size;
@@ -463,6 +474,7 @@ void dev_drop_client(struct vpcie_dev *dev, const char *why)
 	dev->twin = NULL;
 	dev_ring_destroy(dev);
 	dev->negotiated = false;
+	dev->irq_msg = false;
 	dev->drop_client = false;
 	vpcie_dev_timer_cancel(dev->stall_timer);
 	dev->stall_timer = NULL;
@@ -593,11 +605,11 @@ static void run_timers(struct vpcie_dev *dev)
 
 static void accept_client(struct vpcie_dev *dev)
 {
-	int fd = accept4(dev->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd = vpcie_endpoint_accept(dev->listen_fd);
 
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			vpcie_warn(&dev->log, "accept: %s", strerror(errno));
+		if (fd != -EAGAIN && fd != -EWOULDBLOCK)
+			vpcie_warn(&dev->log, "accept: %s", strerror(-fd));
 		return;
 	}
 	if (vpcie_dev_attach(dev, fd) < 0)

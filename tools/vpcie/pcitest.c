@@ -453,6 +453,9 @@ static int ensure_mem(struct pt *p)
 	if (p->mem)
 		return 0;
 	need = 2 * (p->max_xfer + 2 * EPF_HOST_ALIGNMENT);
+	/* No fd can travel (TCP): the device DMAs by messages. */
+	if (vpcie_host_peer_caps(p->h)->max_msg_fds == 0)
+		p->shared = false;
 	p->mem = vpcie_host_mem_alloc(p->h, need, HOST_MEM_IOVA,
 				      p->shared ? VPCIE_HOST_MEM_SHARED : 0);
 	if (!p->mem) {
@@ -852,7 +855,7 @@ static void usage(FILE *f)
 		"  -s SIZE       size for -r/-w/-c (default %u; k/M suffixes)\n"
 		"  -d            set the USE_DMA flag for -r/-w/-c\n"
 		"Options:\n"
-		"      --socket PATH   device socket (alias --socket-path)\n"
+		"      --socket ADDR   device: a socket PATH, unix:PATH or tcp:HOST:PORT\n"
 		"      --no-shared     register host memory without an fd: the device must\n"
 		"                      use DMA_READ/DMA_WRITE messages\n"
 		"      --no-mmap       access BARs through messages only\n"

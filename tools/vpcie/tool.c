@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <vpcie/transport.h>
 
 #include "tool.h"
 
@@ -52,10 +53,18 @@ struct vpcie_host *tool_open(const struct tool_conn *c, const char *prog)
 {
 	struct vpcie_host_opts hopts;
 	struct vpcie_host *h;
+	struct vpcie_endpoint ep;
 	struct stat st;
-	int err = 0;
+	int err = vpcie_endpoint_parse(c->socket, &ep);
 
-	if (c->wait_ms == 0 && stat(c->socket, &st) < 0) {
+	if (err) {
+		fprintf(stderr, "vpcie %s: --socket '%s': %s\n", prog, c->socket,
+			err == -ENAMETOOLONG ? "path too long for a UNIX socket"
+					     : "not PATH, unix:PATH or tcp:HOST:PORT");
+		return NULL;
+	}
+	/* A UNIX socket file that is not there: say so at once. */
+	if (ep.kind == VPCIE_ENDPOINT_UNIX && c->wait_ms == 0 && stat(ep.path, &st) < 0) {
 		fprintf(stderr, "vpcie %s: no device at %s: %s\n", prog, c->socket,
 			strerror(errno));
 		return NULL;
@@ -69,6 +78,9 @@ struct vpcie_host *tool_open(const struct tool_conn *c, const char *prog)
 	if (err == -ENOENT || err == -ECONNREFUSED || err == -ENOTSOCK)
 		fprintf(stderr, "vpcie %s: no device at %s: %s\n", prog, c->socket,
 			strerror(-err));
+	else if (err == -EACCES)
+		fprintf(stderr, "vpcie %s: %s: plaintext TCP is allowed on loopback addresses only\n",
+			prog, c->socket);
 	else if (err == -EPROTO)
 		fprintf(stderr, "vpcie %s: %s: not a vfio-user device (negotiation failed)\n",
 			prog, c->socket);

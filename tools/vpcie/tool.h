@@ -38,7 +38,7 @@ struct tool_conn {
 
 /* Help text of the options tool_conn_option() takes, for usage(). */
 #define TOOL_CONN_HELP                                                                   \
-	"  -S, --socket PATH    device socket (required)\n"                               \
+	"  -S, --socket ADDR    device: a socket PATH, unix:PATH or tcp:HOST:PORT (required)\n" \
 	"      --wait MS        wait up to MS ms for the socket to appear (default 0)\n"  \
 	"      --timeout MS     per-request timeout (default 5000)\n"
 
