@@ -54,6 +54,7 @@ enum {
 	VPCIE_CLI_DMA_MESSAGES,
 	VPCIE_CLI_NO_RING,
 	VPCIE_CLI_LOG,
+	VPCIE_CLI_PSK_FILE,
 };
 
 /* Short options of the shared set: -s PATH, -v. */
@@ -64,6 +65,7 @@ enum {
 	{"socket", required_argument, NULL, 's'},                             \
 	{"socket-path", required_argument, NULL, 's'},                        \
 	{"listen", required_argument, NULL, 's'},                             \
+	{"psk-file", required_argument, NULL, VPCIE_CLI_PSK_FILE},            \
 	{"fd", required_argument, NULL, VPCIE_CLI_FD},                        \
 	{"no-twin", no_argument, NULL, VPCIE_CLI_NO_TWIN},                    \
 	{"max-xfer", required_argument, NULL, VPCIE_CLI_MAX_XFER},            \

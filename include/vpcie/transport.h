@@ -180,7 +180,7 @@ int vpcie_unix_connect(const char *path, int timeout_ms);
  * messages, regions are accessed by messages and interrupts as vpcie
  * interrupt messages (docs/tcp.md). Plaintext TCP is allowed on loopback
  * addresses only: a HOST that resolves to any other address is refused
- * with -EACCES.
+ * with -EACCES unless the connection runs TLS (vpcie/tls.h).
  */
 enum vpcie_endpoint_kind { VPCIE_ENDPOINT_UNIX, VPCIE_ENDPOINT_TCP };
 
@@ -198,12 +198,14 @@ int vpcie_endpoint_parse(const char *spec, struct vpcie_endpoint *ep);
 int vpcie_endpoint_format(const struct vpcie_endpoint *ep, char *buf, size_t len);
 
 /* Listen on ep (non-blocking, close-on-exec): the fd or -errno (-EACCES:
- * a non-loopback TCP address). */
-int vpcie_endpoint_listen(const struct vpcie_endpoint *ep);
+ * a non-loopback TCP address while tls is false -- the caller promises to
+ * run TLS (vpcie/tls.h) on every connection when it passes true). */
+int vpcie_endpoint_listen(const struct vpcie_endpoint *ep, bool tls);
 
 /* Connect to ep, retrying a refused/missing endpoint up to timeout_ms:
- * a blocking fd or -errno. TCP sockets get TCP_NODELAY and keep-alive. */
-int vpcie_endpoint_connect(const struct vpcie_endpoint *ep, int timeout_ms);
+ * a blocking fd or -errno (-EACCES as above). TCP sockets get TCP_NODELAY
+ * and keep-alive. */
+int vpcie_endpoint_connect(const struct vpcie_endpoint *ep, int timeout_ms, bool tls);
 
 /* Accept one connection from a listening fd of either kind (non-blocking,
  * close-on-exec, TCP tuned as above): the fd or -errno (-EAGAIN: none). */

@@ -55,6 +55,9 @@ int vpcie_cli_option(struct vpcie_cli *cli, struct vpcie_dev_opts *opts, int c,
 			return bad(cli, "--fd", arg, "a file descriptor number");
 		cli->fd = (int)v;
 		return 1;
+	case VPCIE_CLI_PSK_FILE:
+		opts->psk_file = arg;
+		return 1;
 	case VPCIE_CLI_NO_TWIN:
 		opts->offer_twin_socket = false;
 		return 1;
@@ -117,8 +120,10 @@ void vpcie_cli_usage(FILE *f)
 {
 	fputs("\nCommon options:\n"
 	      "  -s, --socket PATH     UNIX socket to listen on (created 0600, removed on exit)\n"
-	      "      --listen ADDR     unix:PATH, PATH, or tcp:HOST:PORT (loopback only;\n"
+	      "      --listen ADDR     unix:PATH, PATH, or tcp:HOST:PORT (plaintext: loopback only;\n"
 	      "                        no fds over TCP: DMA and interrupts go by messages)\n"
+	      "      --psk-file FILE   TLS 1.3 with this pre-shared key on TCP (psktool's\n"
+	      "                        IDENTITY:HEXKEY line, mode 0600); allows any address\n"
 	      "      --fd N            serve an already connected socket instead\n"
 	      "      --dma-messages    message-only DMA: never map the client's memory\n"
 	      "      --no-twin         do not offer a twin socket\n"

@@ -8,6 +8,7 @@
 
 #include <vpcie/device.h>
 #include <vpcie/ring.h>
+#include <vpcie/tls.h>
 #include <vpcie/transport.h>
 
 #include "../util/spin.h"
@@ -114,6 +115,7 @@ struct vpcie_dev {
 	/* Connection. */
 	int epfd, listen_fd, timer_fd, signal_fd;
 	char *sock_path;
+	struct vpcie_tls_psk *psk;          /* TLS on every connection if set */
 	struct vpcie_chan *chan, *twin;
 	bool negotiated;
 	bool irq_msg;                       /* interrupts as VPCIE_CMD_IRQ_NOTIFY */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <vpcie/host.h>
+#include <vpcie/tls.h>
 #include <vpcie/transport.h>
 
 #include "../util/abi.h"
@@ -739,7 +740,21 @@ struct vpcie_host *vpcie_host_open_fd_sized(int fd, const struct vpcie_host_opts
 	h->xfer = h->opts.max_data_xfer_size;
 
 	host_chan_limits(h, &lim);
-	h->ch = vpcie_chan_new(fd, &lim);
+	if (h->opts.psk_file) {
+		struct vpcie_tls_psk psk;
+
+		rc = vpcie_tls_psk_load(h->opts.psk_file, &psk, NULL, 0);
+		if (rc) {
+			free(h);
+			close(fd);
+			goto fail_fd;
+		}
+		errno = 0;
+		h->ch = vpcie_tls_chan_new(fd, false, &psk, &lim, h->opts.timeout_ms, NULL, 0);
+		vpcie_tls_psk_clear(&psk);
+	} else {
+		h->ch = vpcie_chan_new(fd, &lim);
+	}
 	if (!h->ch) {
 		rc = errno ? -errno : -ENOMEM;
 		free(h);
@@ -780,7 +795,7 @@ struct vpcie_host *vpcie_host_open_sized(const char *path, const struct vpcie_ho
 
 	fd = vpcie_endpoint_parse(path, &ep);
 	if (fd == 0)
-		fd = vpcie_endpoint_connect(&ep, o.connect_timeout_ms);
+		fd = vpcie_endpoint_connect(&ep, o.connect_timeout_ms, o.psk_file != NULL);
 	if (fd < 0) {
 		if (err)
 			*err = fd;

@@ -96,7 +96,8 @@ bool vpcie_sockaddr_is_loopback(const struct sockaddr *sa)
 }
 
 /* Resolve ep; every address it names must be loopback (plaintext rule). */
-static int resolve(const struct vpcie_endpoint *ep, bool passive, struct addrinfo **out)
+static int resolve(const struct vpcie_endpoint *ep, bool passive, bool tls,
+		   struct addrinfo **out)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 				 .ai_flags = passive ? AI_PASSIVE : 0};
@@ -107,7 +108,7 @@ static int resolve(const struct vpcie_endpoint *ep, bool passive, struct addrinf
 	rc = getaddrinfo(ep->host, port, &hints, out);
 	if (rc)
 		return rc == EAI_SYSTEM ? -errno : rc == EAI_MEMORY ? -ENOMEM : -EHOSTUNREACH;
-	for (struct addrinfo *a = *out; a; a = a->ai_next) {
+	for (struct addrinfo *a = *out; a && !tls; a = a->ai_next) {
 		if (!vpcie_sockaddr_is_loopback(a->ai_addr)) {
 			freeaddrinfo(*out);
 			*out = NULL;
@@ -127,10 +128,10 @@ static void tune(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 }
 
-static int tcp_listen(const struct vpcie_endpoint *ep)
+static int tcp_listen(const struct vpcie_endpoint *ep, bool tls)
 {
 	struct addrinfo *res;
-	int fd = -1, rc = resolve(ep, true, &res), one = 1;
+	int fd = -1, rc = resolve(ep, true, tls, &res), one = 1;
 
 	if (rc)
 		return rc;
@@ -152,11 +153,11 @@ static int tcp_listen(const struct vpcie_endpoint *ep)
 	return fd >= 0 ? fd : rc;
 }
 
-static int tcp_connect(const struct vpcie_endpoint *ep, int timeout_ms)
+static int tcp_connect(const struct vpcie_endpoint *ep, int timeout_ms, bool tls)
 {
 	uint64_t deadline = vpcie_deadline(timeout_ms);
 	struct addrinfo *res;
-	int rc = resolve(ep, false, &res);
+	int rc = resolve(ep, false, tls, &res);
 
 	if (rc)
 		return rc;
@@ -185,14 +186,14 @@ static int tcp_connect(const struct vpcie_endpoint *ep, int timeout_ms)
 	return rc;
 }
 
-int vpcie_endpoint_listen(const struct vpcie_endpoint *ep)
+int vpcie_endpoint_listen(const struct vpcie_endpoint *ep, bool tls)
 {
-	return ep->kind == VPCIE_ENDPOINT_TCP ? tcp_listen(ep) : vpcie_unix_listen(ep->path);
+	return ep->kind == VPCIE_ENDPOINT_TCP ? tcp_listen(ep, tls) : vpcie_unix_listen(ep->path);
 }
 
-int vpcie_endpoint_connect(const struct vpcie_endpoint *ep, int timeout_ms)
+int vpcie_endpoint_connect(const struct vpcie_endpoint *ep, int timeout_ms, bool tls)
 {
-	return ep->kind == VPCIE_ENDPOINT_TCP ? tcp_connect(ep, timeout_ms)
+	return ep->kind == VPCIE_ENDPOINT_TCP ? tcp_connect(ep, timeout_ms, tls)
 					      : vpcie_unix_connect(ep->path, timeout_ms);
 }
 

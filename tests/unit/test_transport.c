@@ -316,10 +316,10 @@ static void test_endpoint_names(void **state)
 	assert_int_equal(vpcie_endpoint_parse(buf, &ep), -ENAMETOOLONG);
 	/* Plaintext TCP only on loopback: refused before any packet leaves. */
 	assert_int_equal(vpcie_endpoint_parse("tcp:192.0.2.1:5000", &ep), 0);
-	assert_int_equal(vpcie_endpoint_connect(&ep, 0), -EACCES);
-	assert_int_equal(vpcie_endpoint_listen(&ep), -EACCES);
+	assert_int_equal(vpcie_endpoint_connect(&ep, 0, false), -EACCES);
+	assert_int_equal(vpcie_endpoint_listen(&ep, false), -EACCES);
 	assert_int_equal(vpcie_endpoint_parse("tcp:0.0.0.0:5000", &ep), 0);
-	assert_int_equal(vpcie_endpoint_listen(&ep), -EACCES);
+	assert_int_equal(vpcie_endpoint_listen(&ep, false), -EACCES);
 }
 
 /* A TCP channel carries messages but refuses to send fds. */
@@ -335,10 +335,10 @@ static void test_tcp_channel(void **state)
 
 		snprintf(spec, sizeof(spec), "tcp:127.0.0.1:%d", port);
 		assert_int_equal(vpcie_endpoint_parse(spec, &ep), 0);
-		lfd = vpcie_endpoint_listen(&ep);
+		lfd = vpcie_endpoint_listen(&ep, false);
 	}
 	assert_true(lfd >= 0);
-	cfd = vpcie_endpoint_connect(&ep, 1000);
+	cfd = vpcie_endpoint_connect(&ep, 1000, false);
 	assert_true(cfd >= 0);
 	for (int i = 0; i < 100 && (afd = vpcie_endpoint_accept(lfd)) == -EAGAIN; i++)
 		poll(NULL, 0, 10);
