@@ -8,6 +8,8 @@ pkgs=(
 	libclang-rt-14-dev                        # clang's ASan/UBSan/libFuzzer runtimes
 	linux-libc-dev                            # <linux/vfio.h>, <linux/pci_regs.h>, <linux/pcitest.h>
 	libjson-c-dev                             # VERSION capabilities (JSON)
+	libgnutls28-dev                           # TLS 1.3 with pre-shared keys for vfio-user over TCP
+	gnutls-bin                                # psktool: the key files the TLS tests use
 	zlib1g-dev                                # CRC32 for the epf-test checksum
 	libcmocka-dev                             # unit tests
 	pciutils                                  # lspci decodes our config dumps in tests

@@ -56,6 +56,7 @@ enum {
 	VPCIE_CLI_LOG,
 	VPCIE_CLI_FAULT,
 	VPCIE_CLI_FAULT_CONTROL,
+	VPCIE_CLI_PSK_FILE,
 };
 
 /* Short options of the shared set: -s PATH, -v. */
@@ -65,6 +66,8 @@ enum {
 #define VPCIE_CLI_LONGOPTS                                                    \
 	{"socket", required_argument, NULL, 's'},                             \
 	{"socket-path", required_argument, NULL, 's'},                        \
+	{"listen", required_argument, NULL, 's'},                             \
+	{"psk-file", required_argument, NULL, VPCIE_CLI_PSK_FILE},            \
 	{"fd", required_argument, NULL, VPCIE_CLI_FD},                        \
 	{"no-twin", no_argument, NULL, VPCIE_CLI_NO_TWIN},                    \
 	{"max-xfer", required_argument, NULL, VPCIE_CLI_MAX_XFER},            \

@@ -107,6 +107,9 @@ struct vpcie_dev_opts {
 	const char *const *faults;
 	unsigned nfaults;
 	bool fault_control;
+	/* TLS 1.3 with this pre-shared key file (vpcie/tls.h) on every TCP
+	 * connection; needed to listen on a non-loopback address. NULL: none. */
+	const char *psk_file;
 	/* New fields go here, at the end (see "ABI" below). */
 };
 
@@ -233,8 +236,14 @@ int vpcie_dev_add_ext_cap(struct vpcie_dev *dev, uint16_t id, uint8_t version,
 
 /* ---- Connection and event loop ------------------------------------------ */
 
-/* Listen on a UNIX socket path. Returns 0 or -errno. */
-int vpcie_dev_listen(struct vpcie_dev *dev, const char *path);
+/*
+ * Listen on an endpoint (vpcie/transport.h): a UNIX socket path (created
+ * 0600, removed when the device is freed), "unix:PATH" or "tcp:HOST:PORT"
+ * (over TCP no fd travels, see docs/tcp.md; a non-loopback address needs
+ * opts.psk_file, i.e. TLS). Returns 0 or -errno (-EACCES: a non-loopback
+ * address without TLS; -EPERM/-EINVAL: an unusable key file, logged).
+ */
+int vpcie_dev_listen(struct vpcie_dev *dev, const char *where);
 
 /*
  * Serve an already connected socket (from --fd, or one end of a socketpair

@@ -59,6 +59,9 @@ struct vpcie_host_opts {
 	 * writes and interrupts through shared memory; any other device just
 	 * keeps the socket. Default false, or true if $VPCIE_HOST_RING is 1. */
 	bool ring;
+	/* TLS 1.3 with this pre-shared key file (vpcie/tls.h) over TCP; needed
+	 * to reach a non-loopback address. NULL (default): plaintext. */
+	const char *psk_file;
 };
 
 /*
@@ -75,9 +78,15 @@ static inline void vpcie_host_opts_defaults(struct vpcie_host_opts *opts)
 }
 
 /*
- * Connect to the device socket at path and negotiate VERSION. Returns NULL
- * and sets *err (if non-NULL) to -errno on failure: -ENOENT/-ECONNREFUSED
- * (no device), -EPROTO (bad VERSION reply), -ETIMEDOUT.
+ * Connect to the device at path -- a UNIX socket path, "unix:PATH" or
+ * "tcp:HOST:PORT" (vpcie/transport.h) -- and negotiate VERSION. Over TCP
+ * no fd travels: memory is served by DMA_READ/DMA_WRITE messages, regions
+ * are accessed by messages, interrupts arrive as vpcie interrupt messages.
+ * Returns NULL and sets *err (if non-NULL) to -errno on failure:
+ * -ENOENT/-ECONNREFUSED (no device), -EACCES (plaintext TCP to a
+ * non-loopback address, or the TLS handshake refused: wrong key), -EPERM or
+ * -EINVAL (opts->psk_file unusable, see vpcie_tls_psk_load), -EPROTO (bad
+ * VERSION reply, or a TLS peer that is not speaking TLS), -ETIMEDOUT.
  */
 struct vpcie_host *vpcie_host_open_sized(const char *path, const struct vpcie_host_opts *opts,
 					 size_t opts_size, int *err);

@@ -50,6 +50,19 @@ enum vpcie_cmd {
 	VPCIE_CMD_MAX = 18,
 };
 
+/*
+ * vpcie extension, outside the spec's command numbers: an interrupt sent as
+ * a message (device to client, always NO_REPLY) where no eventfd can travel,
+ * i.e. over TCP. Only a client that proposed "vpcie_irq_msg" in VERSION and
+ * got it back ever sees one (docs/tcp.md). One message = one eventfd signal.
+ */
+#define VPCIE_CMD_IRQ_NOTIFY 0x7601u
+
+struct vpcie_irq_notify {
+	uint32_t index;  /* VFIO_PCI_INTX/MSI/MSIX_IRQ_INDEX */
+	uint32_t vector; /* vector within the index (0 for INTx) */
+} __attribute__((packed));
+
 /* Name of a command for logs ("VERSION", ...); "UNKNOWN" if out of range. */
 const char *vpcie_cmd_name(unsigned cmd);
 
@@ -106,6 +119,12 @@ struct vpcie_caps {
 	 * truncates larger replies (see lib/device/dma.c). 0: absent.
 	 */
 	uint64_t dma_read_max;
+	/*
+	 * "vpcie_irq_msg": true -- interrupts as VPCIE_CMD_IRQ_NOTIFY messages,
+	 * proposed by a vpcie host on a stream that cannot carry fds; a
+	 * device that agrees answers it back.
+	 */
+	bool irq_msg;
 	uint32_t present;            /* VPCIE_CAP_* members the JSON carried
 				      * (vpcie_caps_from_json); 0 from defaults */
 };
@@ -119,7 +138,8 @@ struct vpcie_caps {
 #define VPCIE_CAP_TWIN_SOCKET (1u << 5)
 #define VPCIE_CAP_RING (1u << 6)
 #define VPCIE_CAP_DMA_READ_MAX (1u << 7)
-#define VPCIE_CAP_ALL 0xffu
+#define VPCIE_CAP_IRQ_MSG (1u << 8)
+#define VPCIE_CAP_ALL 0x1ffu
 
 /* Spec defaults, used when a capability is absent. */
 void vpcie_caps_defaults(struct vpcie_caps *caps);

@@ -98,8 +98,9 @@ struct vpcie_chan *vpcie_chan_new_stream(const struct vpcie_stream_ops *ops, voi
 					 const struct vpcie_chan_limits *lim);
 
 /*
- * A channel over a connected UNIX stream socket (ownership passes to the
- * channel; it is made non-blocking and close-on-exec). Returns NULL with
+ * A channel over a connected stream socket: UNIX (fds travel) or TCP (no
+ * fds; the channel refuses to send any). Ownership passes to the
+ * channel; it is made non-blocking and close-on-exec. Returns NULL with
  * errno set on failure, in which case fd is closed.
  */
 struct vpcie_chan *vpcie_chan_new(int fd, const struct vpcie_chan_limits *lim);
@@ -168,6 +169,51 @@ int vpcie_unix_listen(const char *path);
 
 /* Connect to path, waiting up to timeout_ms for the socket to appear/accept. */
 int vpcie_unix_connect(const char *path, int timeout_ms);
+
+/* ---- Endpoints by name: UNIX sockets and TCP -------------------------- */
+
+/*
+ * Where a device listens and a host connects, written as
+ *   unix:PATH  or a bare PATH       a UNIX stream socket
+ *   tcp:HOST:PORT, tcp:[IPV6]:PORT  TCP (IPv4 or IPv6; HOST a name or address)
+ * TCP carries no file descriptors: DMA travels as DMA_READ/DMA_WRITE
+ * messages, regions are accessed by messages and interrupts as vpcie
+ * interrupt messages (docs/tcp.md). Plaintext TCP is allowed on loopback
+ * addresses only: a HOST that resolves to any other address is refused
+ * with -EACCES unless the connection runs TLS (vpcie/tls.h).
+ */
+enum vpcie_endpoint_kind { VPCIE_ENDPOINT_UNIX, VPCIE_ENDPOINT_TCP };
+
+struct vpcie_endpoint {
+	enum vpcie_endpoint_kind kind;
+	char path[108];  /* UNIX: the socket's path (sun_path's size) */
+	char host[256];  /* TCP: host name or address, without brackets */
+	uint16_t port;   /* TCP: 1..65535 */
+};
+
+/* Parse spec into ep: 0, -EINVAL (malformed) or -ENAMETOOLONG. */
+int vpcie_endpoint_parse(const char *spec, struct vpcie_endpoint *ep);
+
+/* Write ep back in the form parse takes; its length or -ENOSPC. */
+int vpcie_endpoint_format(const struct vpcie_endpoint *ep, char *buf, size_t len);
+
+/* Listen on ep (non-blocking, close-on-exec): the fd or -errno (-EACCES:
+ * a non-loopback TCP address while tls is false -- the caller promises to
+ * run TLS (vpcie/tls.h) on every connection when it passes true). */
+int vpcie_endpoint_listen(const struct vpcie_endpoint *ep, bool tls);
+
+/* Connect to ep, retrying a refused/missing endpoint up to timeout_ms:
+ * a blocking fd or -errno (-EACCES as above). TCP sockets get TCP_NODELAY
+ * and keep-alive. */
+int vpcie_endpoint_connect(const struct vpcie_endpoint *ep, int timeout_ms, bool tls);
+
+/* Accept one connection from a listening fd of either kind (non-blocking,
+ * close-on-exec, TCP tuned as above): the fd or -errno (-EAGAIN: none). */
+int vpcie_endpoint_accept(int listen_fd);
+
+/* Whether sa is a loopback address (UNIX sockets count as loopback). */
+struct sockaddr;
+bool vpcie_sockaddr_is_loopback(const struct sockaddr *sa);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 
 #include <vpcie/cli.h>
 #include <vpcie/fault.h>
+#include <vpcie/transport.h>
 
 void vpcie_cli_init(struct vpcie_cli *cli, const char *prog)
 {
@@ -55,6 +56,9 @@ int vpcie_cli_option(struct vpcie_cli *cli, struct vpcie_dev_opts *opts, int c,
 		if (parse_range(arg, 0, INT_MAX, &v))
 			return bad(cli, "--fd", arg, "a file descriptor number");
 		cli->fd = (int)v;
+		return 1;
+	case VPCIE_CLI_PSK_FILE:
+		opts->psk_file = arg;
 		return 1;
 	case VPCIE_CLI_NO_TWIN:
 		opts->offer_twin_socket = false;
@@ -122,13 +126,28 @@ int vpcie_cli_finish(const struct vpcie_cli *cli, int nargs)
 				    : "--socket PATH is required");
 		return -1;
 	}
+	if (cli->socket) {
+		struct vpcie_endpoint ep;
+		int rc = vpcie_endpoint_parse(cli->socket, &ep);
+
+		if (rc) {
+			fprintf(stderr, "%s: --socket '%s': %s\n", cli->prog, cli->socket,
+				rc == -ENAMETOOLONG ? "path too long for a UNIX socket"
+						    : "not PATH, unix:PATH or tcp:HOST:PORT");
+			return -1;
+		}
+	}
 	return 0;
 }
 
 void vpcie_cli_usage(FILE *f)
 {
 	fputs("\nCommon options:\n"
-	      "  -s, --socket PATH     UNIX socket to listen on (removed on exit)\n"
+	      "  -s, --socket PATH     UNIX socket to listen on (created 0600, removed on exit)\n"
+	      "      --listen ADDR     unix:PATH, PATH, or tcp:HOST:PORT (plaintext: loopback only;\n"
+	      "                        no fds over TCP: DMA and interrupts go by messages)\n"
+	      "      --psk-file FILE   TLS 1.3 with this pre-shared key on TCP (psktool's\n"
+	      "                        IDENTITY:HEXKEY line, mode 0600); allows any address\n"
 	      "      --fd N            serve an already connected socket instead\n"
 	      "      --dma-messages    message-only DMA: never map the client's memory\n"
 	      "      --no-twin         do not offer a twin socket\n"

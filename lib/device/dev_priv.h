@@ -8,6 +8,7 @@
 
 #include <vpcie/device.h>
 #include <vpcie/ring.h>
+#include <vpcie/tls.h>
 #include <vpcie/transport.h>
 
 #include "../util/spin.h"
@@ -49,6 +50,10 @@ struct dma_zombie {
 };
 
 /* Interrupt fds the client attached, per IRQ index. */
+/* A trigger "fd" meaning: deliver as a VPCIE_CMD_IRQ_NOTIFY message (a
+ * client on a stream without fds that negotiated vpcie_irq_msg). */
+#define DEV_IRQ_BY_MSG (-2)
+
 struct dev_irq {
 	unsigned count;                     /* vectors of this index */
 	int *trigger;                       /* eventfd per vector or -1 */
@@ -109,9 +114,12 @@ struct vpcie_dev {
 
 	/* Connection. */
 	int epfd, listen_fd, timer_fd, signal_fd;
-	char *sock_path;
+	char *sock_path;                    /* UNIX socket file to remove, or NULL */
+	char *listen_where;                 /* the endpoint as given to listen */
+	struct vpcie_tls_psk *psk;          /* TLS on every connection if set */
 	struct vpcie_chan *chan, *twin;
 	bool negotiated;
+	bool irq_msg;                       /* interrupts as VPCIE_CMD_IRQ_NOTIFY */
 	bool listening_armed;
 	struct vpcie_caps peer;             /* what the client accepts */
 	uint64_t xfer_limit;                /* largest transfer we take from it */

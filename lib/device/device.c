@@ -127,6 +127,11 @@ void vpcie_dev_free(struct vpcie_dev *dev)
 		unlink(dev->sock_path);
 		free(dev->sock_path);
 	}
+	free(dev->listen_where);
+	if (dev->psk) {
+		vpcie_tls_psk_clear(dev->psk);
+		free(dev->psk);
+	}
 	for (unsigned i = 0; i < 6; i++) {
 		struct dev_bar *b = &dev->bars[i];
 
@@ -382,33 +387,83 @@ static int freeze_layout(struct vpcie_dev *dev)
 	return dev_irq_setup(dev);
 }
 
-int vpcie_dev_listen(struct vpcie_dev *dev, const char *path)
+/* The TLS key for a TCP endpoint, if opts.psk_file names one. */
+static int load_psk(struct vpcie_dev *dev, const struct vpcie_endpoint *ep)
 {
+	char why[160];
+	int ret;
+
+	if (!dev->opts.psk_file)
+		return 0;
+	if (ep->kind != VPCIE_ENDPOINT_TCP) {
+		vpcie_err(&dev->log, "a pre-shared key is for tcp: endpoints; a UNIX socket is "
+				     "protected by its file mode (0600)");
+		return -EINVAL;
+	}
+	dev->psk = calloc(1, sizeof(*dev->psk));
+	if (!dev->psk)
+		return -ENOMEM;
+	ret = vpcie_tls_psk_load(dev->opts.psk_file, dev->psk, why, sizeof(why));
+	if (ret) {
+		vpcie_err(&dev->log, "key file %s: %s", dev->opts.psk_file,
+			  why[0] ? why : strerror(-ret));
+		free(dev->psk);
+		dev->psk = NULL;
+		return ret;
+	}
+	return 0;
+}
+
+int vpcie_dev_listen(struct vpcie_dev *dev, const char *where)
+{
+	struct vpcie_endpoint ep;
 	int fd, ret = freeze_layout(dev);
 
 	if (ret)
 		return ret;
 	if (dev->listen_fd >= 0)
 		return -EBUSY;
-	fd = vpcie_unix_listen(path);
+	ret = vpcie_endpoint_parse(where, &ep);
+	if (ret)
+		return ret;
+	ret = load_psk(dev, &ep);
+	if (ret)
+		return ret;
+	fd = vpcie_endpoint_listen(&ep, dev->psk != NULL);
+	if (fd == -EACCES && ep.kind == VPCIE_ENDPOINT_TCP)
+		vpcie_err(&dev->log, "%s: plaintext TCP is allowed on loopback addresses only; "
+				     "give a pre-shared key (--psk-file) for TLS", where);
 	if (fd < 0)
 		return fd;
-	dev->sock_path = strdup(path);
-	if (!dev->sock_path) {
+	/* Only a UNIX socket leaves a file behind to remove at exit. */
+	if (ep.kind == VPCIE_ENDPOINT_UNIX) {
+		dev->sock_path = strdup(ep.path);
+		if (!dev->sock_path) {
+			close(fd);
+			unlink(ep.path);
+			return -ENOMEM;
+		}
+	}
+	dev->listen_where = strdup(where);
+	if (!dev->listen_where) {
 		close(fd);
-		unlink(path);
+		if (dev->sock_path)
+			unlink(dev->sock_path);
 		return -ENOMEM;
 	}
 	dev->listen_fd = fd;
 	if (!dev->chan)
 		arm_listener(dev, true);
-	vpcie_info(&dev->log, "listening on %s", path);
+	vpcie_info(&dev->log, "listening on %s", where);
 	return 0;
 }
+
+static int attach_chan(struct vpcie_dev *dev, struct vpcie_chan *ch);
 
 int vpcie_dev_attach(struct vpcie_dev *dev, int fd)
 {
 	struct vpcie_chan_limits lim;
+	struct vpcie_chan *ch;
 	int ret = freeze_layout(dev);
 
 	if (ret) {
@@ -420,9 +475,18 @@ int vpcie_dev_attach(struct vpcie_dev *dev, int fd)
 		return -EBUSY;
 	}
 	dev_chan_limits(dev, dev->opts.max_data_xfer_size, &lim);
-	dev->chan = vpcie_chan_new(fd, &lim);
-	if (!dev->chan)
+	ch = vpcie_chan_new(fd, &lim);
+	if (!ch)
 		return -errno;
+	return attach_chan(dev, ch);
+}
+
+/* Serve the client on ch (owned from here on). */
+static int attach_chan(struct vpcie_dev *dev, struct vpcie_chan *ch)
+{
+	int ret;
+
+	dev->chan = ch;
 	ret = ep_add(dev, vpcie_chan_fd(dev->chan));
 	if (ret) {
 		vpcie_chan_free(dev->chan);
@@ -431,6 +495,7 @@ int vpcie_dev_attach(struct vpcie_dev *dev, int fd)
 	}
 	arm_listener(dev, false);
 	dev->negotiated = false;
+	dev->irq_msg = false;
 	dev->drop_client = false;
 	dev->warned_unsealed = false;
 	dev->xfer_limit = dev->opts.max_data_xfer_size;
@@ -479,6 +544,7 @@ void dev_drop_client(struct vpcie_dev *dev, const char *why)
 	dev->twin = NULL;
 	dev_ring_destroy(dev);
 	dev->negotiated = false;
+	dev->irq_msg = false;
 	dev->drop_client = false;
 	vpcie_dev_timer_cancel(dev->stall_timer);
 	dev->stall_timer = NULL;
@@ -610,11 +676,30 @@ static void run_timers(struct vpcie_dev *dev)
 
 static void accept_client(struct vpcie_dev *dev)
 {
-	int fd = accept4(dev->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd = vpcie_endpoint_accept(dev->listen_fd);
 
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			vpcie_warn(&dev->log, "accept: %s", strerror(errno));
+		if (fd != -EAGAIN && fd != -EWOULDBLOCK)
+			vpcie_warn(&dev->log, "accept: %s", strerror(-fd));
+		return;
+	}
+	if (dev->psk) {
+		/* The handshake is bounded by the message timeout: a client
+		 * that stalls in it is dropped and the next one accepted. */
+		struct vpcie_chan_limits lim;
+		struct vpcie_chan *ch;
+		char why[200];
+
+		dev_chan_limits(dev, dev->opts.max_data_xfer_size, &lim);
+		ch = vpcie_tls_chan_new(fd, true, dev->psk, &lim, dev->opts.msg_timeout_ms, why,
+					sizeof(why));
+		if (!ch) {
+			vpcie_warn(&dev->log, "client refused: %s",
+				   errno == ETIMEDOUT ? "TLS handshake not finished in time" : why);
+			return;
+		}
+		if (attach_chan(dev, ch) < 0)
+			vpcie_warn(&dev->log, "cannot serve new client");
 		return;
 	}
 	if (vpcie_dev_attach(dev, fd) < 0)

@@ -249,6 +249,8 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	ours.max_data_xfer_size = dev->opts.max_data_xfer_size;
 	ours.max_dma_maps = 65535;
 	ours.write_multiple = client.write_multiple; /* only what was proposed */
+	/* Interrupts by message only where no eventfd can travel (TCP). */
+	ours.irq_msg = client.irq_msg && !vpcie_chan_passes_fds(dev->chan);
 	if (!replying && (client.twin_socket || client.ring))
 		vpcie_warn(&dev->log, "VERSION without a reply: no twin socket, no ring");
 	if (replying && client.twin_socket && dev->opts.offer_twin_socket &&
@@ -304,10 +306,12 @@ static int handle_version(struct vpcie_dev *dev, struct vpcie_msg *msg)
 			goto out;
 	}
 	dev->negotiated = true;
-	vpcie_info(&dev->log, "client negotiated protocol %u.%u (max transfer %llu, %u fds%s%s)",
+	dev->irq_msg = ours.irq_msg;
+	vpcie_info(&dev->log, "client negotiated protocol %u.%u (max transfer %llu, %s%s%s)",
 		   out.major, out.minor, (unsigned long long)client.max_data_xfer_size,
-		   client.max_msg_fds, dev->twin ? ", twin socket" : "",
-		   dev->ring ? ", ring transport" : "");
+		   vpcie_chan_passes_fds(dev->chan) ? "fds" : "no fds",
+		   dev->twin ? ", twin socket" : "", dev->ring ? ", ring transport"
+				   : dev->irq_msg ? ", interrupts by message" : "");
 	if (dev->ops.connect)
 		dev->ops.connect(dev, dev->opaque);
 out:
@@ -424,8 +428,8 @@ static int handle_region_info(struct vpcie_dev *dev, struct vpcie_msg *msg)
 		const struct dev_bar *b = &dev->bars[idx];
 
 		info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
-		/* Only whole pages can be mapped. */
-		if (b->desc.memory && b->desc.size >= DEV_PAGE) {
+		/* Only whole pages can be mapped, and only where the fd can travel. */
+		if (b->desc.memory && b->desc.size >= DEV_PAGE && vpcie_chan_passes_fds(dev->chan)) {
 			nareas = sparse_areas(b, areas);
 			if (nareas)
 				fd = b->memfd;

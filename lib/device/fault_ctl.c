@@ -112,7 +112,12 @@ int dev_fault_ctl_serve(struct vpcie_dev *dev, const char *socket_path)
 		vpcie_err(&dev->log, "fault control needs a socket path (not --fd)");
 		return -EINVAL;
 	}
-	if ((size_t)snprintf(path, sizeof(path), "%s.fault", socket_path) >= sizeof(path))
+	if (!dev->sock_path) {
+		vpcie_err(&dev->log, "fault control sits beside a UNIX socket; %s is not one",
+			  socket_path);
+		return -EINVAL;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s.fault", dev->sock_path) >= sizeof(path))
 		return -ENAMETOOLONG;
 	ret = vpcie_dev_fault_control(dev, path);
 	if (ret)

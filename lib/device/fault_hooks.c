@@ -95,21 +95,24 @@ static void remove_link(struct vpcie_dev *dev, const struct vpcie_fault_hit *hit
 
 static void listen_again(struct vpcie_dev *dev, void *opaque)
 {
+	struct vpcie_endpoint ep;
 	int fd;
 
 	(void)opaque;
-	if (dev->listen_fd >= 0 || !dev->sock_path)
+	if (dev->listen_fd >= 0 || !dev->listen_where)
 		return;
-	fd = vpcie_unix_listen(dev->sock_path);
+	fd = vpcie_endpoint_parse(dev->listen_where, &ep);
+	if (fd == 0)
+		fd = vpcie_endpoint_listen(&ep, dev->psk != NULL);
 	if (fd < 0) {
-		vpcie_err(&dev->log, "fault: cannot listen on %s again: %s", dev->sock_path,
+		vpcie_err(&dev->log, "fault: cannot listen on %s again: %s", dev->listen_where,
 			  strerror(-fd));
 		return;
 	}
 	dev->listen_fd = fd;
 	if (!dev->chan && dev_ep_add(dev, fd) == 0)
 		dev->listening_armed = true;
-	vpcie_info(&dev->log, "fault: link back up, listening on %s", dev->sock_path);
+	vpcie_info(&dev->log, "fault: link back up, listening on %s", dev->listen_where);
 }
 
 bool dev_fault_link_down(struct vpcie_dev *dev)
@@ -126,9 +129,11 @@ bool dev_fault_link_down(struct vpcie_dev *dev)
 	close(dev->listen_fd);
 	dev->listen_fd = -1;
 	dev->listening_armed = false;
-	unlink(dev->sock_path);
-	vpcie_info(&dev->log, "fault: link down, %s removed for %" PRIu64 " ms", dev->sock_path,
-		   f->back_ms);
+	if (dev->sock_path)
+		unlink(dev->sock_path);
+	vpcie_info(&dev->log, "fault: link down, %s %s for %" PRIu64 " ms",
+		   dev->listen_where ? dev->listen_where : "the listener",
+		   dev->sock_path ? "removed" : "closed", f->back_ms);
 	if (!f->back_timer)
 		f->back_timer = vpcie_dev_timer_add(dev, f->back_ms * 1000000u, 0, listen_again, NULL);
 	else

@@ -134,10 +134,38 @@ static void notify(int fd)
 	}
 }
 
+/* One VPCIE_CMD_IRQ_NOTIFY (NO_REPLY) for vector n of index. A full socket
+ * waits up to the message timeout like any send; a failure drops the
+ * client, as a lost interrupt would otherwise hang its driver unseen. */
+static void irq_message(struct vpcie_dev *dev, unsigned index, unsigned n)
+{
+	struct vpcie_irq_notify body = {.index = index, .vector = n};
+	struct vpcie_msg_hdr hdr = {
+		.msg_id = dev->next_id++,
+		.cmd = VPCIE_CMD_IRQ_NOTIFY,
+		.flags = VPCIE_MSGF_COMMAND | VPCIE_MSGF_NO_REPLY,
+	};
+	struct iovec iov = {&body, sizeof(body)};
+	int rc;
+
+	if (!dev->chan || dev->drop_client)
+		return;
+	rc = vpcie_chan_send(dev->chan, &hdr, &iov, 1, NULL, 0, dev->opts.msg_timeout_ms);
+	if (rc < 0) {
+		vpcie_warn(&dev->log, "interrupt message (index %u vector %u): %s", index, n,
+			   strerror(-rc));
+		dev->drop_client = true;
+	}
+}
+
 /* Fire vector n of index, whose eventfd fd the client attached: as a ring
  * notice when the ring is up and has room, else through the eventfd. */
 static void trigger(struct vpcie_dev *dev, unsigned index, unsigned n, int fd)
 {
+	if (fd == DEV_IRQ_BY_MSG) {
+		irq_message(dev, index, n);
+		return;
+	}
 	if (dev->ring && dev_ring_irq(dev, index, n) == 0)
 		return;
 	notify(fd);
@@ -148,7 +176,7 @@ static int deliver(struct vpcie_dev *dev, unsigned index, unsigned n)
 {
 	int fd = dev->irqs[index].trigger[n];
 
-	if (fd < 0) {
+	if (fd == -1) {
 		vpcie_dbg(&dev->log, "vector %u of irq index %u has no eventfd: lost", n, index);
 		return -ENOENT;
 	}
@@ -271,7 +299,7 @@ static void intx_update(struct vpcie_dev *dev)
 	/* Interrupt Status reflects the device's line, whatever the masks say. */
 	vpcie_cfg_set16(&dev->cfg, PCI_STATUS,
 			want ? status | PCI_STATUS_INTERRUPT : status & ~PCI_STATUS_INTERRUPT);
-	if (!want || q->client_masked[0] || q->trigger[0] < 0 ||
+	if (!want || q->client_masked[0] || q->trigger[0] == -1 ||
 	    (vpcie_cfg_get16(&dev->cfg, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE) ||
 	    vpcie_dev_irq_mode(dev) != VPCIE_IRQ_INTX)
 		return;
@@ -393,6 +421,15 @@ void dev_irq_update(struct vpcie_dev *dev)
 static int set_eventfds(struct vpcie_dev *dev, struct dev_irq *q, int *arr,
 			const struct vpcie_irq_set *s, struct vpcie_msg *msg)
 {
+	/* A client on a stream without fds that negotiated vpcie_irq_msg
+	 * attaches its triggers without fds: deliver those by message. */
+	if (msg->nfds == 0 && dev->irq_msg && arr == q->trigger) {
+		close_all(arr + s->start, s->count);
+		for (unsigned i = 0; i < s->count; i++)
+			arr[s->start + i] = DEV_IRQ_BY_MSG;
+		dev_irq_update(dev);
+		return 0;
+	}
 	if (msg->nfds == 0) {
 		close_all(arr + s->start, s->count); /* no fds: de-assign the range */
 		return 0;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <vpcie/host.h>
+#include <vpcie/tls.h>
 #include <vpcie/transport.h>
 
 #include "../util/abi.h"
@@ -159,6 +160,12 @@ static int dispatch(struct vpcie_host *h, struct vpcie_chan *ch, struct vpcie_ms
 {
 	uint32_t type = m->hdr.flags & VPCIE_MSGF_TYPE_MASK;
 
+	if (type == VPCIE_MSGF_COMMAND && m->hdr.cmd == VPCIE_CMD_IRQ_NOTIFY) {
+		int rc = host_irq_message(h, m, p);
+
+		vpcie_msg_release(m);
+		return rc;
+	}
 	if (type == VPCIE_MSGF_COMMAND) {
 		host_serve(h, ch, m);
 		p->served++;
@@ -584,9 +591,11 @@ static int negotiate(struct vpcie_host *h)
 	ours.write_multiple = h->opts.write_multiple;
 	/* our channel sends a reply whole however large (it waits for room) */
 	ours.dma_read_max = h->opts.max_data_xfer_size;
-	ours.twin_socket = h->opts.twin_socket;
+	/* Without fds (TCP): no twin socket, no ring, interrupts by message. */
+	ours.twin_socket = h->opts.twin_socket && vpcie_chan_passes_fds(h->ch);
 	ours.twin_fd_index = -1;
-	ours.ring = h->opts.ring;
+	ours.ring = h->opts.ring && vpcie_chan_passes_fds(h->ch);
+	ours.irq_msg = !vpcie_chan_passes_fds(h->ch);
 	ours.ring_version = VPCIE_RING_VERSION;
 	len = vpcie_caps_to_json(&ours, json, sizeof(json));
 	if (len < 0)
@@ -642,6 +651,10 @@ static int negotiate(struct vpcie_host *h)
 		h->peer.max_msg_fds = VPCIE_MAX_FDS_LIMIT;
 	if (!h->opts.write_multiple)
 		h->peer.write_multiple = false;
+	if (vpcie_chan_passes_fds(h->ch))
+		h->peer.irq_msg = false; /* never proposed: eventfds it is */
+	else
+		h->peer.max_msg_fds = 0; /* whatever it says, no fd can reach it */
 
 	/* Twin socket. */
 	if (h->peer.twin_socket && h->peer.twin_fd_index >= 0) {
@@ -727,7 +740,21 @@ struct vpcie_host *vpcie_host_open_fd_sized(int fd, const struct vpcie_host_opts
 	h->xfer = h->opts.max_data_xfer_size;
 
 	host_chan_limits(h, &lim);
-	h->ch = vpcie_chan_new(fd, &lim);
+	if (h->opts.psk_file) {
+		struct vpcie_tls_psk psk;
+
+		rc = vpcie_tls_psk_load(h->opts.psk_file, &psk, NULL, 0);
+		if (rc) {
+			free(h);
+			close(fd);
+			goto fail_fd;
+		}
+		errno = 0;
+		h->ch = vpcie_tls_chan_new(fd, false, &psk, &lim, h->opts.timeout_ms, NULL, 0);
+		vpcie_tls_psk_clear(&psk);
+	} else {
+		h->ch = vpcie_chan_new(fd, &lim);
+	}
 	if (!h->ch) {
 		rc = errno ? -errno : -ENOMEM;
 		free(h);
@@ -764,7 +791,11 @@ struct vpcie_host *vpcie_host_open_sized(const char *path, const struct vpcie_ho
 			*err = -EINVAL;
 		return NULL;
 	}
-	fd = vpcie_unix_connect(path, o.connect_timeout_ms);
+	struct vpcie_endpoint ep;
+
+	fd = vpcie_endpoint_parse(path, &ep);
+	if (fd == 0)
+		fd = vpcie_endpoint_connect(&ep, o.connect_timeout_ms, o.psk_file != NULL);
 	if (fd < 0) {
 		if (err)
 			*err = fd;

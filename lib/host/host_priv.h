@@ -133,7 +133,8 @@ struct vpcie_host {
 	int irq_type;  /* enum vpcie_host_irq_type or HOST_IRQ_NONE */
 	unsigned irq_n;
 	int *irq_fds;  /* irq_n eventfds */
-	uint64_t *irq_ring; /* with the ring: notices per vector not yet taken */
+	uint64_t *irq_ring; /* with the ring or interrupt messages: notices per
+			     * vector not yet taken */
 	bool intx_automasked; /* INTx needs an UNMASK after each event */
 	unsigned msi_cap;      /* offsets found when enabling, 0 if none */
 	uint16_t msi_flags;
@@ -228,5 +229,13 @@ void host_mems_free(struct vpcie_host *h);
 
 /* Close the eventfds and forget the IRQ state (no messages). */
 void host_irq_forget(struct vpcie_host *h);
+
+/* Count one interrupt notice (ring slot or VPCIE_CMD_IRQ_NOTIFY) for vector
+ * vec of index; returns true if it is for the vector p waits on. */
+bool host_irq_note(struct vpcie_host *h, unsigned index, uint64_t vec, const struct pump *p);
+
+/* A VPCIE_CMD_IRQ_NOTIFY from the device: 1 if it ends p's wait, else 0
+ * (a malformed or unexpected one is dropped with a warning). */
+int host_irq_message(struct vpcie_host *h, const struct vpcie_msg *m, const struct pump *p);
 
 #endif

@@ -291,21 +291,49 @@ int vpcie_host_irq_disable(struct vpcie_host *h)
 	return rc < 0 ? rc : rc2;
 }
 
-/* Create n eventfds and attach them in chunks the device accepts. */
+bool host_irq_note(struct vpcie_host *h, unsigned index, uint64_t vec, const struct pump *p)
+{
+	if (!h->irq_ring || (int)index != h->irq_type || vec >= h->irq_n) {
+		vpcie_dbg(&h->lg, "stale interrupt notice (index %u vector %llu)", index,
+			  (unsigned long long)vec);
+		return false;
+	}
+	h->irq_ring[vec]++;
+	return p && p->want_irq && p->irq_vec == vec;
+}
+
+int host_irq_message(struct vpcie_host *h, const struct vpcie_msg *m, const struct pump *p)
+{
+	struct vpcie_irq_notify n;
+
+	if (!h->peer.irq_msg || m->payload_len != sizeof(n)) {
+		vpcie_warn(&h->lg, "dropping %s interrupt message (%zu bytes)",
+			   h->peer.irq_msg ? "malformed" : "unnegotiated", m->payload_len);
+		return 0;
+	}
+	memcpy(&n, m->payload, sizeof(n));
+	return host_irq_note(h, n.index, n.vector, p) ? 1 : 0;
+}
+
+/* Create n eventfds and attach them in chunks the device accepts; with
+ * interrupt messages, attach them all at once without fds (the eventfds
+ * stay ours, for the pump to wait on). */
 static int attach_eventfds(struct vpcie_host *h, unsigned type, unsigned n)
 {
 	unsigned per = h->peer.max_msg_fds;
 	int rc;
 
-	if (per == 0)
+	if (h->peer.irq_msg)
+		per = n;
+	else if (per == 0 || !vpcie_chan_passes_fds(h->ch))
 		return -ENOTSUP;
 	if (per > VPCIE_MAX_FDS_LIMIT)
 		per = VPCIE_MAX_FDS_LIMIT;
 	h->irq_fds = calloc(n, sizeof(int));
 	if (!h->irq_fds)
 		return -ENOMEM;
-	if (h->ring) {
-		/* The device sends interrupt notices through the ring. */
+	if (h->ring || h->peer.irq_msg) {
+		/* The device sends interrupt notices through the ring or as messages. */
 		h->irq_ring = calloc(n, sizeof(*h->irq_ring));
 		if (!h->irq_ring)
 			return -ENOMEM;
@@ -322,7 +350,7 @@ static int attach_eventfds(struct vpcie_host *h, unsigned type, unsigned n)
 		unsigned cnt = n - start > per ? per : n - start;
 
 		rc = set_irqs(h, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, type,
-			      start, cnt, h->irq_fds + start, cnt);
+			      start, cnt, h->irq_fds + start, h->peer.irq_msg ? 0 : cnt);
 		if (rc < 0)
 			return rc;
 		start += cnt;
@@ -442,10 +470,10 @@ static int64_t take(struct vpcie_host *h, unsigned n)
 
 		if (rc < 0)
 			return rc;
-		if (h->irq_ring) {
-			got = h->irq_ring[n] > INT64_MAX ? INT64_MAX : (int64_t)h->irq_ring[n];
-			h->irq_ring[n] = 0;
-		}
+	}
+	if (h->irq_ring) {
+		got = h->irq_ring[n] > INT64_MAX ? INT64_MAX : (int64_t)h->irq_ring[n];
+		h->irq_ring[n] = 0;
 	}
 	fd = drain(h->irq_fds[n]);
 	if (fd < 0)

@@ -168,11 +168,7 @@ static void dispatch(struct vpcie_host *h, const struct vpcie_ring_slot *s, stru
 		return;
 	}
 	if (s->op == VPCIE_RING_OP_IRQ) {
-		if (h->irq_ring && (int)s->index == h->irq_type && s->offset < h->irq_n)
-			h->irq_ring[s->offset]++;
-		else
-			vpcie_dbg(&h->lg, "ring: stale interrupt notice (index %u vector %llu)",
-				  s->index, (unsigned long long)s->offset);
+		host_irq_note(h, s->index, s->offset, p);
 		return;
 	}
 	if (p->want_ring && !p->ring_got && s->id == p->ring_id && s->op == p->ring_op) {

@@ -58,6 +58,8 @@ int vpcie_caps_to_json_subset(const struct vpcie_caps *caps, uint32_t mask, char
 	if (caps->dma_read_max && (mask & VPCIE_CAP_DMA_READ_MAX))
 		json_object_object_add(c, "vpcie_dma_read_max",
 				       json_object_new_int64((int64_t)caps->dma_read_max));
+	if (caps->irq_msg && (mask & VPCIE_CAP_IRQ_MSG))
+		json_object_object_add(c, "vpcie_irq_msg", json_object_new_boolean(1));
 	if (caps->twin_socket && (mask & VPCIE_CAP_TWIN_SOCKET)) {
 		struct json_object *t = json_object_new_object();
 
@@ -149,6 +151,7 @@ static int parse_caps(struct json_object *c, struct vpcie_caps *caps)
 	mark(c, "twin_socket", VPCIE_CAP_TWIN_SOCKET, caps);
 	mark(c, "vpcie_ring", VPCIE_CAP_RING, caps);
 	mark(c, "vpcie_dma_read_max", VPCIE_CAP_DMA_READ_MAX, caps);
+	mark(c, "vpcie_irq_msg", VPCIE_CAP_IRQ_MSG, caps);
 	v = caps->max_msg_fds;
 	ret |= get_uint(c, "max_msg_fds", 0, UINT32_MAX, &v);
 	caps->max_msg_fds = v > VPCIE_MAX_FDS_LIMIT ? VPCIE_MAX_FDS_LIMIT : (uint32_t)v;
@@ -158,6 +161,7 @@ static int parse_caps(struct json_object *c, struct vpcie_caps *caps)
 	caps->max_dma_maps = (uint32_t)v;
 	ret |= get_uint(c, "pgsizes", 1, UINT64_MAX >> 1, &caps->pgsizes);
 	ret |= get_bool(c, "write_multiple", &caps->write_multiple);
+	ret |= get_bool(c, "vpcie_irq_msg", &caps->irq_msg);
 	ret |= get_uint(c, "vpcie_dma_read_max", 1, UINT64_MAX >> 1, &caps->dma_read_max);
 	if (json_object_object_get_ex(c, "twin_socket", &t)) {
 		if (!json_object_is_type(t, json_type_object))

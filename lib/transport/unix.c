@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* AF_UNIX stream sockets: listening for and connecting to a device, and the
- * byte stream (with fds) under a channel. */
+ * byte stream (with fds) under a channel; the same stream without fds for
+ * TCP sockets (endpoints: tcp.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -64,7 +65,9 @@ int vpcie_unix_listen(const char *path)
 			return ret;
 		}
 	}
-	if (listen(fd, 8) < 0) {
+	/* Owner only: a device serves whoever connects. Before listen(), so
+	 * no connection is accepted with wider permissions. */
+	if (chmod(path, 0600) < 0 || listen(fd, 8) < 0) {
 		ret = -errno;
 		close(fd);
 		unlink(path);
@@ -205,9 +208,20 @@ static const struct vpcie_stream_ops unix_stream_ops = {
 	.passes_fds = true,
 };
 
+/* TCP: the same calls (no SCM_RIGHTS is ever sent, one received is
+ * refused by max_fds = 0), but the channel knows no fd can travel. */
+static const struct vpcie_stream_ops inet_stream_ops = {
+	.send = unix_send,
+	.recv = unix_recv,
+	.poll_fd = unix_poll_fd,
+	.close = unix_close,
+	.passes_fds = false,
+};
+
 struct vpcie_chan *vpcie_chan_new(int fd, const struct vpcie_chan_limits *lim)
 {
-	int fl = fcntl(fd, F_GETFL);
+	int fl = fcntl(fd, F_GETFL), dom;
+	socklen_t dlen = sizeof(dom);
 
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
@@ -217,5 +231,7 @@ struct vpcie_chan *vpcie_chan_new(int fd, const struct vpcie_chan_limits *lim)
 		errno = e;
 		return NULL;
 	}
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dlen) == 0 && dom != AF_UNIX)
+		return vpcie_chan_new_stream(&inet_stream_ops, (void *)(intptr_t)fd, lim);
 	return vpcie_chan_new_stream(&unix_stream_ops, (void *)(intptr_t)fd, lim);
 }

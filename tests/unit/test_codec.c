@@ -221,7 +221,8 @@ static void test_caps_present_and_subset(void **state)
 	n = vpcie_caps_to_json(&c, json, sizeof(json));
 	assert_true(n > 0);
 	assert_int_equal(vpcie_caps_from_json(json, (size_t)n, &d), 0);
-	assert_int_equal(d.present, VPCIE_CAP_ALL & ~VPCIE_CAP_RING & ~VPCIE_CAP_DMA_READ_MAX);
+	assert_int_equal(d.present, VPCIE_CAP_ALL & ~VPCIE_CAP_RING & ~VPCIE_CAP_DMA_READ_MAX &
+					 ~VPCIE_CAP_IRQ_MSG);
 	/* vpcie_dma_read_max travels when set, and only then */
 	c.dma_read_max = 1u << 20;
 	n = vpcie_caps_to_json(&c, json, sizeof(json));
@@ -230,6 +231,17 @@ static void test_caps_present_and_subset(void **state)
 	assert_int_equal(vpcie_caps_from_json(json, (size_t)n, &d), 0);
 	assert_int_equal(d.dma_read_max, 1u << 20);
 	assert_true(d.present & VPCIE_CAP_DMA_READ_MAX);
+	/* vpcie_irq_msg: a boolean, written only when set */
+	c.irq_msg = true;
+	n = vpcie_caps_to_json(&c, json, sizeof(json));
+	assert_true(n > 0);
+	assert_non_null(strstr(json, "\"vpcie_irq_msg\":true"));
+	assert_int_equal(vpcie_caps_from_json(json, (size_t)n, &d), 0);
+	assert_true(d.irq_msg);
+	assert_true(d.present & VPCIE_CAP_IRQ_MSG);
+	const char *notbool = "{\"capabilities\":{\"vpcie_irq_msg\":1}}";
+
+	assert_int_equal(vpcie_caps_from_json(notbool, strlen(notbool), &d), -EINVAL);
 	const char *zero = "{\"capabilities\":{\"vpcie_dma_read_max\":0}}";
 
 	assert_int_equal(vpcie_caps_from_json(zero, strlen(zero), &d), -EINVAL);

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stdio.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -280,6 +282,89 @@ static void test_stream_ops_seam(void **state)
 	close(fd);
 }
 
+
+/* Endpoint names: what parses, what is refused, and the round trip. */
+static void test_endpoint_names(void **state)
+{
+	struct vpcie_endpoint ep;
+	char buf[300];
+
+	(void)state;
+	assert_int_equal(vpcie_endpoint_parse("/tmp/a.sock", &ep), 0);
+	assert_int_equal(ep.kind, VPCIE_ENDPOINT_UNIX);
+	assert_string_equal(ep.path, "/tmp/a.sock");
+	assert_int_equal(vpcie_endpoint_parse("unix:rel.sock", &ep), 0);
+	assert_string_equal(ep.path, "rel.sock");
+	assert_int_equal(vpcie_endpoint_parse("tcp:127.0.0.1:5000", &ep), 0);
+	assert_int_equal(ep.kind, VPCIE_ENDPOINT_TCP);
+	assert_string_equal(ep.host, "127.0.0.1");
+	assert_int_equal(ep.port, 5000);
+	assert_int_equal(vpcie_endpoint_parse("tcp:[::1]:65535", &ep), 0);
+	assert_string_equal(ep.host, "::1");
+	assert_int_equal(ep.port, 65535);
+	assert_int_equal(vpcie_endpoint_format(&ep, buf, sizeof(buf)), 15);
+	assert_string_equal(buf, "tcp:[::1]:65535");
+	static const char *const bad[] = {
+		"", "unix:", "tcp:", "tcp:host", "tcp:host:", "tcp::5", "tcp:h:0", "tcp:h:65536",
+		"tcp:h:123456", "tcp:h:12a", "tcp:h:-1", "tcp:h:+1", "tcp:::1:5", "tcp:[::1]5",
+		"tcp:[::1", "tcp:[]:5",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(vpcie_endpoint_parse(bad[i], &ep), -EINVAL);
+	memset(buf, 'a', 200);
+	buf[200] = '\0';
+	assert_int_equal(vpcie_endpoint_parse(buf, &ep), -ENAMETOOLONG);
+	/* Plaintext TCP only on loopback: refused before any packet leaves. */
+	assert_int_equal(vpcie_endpoint_parse("tcp:192.0.2.1:5000", &ep), 0);
+	assert_int_equal(vpcie_endpoint_connect(&ep, 0, false), -EACCES);
+	assert_int_equal(vpcie_endpoint_listen(&ep, false), -EACCES);
+	assert_int_equal(vpcie_endpoint_parse("tcp:0.0.0.0:5000", &ep), 0);
+	assert_int_equal(vpcie_endpoint_listen(&ep, false), -EACCES);
+}
+
+/* A TCP channel carries messages but refuses to send fds. */
+static void test_tcp_channel(void **state)
+{
+	struct vpcie_endpoint ep;
+	struct vpcie_chan_limits lim = {.max_msg_size = 4096, .max_fds = 8};
+	int lfd = -1, port, cfd, afd;
+
+	(void)state;
+	for (port = 20000 + getpid() % 20000; lfd < 0 && port < 65000; port += 97) {
+		char spec[64];
+
+		snprintf(spec, sizeof(spec), "tcp:127.0.0.1:%d", port);
+		assert_int_equal(vpcie_endpoint_parse(spec, &ep), 0);
+		lfd = vpcie_endpoint_listen(&ep, false);
+	}
+	assert_true(lfd >= 0);
+	cfd = vpcie_endpoint_connect(&ep, 1000, false);
+	assert_true(cfd >= 0);
+	for (int i = 0; i < 100 && (afd = vpcie_endpoint_accept(lfd)) == -EAGAIN; i++)
+		poll(NULL, 0, 10);
+	assert_true(afd >= 0);
+	struct vpcie_chan *a = vpcie_chan_new(cfd, &lim), *b = vpcie_chan_new(afd, &lim);
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_false(vpcie_chan_passes_fds(a));
+	assert_false(vpcie_chan_passes_fds(b));
+	struct vpcie_msg_hdr hdr = {.msg_id = 7, .cmd = VPCIE_CMD_DEVICE_RESET};
+	int fd = 0;
+
+	assert_int_equal(vpcie_chan_send(a, &hdr, NULL, 0, &fd, 1, 1000), -EOPNOTSUPP);
+	assert_int_equal(vpcie_chan_send(a, &hdr, NULL, 0, NULL, 0, 1000), 0);
+	struct vpcie_msg m;
+
+	assert_int_equal(vpcie_chan_recv(b, &m, 1000), 0);
+	assert_int_equal(m.hdr.msg_id, 7);
+	assert_int_equal(m.hdr.cmd, VPCIE_CMD_DEVICE_RESET);
+	vpcie_msg_release(&m);
+	vpcie_chan_free(a);
+	vpcie_chan_free(b);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +373,8 @@ int main(void)
 		cmocka_unit_test(test_oversize_and_undersize),
 		cmocka_unit_test(test_simultaneous_large_sends),
 		cmocka_unit_test(test_stream_ops_seam),
+		cmocka_unit_test(test_endpoint_names),
+		cmocka_unit_test(test_tcp_channel),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,6 +33,7 @@
 #include <vpcie/host.h>
 
 #include "cmds.h"
+#include "tool.h"
 #include "epf_crc.h"
 #include "epf_regs.h"
 
@@ -62,6 +63,7 @@ enum verdict { PASS, FAIL, SKIP };
 struct pt {
 	struct vpcie_host *h;
 	const char *sock;
+	const char *psk_file;
 	int timeout_ms;
 	bool shared, use_mmap, json, progress;
 	int verbose;
@@ -453,6 +455,9 @@ static int ensure_mem(struct pt *p)
 	if (p->mem)
 		return 0;
 	need = 2 * (p->max_xfer + 2 * EPF_HOST_ALIGNMENT);
+	/* No fd can travel (TCP): the device DMAs by messages. */
+	if (vpcie_host_peer_caps(p->h)->max_msg_fds == 0)
+		p->shared = false;
 	p->mem = vpcie_host_mem_alloc(p->h, need, HOST_MEM_IOVA,
 				      p->shared ? VPCIE_HOST_MEM_SHARED : 0);
 	if (!p->mem) {
@@ -771,6 +776,9 @@ static int probe(struct pt *p)
 
 	vpcie_host_opts_defaults(&opts);
 	opts.timeout_ms = p->timeout_ms;
+	opts.psk_file = p->psk_file;
+	if (p->psk_file && tool_check_psk("pcitest", p->psk_file))
+		return -EINVAL;
 	if (p->verbose > 1)
 		opts.log_level = VPCIE_LOG_DEBUG;
 	p->h = vpcie_host_open(p->sock, &opts, &rc);
@@ -834,7 +842,7 @@ static int probe(struct pt *p)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: vpcie pcitest --socket PATH [options] [cases]\n"
+		"Usage: vpcie pcitest --socket ADDR [options] [cases]\n"
 		"Run Linux's PCI endpoint tests (pcitest) against a pci-epf-test device such\n"
 		"as vpcie-epf-test. Without cases, runs the whole pcitest.sh matrix.\n\n"
 		"Cases, run in the order given:\n"
@@ -852,11 +860,12 @@ static void usage(FILE *f)
 		"  -s SIZE       size for -r/-w/-c (default %u; k/M suffixes)\n"
 		"  -d            set the USE_DMA flag for -r/-w/-c\n"
 		"Options:\n"
-		"      --socket PATH   device socket (alias --socket-path)\n"
+		"      --socket ADDR   device: a socket PATH, unix:PATH or tcp:HOST:PORT\n"
 		"      --no-shared     register host memory without an fd: the device must\n"
 		"                      use DMA_READ/DMA_WRITE messages\n"
 		"      --no-mmap       access BARs through messages only\n"
 		"      --timeout MS    per interrupt wait and request (default 5000)\n"
+		"      --psk-file FILE TLS 1.3 with this pre-shared key (psktool's format)\n"
 		"      --json          print results as JSON (summary line on stderr)\n"
 		"  -v, --verbose       more detail (twice: library debug log)\n"
 		"  -h, --help          this help\n"
@@ -867,7 +876,7 @@ static void usage(FILE *f)
 
 int cmd_pcitest(int argc, char **argv)
 {
-	enum { O_ALL = 256, O_NOSHARED, O_NOMMAP, O_TIMEOUT, O_JSON };
+	enum { O_ALL = 256, O_NOSHARED, O_NOMMAP, O_TIMEOUT, O_JSON, O_PSK };
 	static const struct option longopts[] = {
 		{"socket", required_argument, NULL, 'S'},
 		{"socket-path", required_argument, NULL, 'S'},
@@ -876,6 +885,7 @@ int cmd_pcitest(int argc, char **argv)
 		{"no-shared", no_argument, NULL, O_NOSHARED},
 		{"no-mmap", no_argument, NULL, O_NOMMAP},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"psk-file", required_argument, NULL, O_PSK},
 		{"json", no_argument, NULL, O_JSON},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -895,6 +905,7 @@ int cmd_pcitest(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "b:Bi:lm:x:rwcs:dvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'S': p->sock = optarg; break;
+		case O_PSK: p->psk_file = optarg; break;
 		case 'b':
 		case 'i':
 		case 'm':

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <vpcie/tls.h>
+#include <vpcie/transport.h>
 
 #include "tool.h"
 
@@ -32,6 +34,9 @@ int tool_conn_option(struct tool_conn *c, const char *prog, int opt, const char 
 	case 'S':
 		c->socket = arg;
 		return 1;
+	case TOOL_OPT_PSK:
+		c->psk_file = arg;
+		return 1;
 	case TOOL_OPT_WAIT:
 	case TOOL_OPT_TIMEOUT:
 		if (tool_parse_uint(arg, 10, 3600000, &v)) {
@@ -48,14 +53,35 @@ int tool_conn_option(struct tool_conn *c, const char *prog, int opt, const char 
 	}
 }
 
+int tool_check_psk(const char *prog, const char *path)
+{
+	struct vpcie_tls_psk psk;
+	char why[160];
+	int rc = vpcie_tls_psk_load(path, &psk, why, sizeof(why));
+
+	vpcie_tls_psk_clear(&psk);
+	if (!rc)
+		return 0;
+	fprintf(stderr, "vpcie %s: key file %s: %s\n", prog, path, why[0] ? why : strerror(-rc));
+	return -1;
+}
+
 struct vpcie_host *tool_open(const struct tool_conn *c, const char *prog)
 {
 	struct vpcie_host_opts hopts;
 	struct vpcie_host *h;
+	struct vpcie_endpoint ep;
 	struct stat st;
-	int err = 0;
+	int err = vpcie_endpoint_parse(c->socket, &ep);
 
-	if (c->wait_ms == 0 && stat(c->socket, &st) < 0) {
+	if (err) {
+		fprintf(stderr, "vpcie %s: --socket '%s': %s\n", prog, c->socket,
+			err == -ENAMETOOLONG ? "path too long for a UNIX socket"
+					     : "not PATH, unix:PATH or tcp:HOST:PORT");
+		return NULL;
+	}
+	/* A UNIX socket file that is not there: say so at once. */
+	if (ep.kind == VPCIE_ENDPOINT_UNIX && c->wait_ms == 0 && stat(ep.path, &st) < 0) {
 		fprintf(stderr, "vpcie %s: no device at %s: %s\n", prog, c->socket,
 			strerror(errno));
 		return NULL;
@@ -63,12 +89,22 @@ struct vpcie_host *tool_open(const struct tool_conn *c, const char *prog)
 	vpcie_host_opts_defaults(&hopts);
 	hopts.connect_timeout_ms = c->wait_ms;
 	hopts.timeout_ms = c->timeout_ms;
+	hopts.psk_file = c->psk_file;
+	if (c->psk_file && tool_check_psk(prog, c->psk_file))
+		return NULL;
 	h = vpcie_host_open(c->socket, &hopts, &err);
 	if (h)
 		return h;
 	if (err == -ENOENT || err == -ECONNREFUSED || err == -ENOTSOCK)
 		fprintf(stderr, "vpcie %s: no device at %s: %s\n", prog, c->socket,
 			strerror(-err));
+	else if ((err == -EACCES || err == -ECONNRESET) && c->psk_file)
+		fprintf(stderr, "vpcie %s: %s: TLS handshake refused (wrong key or identity?)\n",
+			prog, c->socket);
+	else if (err == -EACCES)
+		fprintf(stderr, "vpcie %s: %s: plaintext TCP is allowed on loopback addresses only; "
+				"give a pre-shared key (--psk-file) for TLS\n",
+			prog, c->socket);
 	else if (err == -EPROTO)
 		fprintf(stderr, "vpcie %s: %s: not a vfio-user device (negotiation failed)\n",
 			prog, c->socket);

@@ -32,22 +32,25 @@ struct tool_conn {
 	const char *socket; /* required */
 	int wait_ms;        /* wait for the socket to appear; default 0 */
 	int timeout_ms;     /* per request; default 5000 */
+	const char *psk_file; /* TLS pre-shared key file; NULL: plaintext */
 };
 
-#define TOOL_CONN_DEFAULTS {.socket = NULL, .wait_ms = 0, .timeout_ms = 5000}
+#define TOOL_CONN_DEFAULTS {.socket = NULL, .wait_ms = 0, .timeout_ms = 5000, .psk_file = NULL}
 
 /* Help text of the options tool_conn_option() takes, for usage(). */
 #define TOOL_CONN_HELP                                                                   \
-	"  -S, --socket PATH    device socket (required)\n"                               \
+	"  -S, --socket ADDR    device: a socket PATH, unix:PATH or tcp:HOST:PORT (required)\n" \
 	"      --wait MS        wait up to MS ms for the socket to appear (default 0)\n"  \
-	"      --timeout MS     per-request timeout (default 5000)\n"
+	"      --timeout MS     per-request timeout (default 5000)\n"                    \
+	"      --psk-file FILE  TLS 1.3 with this pre-shared key (psktool's format)\n"
 
 /* Option values for getopt_long; TOOL_OPT_* start above any character. */
-enum { TOOL_OPT_WAIT = 0x1000, TOOL_OPT_TIMEOUT };
+enum { TOOL_OPT_WAIT = 0x1000, TOOL_OPT_TIMEOUT, TOOL_OPT_PSK };
 #define TOOL_CONN_LONGOPTS                                         \
 	{"socket", required_argument, NULL, 'S'},                  \
 	{"wait", required_argument, NULL, TOOL_OPT_WAIT},          \
-	{"timeout", required_argument, NULL, TOOL_OPT_TIMEOUT}
+	{"timeout", required_argument, NULL, TOOL_OPT_TIMEOUT},    \
+	{"psk-file", required_argument, NULL, TOOL_OPT_PSK}
 
 /*
  * Handle one of the options above (c as getopt_long returned it, arg its
@@ -68,6 +71,10 @@ int tool_need_socket_and_ops(const struct tool_conn *c, const char *prog, int no
  * Connect and negotiate. On failure prints why ("no device at PATH", "not a
  * vfio-user device", ...) and returns NULL.
  */
+/* Check that the key file path can be used for TLS; print why not (as
+ * "vpcie PROG: key file ...") and return -1, or return 0. */
+int tool_check_psk(const char *prog, const char *path);
+
 struct vpcie_host *tool_open(const struct tool_conn *c, const char *prog);
 
 /*
