@@ -54,6 +54,7 @@ enum {
 	VPCIE_CLI_DMA_MESSAGES,
 	VPCIE_CLI_NO_RING,
 	VPCIE_CLI_LOG,
+	VPCIE_CLI_TRACE,
 };
 
 /* Short options of the shared set: -s PATH, -v. */
@@ -70,6 +71,7 @@ enum {
 	{"dma-messages", no_argument, NULL, VPCIE_CLI_DMA_MESSAGES},          \
 	{"no-ring", no_argument, NULL, VPCIE_CLI_NO_RING},                    \
 	{"log", required_argument, NULL, VPCIE_CLI_LOG},                      \
+	{"trace", required_argument, NULL, VPCIE_CLI_TRACE},                  \
 	{"verbose", no_argument, NULL, 'v'}
 
 /* What the shared options say beyond struct vpcie_dev_opts. */

@@ -100,6 +100,10 @@ struct vpcie_dev_opts {
 	 * QEMU up to at least 11.1 truncates replies bigger than its socket
 	 * buffer (~208 KiB). */
 	uint64_t dma_read_max;
+	/* Record every transaction into this file (vpcie/trace.h, docs/trace.md);
+	 * NULL: off. Default $VPCIE_TRACE. vpcie_dev_new() fails if it cannot
+	 * be opened. */
+	const char *trace_path;
 	/* New fields go here, at the end (see "ABI" below). */
 };
 

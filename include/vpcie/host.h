@@ -59,6 +59,9 @@ struct vpcie_host_opts {
 	 * writes and interrupts through shared memory; any other device just
 	 * keeps the socket. Default false, or true if $VPCIE_HOST_RING is 1. */
 	bool ring;
+	/* Record every transaction into this file (vpcie/trace.h, docs/trace.md);
+	 * NULL: off. Default $VPCIE_TRACE. Opening fails if it cannot be opened. */
+	const char *trace_path;
 };
 
 /*

@@ -72,6 +72,11 @@ int vpcie_cli_option(struct vpcie_cli *cli, struct vpcie_dev_opts *opts, int c,
 	case VPCIE_CLI_DMA_MESSAGES:
 		opts->dma_shm = false;
 		return 1;
+	case VPCIE_CLI_TRACE:
+		if (!arg || !*arg)
+			return bad(cli, "--trace", arg, "a file name");
+		opts->trace_path = arg;
+		return 1;
 	case VPCIE_CLI_NO_RING:
 		opts->offer_ring = false;
 		return 1;
@@ -112,6 +117,8 @@ void vpcie_cli_usage(FILE *f)
 	      "      --max-xfer N      largest data transfer accepted (default 1048576)\n"
 	      "      --msg-timeout MS  drop a client stalled inside a message (default 5000)\n"
 	      "      --log LEVEL       error, warn, info (default) or debug (or $VPCIE_LOG)\n"
+	      "      --trace FILE      record every transaction into FILE (or $VPCIE_TRACE;\n"
+	      "                        see `vpcie trace`)\n"
 	      "  -v, --verbose         same as --log debug\n",
 	      f);
 }

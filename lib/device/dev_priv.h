@@ -8,6 +8,7 @@
 
 #include <vpcie/device.h>
 #include <vpcie/ring.h>
+#include <vpcie/trace.h>
 #include <vpcie/transport.h>
 
 #include "../util/spin.h"
@@ -136,7 +137,12 @@ struct vpcie_dev {
 	uint64_t stall_mark;                /* bytes received when it was armed */
 	bool stop;
 	bool drop_client;                   /* dispatcher found the client broken */
+	struct vpcie_trace *trace;          /* opts.trace_path open, or NULL */
 };
+
+/* Trace points (vpcie/trace.h) cost this one test when tracing is off. */
+#define DEV_TRACING(dev) __builtin_expect((dev)->trace != NULL, 0)
+#define DEV_TRACE_T0(dev) (DEV_TRACING(dev) ? vpcie_trace_now() : 0)
 
 /* dispatch.c */
 int dev_handle_msg(struct vpcie_dev *dev, struct vpcie_msg *msg);

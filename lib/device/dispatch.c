@@ -148,8 +148,8 @@ static int bar_access(struct vpcie_dev *dev, unsigned n, uint64_t off, uint8_t *
 	return 0;
 }
 
-int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
-		      void *buf, size_t len, bool write)
+static int region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
+			 void *buf, size_t len, bool write)
 {
 	if (region >= DEV_NUM_REGIONS || len == 0 ||
 	    !vpcie_range_ok(off, len, region_size(dev, region)))
@@ -169,6 +169,19 @@ int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
 	}
 }
 
+/* Every region access of the client, on the socket and the ring. */
+int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
+		      void *buf, size_t len, bool write)
+{
+	uint64_t t0 = DEV_TRACE_T0(dev);
+	int ret = region_access(dev, region, off, buf, len, write);
+
+	if (DEV_TRACING(dev)) /* trace point: region and config accesses */
+		vpcie_trace_access(dev->trace, t0, region, off, buf, len,
+				   write ? VPCIE_TRACE_F_WRITE : 0, ret);
+	return ret;
+}
+
 /* ---- Reset --------------------------------------------------------------- */
 
 void dev_cfg_reset(struct vpcie_dev *dev)
@@ -180,6 +193,9 @@ void dev_cfg_reset(struct vpcie_dev *dev)
 void dev_do_reset(struct vpcie_dev *dev, enum vpcie_reset_kind kind)
 {
 	vpcie_info(&dev->log, "%s", kind == VPCIE_RESET_FLR ? "function level reset" : "device reset");
+	if (DEV_TRACING(dev)) /* trace point: reset */
+		vpcie_trace_event(dev->trace, 0, VPCIE_TRACE_RESET, 0, 0, 0, 0, 0,
+				  kind == VPCIE_RESET_FLR, NULL);
 	dev_cfg_reset(dev);
 	dev_irq_reset_state(dev);
 	/* As vfio-pci does: MSI/MSI-X are torn down; the client sets them up again. */

@@ -482,7 +482,10 @@ static int dma_rw(struct vpcie_dev *dev, uint64_t addr, uint8_t *buf, size_t len
 		n = m->addr + m->size - addr;
 		if (n > len)
 			n = len;
-		if (m->ptr) {
+		uint64_t t0 = DEV_TRACE_T0(dev);
+		bool shm = m->ptr != NULL;
+
+		if (shm) {
 			uint8_t *p = m->ptr + m->map_skew + (addr - m->addr);
 
 			if (write)
@@ -495,6 +498,10 @@ static int dma_rw(struct vpcie_dev *dev, uint64_t addr, uint8_t *buf, size_t len
 				n = dma_chunk(dev, write);
 			ret = write ? msg_write(dev, addr, buf, n) : msg_read(dev, addr, buf, n);
 		}
+		if (DEV_TRACING(dev)) /* trace point: DMA, one record per piece */
+			vpcie_trace_dma(dev->trace, t0, addr, n,
+					(write ? VPCIE_TRACE_F_WRITE : 0) | (shm ? 0 : VPCIE_TRACE_F_MSG),
+					ret);
 		addr += n;
 		buf += n;
 		len -= n;
