@@ -528,5 +528,7 @@ void *vpcie_dev_dma_ptr(struct vpcie_dev *dev, uint64_t addr, size_t len, bool w
 	m = find_map(dev, addr);
 	if (!m || !m->ptr || !vpcie_range_within(addr, len, m->addr, m->size))
 		return NULL;
+	if (DEV_TRACING(dev)) /* trace point: zero-copy DMA (when the pointer is taken) */
+		vpcie_trace_dma(dev->trace, 0, addr, len, write ? VPCIE_TRACE_F_WRITE : 0, 0);
 	return m->ptr + m->map_skew + (addr - m->addr);
 }
