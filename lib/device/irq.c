@@ -138,12 +138,13 @@ static void notify(int fd)
  * notice when the ring is up and has room, else through the eventfd. */
 static void trigger(struct vpcie_dev *dev, unsigned index, unsigned n, int fd)
 {
+	uint64_t t0 = DEV_TRACE_T0(dev);
 	bool ring = dev->ring && dev_ring_irq(dev, index, n) == 0;
 
 	if (!ring)
 		notify(fd);
 	if (DEV_TRACING(dev)) /* trace point: interrupt sent */
-		vpcie_trace_event(dev->trace, 0, VPCIE_TRACE_IRQ, index, n, 0,
+		vpcie_trace_event(dev->trace, t0, VPCIE_TRACE_IRQ, index, n, 0,
 				  ring ? VPCIE_TRACE_F_RING : 0, 0, 0, NULL);
 }
 
