@@ -158,7 +158,8 @@ static void host_serve(struct vpcie_host *h, struct vpcie_chan *ch, const struct
 	uint64_t t0 = HOST_TRACE_T0(h), refused = h->dma_refused;
 
 	serve_cmd(h, ch, m);
-	if (HOST_TRACING(h)) { /* trace point: DMA served (always by message here) */
+	if (HOST_TRACING(h) && (m->hdr.cmd == VPCIE_CMD_DMA_READ ||
+				m->hdr.cmd == VPCIE_CMD_DMA_WRITE)) { /* trace point: DMA served */
 		struct vpcie_dma_access da = {0};
 
 		if (m->payload && m->payload_len >= sizeof(da))
