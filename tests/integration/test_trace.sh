@@ -112,6 +112,9 @@ grep -q "junk.bin: offset 0: not a vpcie trace chunk" "$tmp/err" || fail "junk: 
 [ $? -eq 2 ] || fail "no format: exit status not 2"
 "$VPCIE" trace --text --pcap "$tmp/dev.bin" >/dev/null 2>&1
 [ $? -eq 2 ] || fail "two formats: exit status not 2"
+"$VPCIE" --trace >/dev/null 2>&1
+[ $? -eq 2 ] || fail "vpcie --trace without a file: exit status not 2"
+"$VPCIE" trace --help | grep -q -- '--perfetto' || fail "trace --help"
 "$VPCIE_EPF" --socket "$sock" --trace "$tmp/no/such/dir/t.bin" 2>"$tmp/err"
 [ $? -ne 0 ] && grep -q "cannot open trace" "$tmp/err" || fail "unwritable --trace accepted: $(cat "$tmp/err")"
 
