@@ -74,6 +74,7 @@ if command -v tshark >/dev/null 2>&1; then
 	tshark -X lua_script:"$LUA" -r "$tmp/t.pcap" -V >"$tmp/tshark.txt" 2>"$tmp/tshark.err" ||
 		fail "tshark: $(cat "$tmp/tshark.err")"
 	grep -qi malformed "$tmp/tshark.txt" && fail "tshark: malformed packets: $(grep -i malformed "$tmp/tshark.txt" | head -3)"
+	grep -qi "lua error" "$tmp/tshark.txt" "$tmp/tshark.err" && fail "tshark: the dissector failed: $(grep -hi "lua error" "$tmp/tshark.txt" "$tmp/tshark.err" | head -3)"
 	grep -q 'Command: REGION_READ (9)' "$tmp/tshark.txt" || fail "tshark: no REGION_READ decoded"
 	grep -q 'Command: DMA_WRITE (12)' "$tmp/tshark.txt" || fail "tshark: no DMA_WRITE decoded"
 	grep -q 'DMA count: 1024' "$tmp/tshark.txt" || fail "tshark: DMA count not decoded"
