@@ -150,6 +150,9 @@ void dev_cfg_reset(struct vpcie_dev *dev);
 void dev_do_reset(struct vpcie_dev *dev, enum vpcie_reset_kind kind);
 int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
 		      void *buf, size_t len, bool write);
+/* The same, saying how it came for the trace (VPCIE_TRACE_F_RING, _POSTED). */
+int dev_region_access_via(struct vpcie_dev *dev, unsigned region, uint64_t off, void *buf,
+			  size_t len, bool write, unsigned trace_flags);
 
 /* dma.c */
 int dev_dma_map(struct vpcie_dev *dev, const struct vpcie_dma_map *m, int fd);

@@ -170,16 +170,22 @@ static int region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
 }
 
 /* Every region access of the client, on the socket and the ring. */
-int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
-		      void *buf, size_t len, bool write)
+int dev_region_access_via(struct vpcie_dev *dev, unsigned region, uint64_t off, void *buf,
+			  size_t len, bool write, unsigned trace_flags)
 {
 	uint64_t t0 = DEV_TRACE_T0(dev);
 	int ret = region_access(dev, region, off, buf, len, write);
 
 	if (DEV_TRACING(dev)) /* trace point: region and config accesses */
 		vpcie_trace_access(dev->trace, t0, region, off, buf, len,
-				   write ? VPCIE_TRACE_F_WRITE : 0, ret);
+				   trace_flags | (write ? VPCIE_TRACE_F_WRITE : 0), ret);
 	return ret;
+}
+
+int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
+		      void *buf, size_t len, bool write)
+{
+	return dev_region_access_via(dev, region, off, buf, len, write, 0);
 }
 
 /* ---- Reset --------------------------------------------------------------- */
@@ -532,8 +538,9 @@ static int handle_region_write(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	int ret;
 
 	memcpy(&r, msg->payload, sizeof(r));
-	ret = dev_region_access(dev, r.region, r.offset,
-				(uint8_t *)msg->payload + sizeof(r), r.count, true);
+	ret = dev_region_access_via(dev, r.region, r.offset, (uint8_t *)msg->payload + sizeof(r),
+				    r.count, true,
+				    msg->hdr.flags & VPCIE_MSGF_NO_REPLY ? VPCIE_TRACE_F_POSTED : 0);
 	if (ret)
 		return send_error(dev, msg, -ret);
 	struct iovec iov = {&r, sizeof(r)};

@@ -205,13 +205,15 @@ static void handle(struct vpcie_dev *dev, const struct vpcie_ring_slot *s)
 		vpcie_dbg(&dev->log, "malformed ring slot (op %u, flags %#x, count %u)", s->op,
 			  s->flags, s->count);
 	} else if (s->op == VPCIE_RING_OP_READ) {
-		ret = dev_region_access(dev, s->index, s->offset, buf, s->count, false);
+		ret = dev_region_access_via(dev, s->index, s->offset, buf, s->count, false,
+					    VPCIE_TRACE_F_RING);
 		if (!ret) {
 			reply(dev, s, 0, buf, s->count);
 			return;
 		}
 	} else if (s->op == VPCIE_RING_OP_WRITE) {
-		ret = dev_region_access(dev, s->index, s->offset, (void *)s->data, s->count, true);
+		ret = dev_region_access_via(dev, s->index, s->offset, (void *)s->data, s->count, true,
+					    VPCIE_TRACE_F_RING | (posted ? VPCIE_TRACE_F_POSTED : 0));
 	}
 	if (ret) {
 		vpcie_dbg(&dev->log, "%s (id %u) region %u @%#llx+%u: error %d (%s)",

@@ -68,6 +68,21 @@ grep -q 'DMA .*write to host .*len 1024 via shared memory' "$tmp/t.txt" || fail 
 grep -q 'IRQ .*MSI vector 0 sent' "$tmp/t.txt" || fail "text: no MSI sent"
 grep -q 'host .*IRQ .*MSI vector 0 received' "$tmp/t.txt" || fail "text: host did not receive the MSI"
 
+# The ring transport and message DMA, traced into one shared file by both
+# sides (O_APPEND chunks): accesses via the ring, DMA by message on both.
+VPCIE_TRACE="$tmp/shared.bin" "$VPCIE_EPF" --socket "$sock" 2>>"$tmp/dev.log" &
+pid=$!
+VPCIE_TRACE="$tmp/shared.bin" VPCIE_HOST_RING=1 "$VPCIE" pcitest --socket "$sock" \
+	--no-shared -r -s 4096 >"$tmp/pcitest2.out" 2>&1 || fail "ring pcitest: $(cat "$tmp/pcitest2.out")"
+kill -TERM "$pid"
+wait "$pid" || fail "vpcie-epf-test exit status $? on SIGTERM"
+pid=
+"$VPCIE" trace --text "$tmp/shared.bin" >"$tmp/shared.txt" || fail "trace --text shared.bin"
+grep -q 'host .*ACCESS .*BAR0.* via ring' "$tmp/shared.txt" || fail "shared: no host access via the ring"
+grep -q 'device .*ACCESS .*BAR0.* via ring' "$tmp/shared.txt" || fail "shared: no device access via the ring"
+grep -q 'device .*DMA .*write to host .*len 4096 via message' "$tmp/shared.txt" || fail "shared: no device DMA by message"
+grep -q 'host .*DMA .*write to host .*len 4096 via message' "$tmp/shared.txt" || fail "shared: host did not serve the DMA"
+
 # pcap through tshark and the dissector.
 "$VPCIE" trace --pcap -o "$tmp/t.pcap" "$tmp/dev.bin" "$tmp/host.bin" || fail "trace --pcap"
 if command -v tshark >/dev/null 2>&1; then
