@@ -12,7 +12,7 @@
  *
  * Tracing is off unless a handle's options name a file
  * (vpcie_dev_opts.trace_path / vpcie_host_opts.trace_path; both default to
- * $VPCIE_TRACE). Off costs one test of a NULL pointer per transaction.
+ * $VPCIE_TRACE). Off costs a test of a NULL pointer (or two) per transaction.
  *
  * Timestamps are CLOCK_MONOTONIC nanoseconds, the same clock in every
  * process of the machine, so the traces of a device and of its host merge

@@ -173,12 +173,16 @@ static int region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
 int dev_region_access_via(struct vpcie_dev *dev, unsigned region, uint64_t off, void *buf,
 			  size_t len, bool write, unsigned trace_flags)
 {
-	uint64_t t0 = DEV_TRACE_T0(dev);
-	int ret = region_access(dev, region, off, buf, len, write);
+	uint64_t t0;
+	int ret;
 
-	if (DEV_TRACING(dev)) /* trace point: region and config accesses */
-		vpcie_trace_access(dev->trace, t0, region, off, buf, len,
-				   trace_flags | (write ? VPCIE_TRACE_F_WRITE : 0), ret);
+	if (!DEV_TRACING(dev))
+		return region_access(dev, region, off, buf, len, write);
+	/* trace point: region and config accesses */
+	t0 = vpcie_trace_now();
+	ret = region_access(dev, region, off, buf, len, write);
+	vpcie_trace_access(dev->trace, t0, region, off, buf, len,
+			   trace_flags | (write ? VPCIE_TRACE_F_WRITE : 0), ret);
 	return ret;
 }
 

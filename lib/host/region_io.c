@@ -76,11 +76,15 @@ static unsigned trace_path(const struct vpcie_host *h, size_t len)
 int vpcie_host_region_read(struct vpcie_host *h, unsigned index, uint64_t off,
 			   void *buf, size_t len)
 {
-	uint64_t t0 = h ? HOST_TRACE_T0(h) : 0;
-	int rc = region_read(h, index, off, buf, len);
+	uint64_t t0;
+	int rc;
 
-	if (h && HOST_TRACING(h)) /* trace point: region reads by message or ring */
-		vpcie_trace_access(h->trace, t0, index, off, buf, len, trace_path(h, len), rc);
+	if (!h || !HOST_TRACING(h))
+		return region_read(h, index, off, buf, len);
+	/* trace point: region reads by message or ring */
+	t0 = vpcie_trace_now();
+	rc = region_read(h, index, off, buf, len);
+	vpcie_trace_access(h->trace, t0, index, off, buf, len, trace_path(h, len), rc);
 	return rc;
 }
 
@@ -141,14 +145,17 @@ static int region_write_path(struct vpcie_host *h, unsigned index, uint64_t off,
 static int region_write(struct vpcie_host *h, unsigned index, uint64_t off,
 			const void *buf, size_t len, bool posted)
 {
-	uint64_t t0 = h ? HOST_TRACE_T0(h) : 0;
-	int rc = region_write_path(h, index, off, buf, len, posted);
+	uint64_t t0;
+	int rc;
 
-	if (h && HOST_TRACING(h)) /* trace point: region writes by message or ring */
-		vpcie_trace_access(h->trace, t0, index, off, buf, len,
-				   VPCIE_TRACE_F_WRITE | (posted ? VPCIE_TRACE_F_POSTED : 0) |
-					   trace_path(h, len),
-				   rc);
+	if (!h || !HOST_TRACING(h))
+		return region_write_path(h, index, off, buf, len, posted);
+	/* trace point: region writes by message or ring */
+	t0 = vpcie_trace_now();
+	rc = region_write_path(h, index, off, buf, len, posted);
+	vpcie_trace_access(h->trace, t0, index, off, buf, len,
+			   VPCIE_TRACE_F_WRITE | (posted ? VPCIE_TRACE_F_POSTED : 0) | trace_path(h, len),
+			   rc);
 	return rc;
 }
 
