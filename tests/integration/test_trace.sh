@@ -61,6 +61,27 @@ names = {e["args"]["name"] for e in ev if e["name"] == "process_name"}
 assert any(n.startswith("device ") for n in names) and any(n.startswith("host ") for n in names), names
 PY
 
+# Device and host in one process (as in a test program): the host's chunks
+# rewritten to the device's pid must still give separate, named tracks.
+python3 - "$tmp/dev.bin" "$tmp/host.bin" "$tmp/onepid.bin" <<'PY' || fail "rewriting pids"
+import struct, sys
+dev, host = (open(p, "rb").read() for p in sys.argv[1:3])
+pid = struct.unpack_from("<I", dev, 16)[0]
+out, off = bytearray(host), 0
+while off < len(out):
+    struct.pack_into("<I", out, off + 16, pid)
+    off += 48 + 80 * struct.unpack_from("<I", out, off + 20)[0]
+open(sys.argv[3], "wb").write(dev + bytes(out))
+PY
+"$VPCIE" trace --perfetto -o "$tmp/onepid.json" "$tmp/onepid.bin" || fail "trace --perfetto onepid.bin"
+"$CHECK_JSON" "$tmp/onepid.json" "device BAR0" "host BAR0" "device DMA" || fail "onepid.json: tracks not separate"
+python3 - "$tmp/onepid.json" <<'PY' || fail "onepid.json: not one process named for both sides"
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+names = [e["args"]["name"] for e in ev if e["name"] == "process_name"]
+assert len(names) == 1 and "device " in names[0] and " + host " in names[0], names
+PY
+
 # Text: register names from the config map, the DMA and the interrupt.
 "$VPCIE" trace --text "$tmp/dev.bin" "$tmp/host.bin" >"$tmp/t.txt" || fail "trace --text"
 grep -q '(COMMAND)' "$tmp/t.txt" || fail "text: no COMMAND register name"

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `vpcie trace --perfetto`: Chrome trace-event JSON, which Perfetto UI and
- * chrome://tracing open. A process per traced handle (pid = its pid; the
- * device and the host of a session are two processes of one timeline), and
- * in each a track (tid) per BAR, config space, ROM, DMA, interrupts, and
+ * chrome://tracing open. A process per traced pid (the device and the host
+ * of a session are two processes of one timeline; a pid with both sides
+ * gets both sets of tracks, host tids offset by TID_HOST), and in each a
+ * track (tid) per BAR, config space, ROM, DMA, interrupts, and
  * one for the connection (connect, reset, faults, posted batches).
  * Transactions are complete events ("X", with their duration); interrupts
  * and connection events are instants ("i"). Timestamps are microseconds of
@@ -24,6 +25,7 @@ enum {
 	TID_DMA = 100,
 	TID_IRQ = 101,
 	TID_CONN = 102,
+	TID_HOST = 1000,  /* added for host records: a process may hold both sides */
 };
 
 static unsigned track_of(const struct vpcie_trace_rec *r)
@@ -168,6 +170,41 @@ static bool is_instant(const struct vpcie_trace_rec *r)
 	       r->type == VPCIE_TRACE_DISCONNECT || r->type == VPCIE_TRACE_FAULT;
 }
 
+/* Whether another source shares pid with source i, on the other side. */
+static bool both_sides(const struct vpcie_trace_set *set, unsigned i)
+{
+	for (unsigned j = 0; j < set->nsrcs; j++)
+		if (set->srcs[j].pid == set->srcs[i].pid && set->srcs[j].side != set->srcs[i].side)
+			return true;
+	return false;
+}
+
+/* One process_name per pid: "device NAME", "host NAME", or both joined. */
+static void process_names(FILE *f, const struct vpcie_trace_set *set, bool *first)
+{
+	for (unsigned i = 0; i < set->nsrcs; i++) {
+		char name[160] = "";
+		size_t n = 0;
+		bool dup = false;
+
+		for (unsigned j = 0; j < i && !dup; j++)
+			dup = set->srcs[j].pid == set->srcs[i].pid;
+		if (dup)
+			continue;
+		for (unsigned j = i; j < set->nsrcs && n < sizeof(name) - 1; j++) {
+			const struct vpcie_trace_src *s = &set->srcs[j];
+			int w;
+
+			if (s->pid != set->srcs[i].pid)
+				continue;
+			w = snprintf(name + n, sizeof(name) - n, "%s%s %s", n ? " + " : "",
+				     trace_side_name(s->side), s->name[0] ? s->name : "?");
+			n = w < 0 ? n : n + (size_t)w >= sizeof(name) ? sizeof(name) - 1 : n + (size_t)w;
+		}
+		put(f, meta("process_name", set->srcs[i].pid, 0, name), first);
+	}
+}
+
 int trace_write_json(FILE *f, const struct vpcie_trace_set *set)
 {
 	bool first = true;
@@ -177,26 +214,26 @@ int trace_write_json(FILE *f, const struct vpcie_trace_set *set)
 	if (!seen)
 		return -ENOMEM;
 	fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", f);
-	for (unsigned i = 0; i < set->nsrcs; i++) {
-		const struct vpcie_trace_src *s = &set->srcs[i];
-		char name[64];
-
-		snprintf(name, sizeof(name), "%s %s", trace_side_name(s->side),
-			 s->name[0] ? s->name : "?");
-		put(f, meta("process_name", s->pid, 0, name), &first);
-	}
+	process_names(f, set, &first);
 	for (size_t i = 0; i < set->nevs; i++) {
 		const struct vpcie_trace_ev *e = &set->evs[i];
 		const struct vpcie_trace_rec *r = &e->rec;
 		const struct vpcie_trace_src *s = &set->srcs[e->src];
-		unsigned tid = track_of(r);
-		unsigned bit = tid < TID_DMA ? tid - 1 : 64 + (tid - TID_DMA);
+		unsigned track = track_of(r);
+		unsigned tid = track + (s->side == VPCIE_TRACE_SIDE_HOST ? TID_HOST : 0);
+		unsigned bit = track < TID_DMA ? track - 1 : 64 + (track - TID_DMA);
 		json_object *o, *args = json_object_new_object();
 		char name[64], ts[32];
 
 		if (!(seen[2 * e->src + bit / 64] & (1ull << (bit % 64)))) {
 			seen[2 * e->src + bit / 64] |= 1ull << (bit % 64);
-			track_name(tid, name);
+			if (both_sides(set, e->src)) {
+				int w = snprintf(name, sizeof(name), "%s ", trace_side_name(s->side));
+
+				track_name(track, name + w);
+			} else {
+				track_name(track, name);
+			}
 			put(f, meta("thread_name", s->pid, tid, name), &first);
 		}
 		describe(r, s->side, name, args);
