@@ -25,13 +25,15 @@ EXPECTED = [
     "mmio.posted.4.nopoll", "irq.msi.nopoll",
     "ring.mmio.read.4", "ring.mmio.posted.4", "ring.irq.msi",
     "conn.open_map", "multi.1", "multi.16",
+    "trace.mmio.read.4", "trace.dma.shm.to_host.1048576",
 ]
 EXPECTED_FLOORS = ["floor.sock.rr.32.36", "floor.sock.rr_poll.32.36",
                    "floor.sock.rr_evloop.32.36", "floor.spin.rr.32.36", "floor.spin.notify",
                    "floor.eventfd", "floor.eventfd_poll", "floor.eventfd_poll.intx",
                    "floor.sock.oneway.36", "floor.sock.batch.36", "floor.sock.batch_poll.36",
                    "floor.memcpy.to_host.4096", "floor.sock.xfer.to_host.4096",
-                   "floor.sock.xfer_mixed.to_host.4096", "floor.connect"]
+                   "floor.sock.xfer_mixed.to_host.4096", "floor.connect",
+                   "floor.untraced.mmio.read.4", "floor.untraced.dma.shm.to_host.1048576"]
 KINDS = {"latency": "ns", "bandwidth": "MB/s", "rate": "ops/s"}
 DISCIPLINES = ("block", "poll", "spin", "none", "mixed")
 # Floors named for their discipline.

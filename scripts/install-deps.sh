@@ -15,6 +15,7 @@ pkgs=(
 	pciutils                                  # lspci decodes our config dumps in tests
 	python3                                   # test-result summary
 	gnuplot-nox                               # `vpcie bench --plot`: latency/bandwidth PNGs (no X11)
+	tshark                                    # the trace test decodes `vpcie trace --pcap` (tools/wireshark/vpcie.lua)
 	# guest tests (scripts/vm): fetch and unpack Debian's QEMU/kernel packages,
 	# build pci_endpoint_test.ko and static guest programs
 	xz-utils make binutils libc6-dev debian-archive-keyring
@@ -33,5 +34,7 @@ SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# tshark: no setuid dumpcap group (asked interactively otherwise); we only read files.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

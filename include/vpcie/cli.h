@@ -57,6 +57,7 @@ enum {
 	VPCIE_CLI_FAULT,
 	VPCIE_CLI_FAULT_CONTROL,
 	VPCIE_CLI_PSK_FILE,
+	VPCIE_CLI_TRACE,
 };
 
 /* Short options of the shared set: -s PATH, -v. */
@@ -77,6 +78,7 @@ enum {
 	{"log", required_argument, NULL, VPCIE_CLI_LOG},                      \
 	{"fault", required_argument, NULL, VPCIE_CLI_FAULT},                  \
 	{"fault-control", no_argument, NULL, VPCIE_CLI_FAULT_CONTROL},        \
+	{"trace", required_argument, NULL, VPCIE_CLI_TRACE},                  \
 	{"verbose", no_argument, NULL, 'v'}
 
 #define VPCIE_CLI_MAX_FAULTS 32u

@@ -110,6 +110,10 @@ struct vpcie_dev_opts {
 	/* TLS 1.3 with this pre-shared key file (vpcie/tls.h) on every TCP
 	 * connection; needed to listen on a non-loopback address. NULL: none. */
 	const char *psk_file;
+	/* Record every transaction into this file (vpcie/trace.h, docs/trace.md);
+	 * NULL: off. Default $VPCIE_TRACE. vpcie_dev_new() fails if it cannot
+	 * be opened. */
+	const char *trace_path;
 	/* New fields go here, at the end (see "ABI" below). */
 };
 

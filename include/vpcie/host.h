@@ -62,6 +62,9 @@ struct vpcie_host_opts {
 	/* TLS 1.3 with this pre-shared key file (vpcie/tls.h) over TCP; needed
 	 * to reach a non-loopback address. NULL (default): plaintext. */
 	const char *psk_file;
+	/* Record every transaction into this file (vpcie/trace.h, docs/trace.md);
+	 * NULL: off. Default $VPCIE_TRACE. Opening fails if it cannot be opened. */
+	const char *trace_path;
 };
 
 /*

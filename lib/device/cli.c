@@ -78,6 +78,11 @@ int vpcie_cli_option(struct vpcie_cli *cli, struct vpcie_dev_opts *opts, int c,
 	case VPCIE_CLI_DMA_MESSAGES:
 		opts->dma_shm = false;
 		return 1;
+	case VPCIE_CLI_TRACE:
+		if (!arg || !*arg)
+			return bad(cli, "--trace", arg, "a file name");
+		opts->trace_path = arg;
+		return 1;
 	case VPCIE_CLI_NO_RING:
 		opts->offer_ring = false;
 		return 1;
@@ -159,6 +164,8 @@ void vpcie_cli_usage(FILE *f)
 	      "                        grammar in docs/fault.md\n"
 	      "      --fault-control   change faults at run time: `vpcie fault --socket PATH`\n"
 	      "                        talks to PATH.fault (mode 0600)\n"
+	      "      --trace FILE      record every transaction into FILE (or $VPCIE_TRACE;\n"
+	      "                        see `vpcie trace`)\n"
 	      "  -v, --verbose         same as --log debug\n",
 	      f);
 }

@@ -9,6 +9,7 @@
 #include <vpcie/device.h>
 #include <vpcie/ring.h>
 #include <vpcie/tls.h>
+#include <vpcie/trace.h>
 #include <vpcie/transport.h>
 
 #include "../util/spin.h"
@@ -146,7 +147,12 @@ struct vpcie_dev {
 	bool drop_client;                   /* dispatcher found the client broken */
 	const char *drop_why;               /* if set, the reason logged for it */
 	struct dev_fault *fault;            /* fault injection (fault_hooks.c); NULL: none */
+	struct vpcie_trace *trace;          /* opts.trace_path open, or NULL */
 };
+
+/* Trace points (vpcie/trace.h) cost this one test when tracing is off. */
+#define DEV_TRACING(dev) __builtin_expect((dev)->trace != NULL, 0)
+#define DEV_TRACE_T0(dev) (DEV_TRACING(dev) ? vpcie_trace_now() : 0)
 
 /* dispatch.c */
 int dev_handle_msg(struct vpcie_dev *dev, struct vpcie_msg *msg);
@@ -159,6 +165,9 @@ int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
 /* The access itself: config space, ROM, BAR memory, callbacks, MSI-X. */
 int dev_region_route(struct vpcie_dev *dev, unsigned region, uint64_t off,
 		     void *buf, size_t len, bool write);
+/* The same, saying how it came for the trace (VPCIE_TRACE_F_RING, _POSTED). */
+int dev_region_access_via(struct vpcie_dev *dev, unsigned region, uint64_t off, void *buf,
+			  size_t len, bool write, unsigned trace_flags);
 
 /* dma.c */
 int dev_dma_map(struct vpcie_dev *dev, const struct vpcie_dma_map *m, int fd);

@@ -35,6 +35,9 @@ static void opts_defaults(struct vpcie_dev_opts *opts)
 	opts->poll_max_us = vpcie_env_poll_us(50);
 	opts->offer_ring = !(getenv("VPCIE_DEV_RING") && !strcmp(getenv("VPCIE_DEV_RING"), "0"));
 	opts->ring_slots = VPCIE_RING_SLOTS_DEFAULT;
+	opts->trace_path = getenv("VPCIE_TRACE");
+	if (opts->trace_path && !*opts->trace_path)
+		opts->trace_path = NULL;
 }
 
 void vpcie_dev_opts_defaults_sized(struct vpcie_dev_opts *opts, size_t size)
@@ -88,6 +91,18 @@ struct vpcie_dev *vpcie_dev_new_sized(const struct vpcie_ids *ids, size_t ids_si
 	dev->opaque = opaque;
 	vpcie_cfg_init(&dev->cfg, &id);
 	dev->listen_fd = dev->timer_fd = dev->signal_fd = -1;
+	if (dev->opts.trace_path) {
+		int ret = vpcie_trace_open(&dev->trace, dev->opts.trace_path,
+					   VPCIE_TRACE_SIDE_DEVICE, dev->opts.name);
+
+		if (ret) {
+			vpcie_err(&dev->log, "cannot open trace %s: %s", dev->opts.trace_path,
+				  strerror(-ret));
+			free(dev);
+			errno = -ret;
+			return NULL;
+		}
+	}
 	for (unsigned i = 0; i < 6; i++)
 		dev->bars[i].memfd = -1;
 	dev->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -153,6 +168,7 @@ void vpcie_dev_free(struct vpcie_dev *dev)
 	free(dev->zombies);
 	free(dev->deferred);
 	dev_fault_free(dev);
+	vpcie_trace_close(dev->trace);
 	free(dev);
 }
 
@@ -501,6 +517,8 @@ static int attach_chan(struct vpcie_dev *dev, struct vpcie_chan *ch)
 	dev->xfer_limit = dev->opts.max_data_xfer_size;
 	vpcie_caps_defaults(&dev->peer);
 	vpcie_dbg(&dev->log, "client connected");
+	if (DEV_TRACING(dev)) /* trace point: connect */
+		vpcie_trace_event(dev->trace, 0, VPCIE_TRACE_CONNECT, 0, 0, 0, 0, 0, 0, NULL);
 	return 0;
 }
 
@@ -537,6 +555,8 @@ void dev_drop_client(struct vpcie_dev *dev, const char *why)
 		why = dev->drop_why;
 	dev->drop_why = NULL;
 	vpcie_info(&dev->log, "client disconnected: %s", why);
+	if (DEV_TRACING(dev)) /* trace point: disconnect */
+		vpcie_trace_event(dev->trace, 0, VPCIE_TRACE_DISCONNECT, 0, 0, 0, 0, 0, 0, why);
 	epoll_ctl(dev->epfd, EPOLL_CTL_DEL, vpcie_chan_fd(dev->chan), NULL);
 	vpcie_chan_free(dev->chan);
 	dev->chan = NULL;
@@ -908,6 +928,8 @@ static int dev_dispatch(struct vpcie_dev *dev, int timeout_ms, bool external)
 	watch_partial(dev);
 	if (external)
 		dev_ring_sleep(dev);
+	if (DEV_TRACING(dev))
+		vpcie_trace_tick(dev->trace); /* a natural point to write the trace */
 	return 0;
 }
 

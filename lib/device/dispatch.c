@@ -148,8 +148,8 @@ static int bar_access(struct vpcie_dev *dev, unsigned n, uint64_t off, uint8_t *
 	return 0;
 }
 
-int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
-		      void *buf, size_t len, bool write)
+static int region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
+			 void *buf, size_t len, bool write)
 {
 	if (region >= DEV_NUM_REGIONS || len == 0 ||
 	    !vpcie_range_ok(off, len, region_size(dev, region)))
@@ -177,6 +177,29 @@ int dev_region_route(struct vpcie_dev *dev, unsigned region, uint64_t off,
 	}
 }
 
+/* Every region access of the client, on the socket and the ring. */
+int dev_region_access_via(struct vpcie_dev *dev, unsigned region, uint64_t off, void *buf,
+			  size_t len, bool write, unsigned trace_flags)
+{
+	uint64_t t0;
+	int ret;
+
+	if (!DEV_TRACING(dev))
+		return region_access(dev, region, off, buf, len, write);
+	/* trace point: region and config accesses */
+	t0 = vpcie_trace_now();
+	ret = region_access(dev, region, off, buf, len, write);
+	vpcie_trace_access(dev->trace, t0, region, off, buf, len,
+			   trace_flags | (write ? VPCIE_TRACE_F_WRITE : 0), ret);
+	return ret;
+}
+
+int dev_region_access(struct vpcie_dev *dev, unsigned region, uint64_t off,
+		      void *buf, size_t len, bool write)
+{
+	return dev_region_access_via(dev, region, off, buf, len, write, 0);
+}
+
 /* ---- Reset --------------------------------------------------------------- */
 
 void dev_cfg_reset(struct vpcie_dev *dev)
@@ -188,6 +211,9 @@ void dev_cfg_reset(struct vpcie_dev *dev)
 void dev_do_reset(struct vpcie_dev *dev, enum vpcie_reset_kind kind)
 {
 	vpcie_info(&dev->log, "%s", kind == VPCIE_RESET_FLR ? "function level reset" : "device reset");
+	if (DEV_TRACING(dev)) /* trace point: reset */
+		vpcie_trace_event(dev->trace, 0, VPCIE_TRACE_RESET, 0, 0, 0, 0, 0,
+				  kind == VPCIE_RESET_FLR, NULL);
 	dev_cfg_reset(dev);
 	dev_irq_reset_state(dev);
 	/* As vfio-pci does: MSI/MSI-X are torn down; the client sets them up again. */
@@ -532,8 +558,9 @@ static int handle_region_write(struct vpcie_dev *dev, struct vpcie_msg *msg)
 	int ret;
 
 	memcpy(&r, msg->payload, sizeof(r));
-	ret = dev_region_access(dev, r.region, r.offset,
-				(uint8_t *)msg->payload + sizeof(r), r.count, true);
+	ret = dev_region_access_via(dev, r.region, r.offset, (uint8_t *)msg->payload + sizeof(r),
+				    r.count, true,
+				    msg->hdr.flags & VPCIE_MSGF_NO_REPLY ? VPCIE_TRACE_F_POSTED : 0);
 	if (ret == DEV_FAULT_NOREPLY)
 		return 0;
 	if (ret)

@@ -483,7 +483,10 @@ int dev_dma_rw(struct vpcie_dev *dev, uint64_t addr, void *data, size_t len, boo
 		n = m->addr + m->size - addr;
 		if (n > len)
 			n = len;
-		if (m->ptr) {
+		uint64_t t0 = DEV_TRACE_T0(dev);
+		bool shm = m->ptr != NULL;
+
+		if (shm) {
 			uint8_t *p = m->ptr + m->map_skew + (addr - m->addr);
 
 			if (write)
@@ -496,6 +499,10 @@ int dev_dma_rw(struct vpcie_dev *dev, uint64_t addr, void *data, size_t len, boo
 				n = dma_chunk(dev, write);
 			ret = write ? msg_write(dev, addr, buf, n) : msg_read(dev, addr, buf, n);
 		}
+		if (DEV_TRACING(dev)) /* trace point: DMA, one record per piece */
+			vpcie_trace_dma(dev->trace, t0, addr, n,
+					(write ? VPCIE_TRACE_F_WRITE : 0) | (shm ? 0 : VPCIE_TRACE_F_MSG),
+					ret);
 		addr += n;
 		buf += n;
 		len -= n;
@@ -537,5 +544,7 @@ void *vpcie_dev_dma_ptr(struct vpcie_dev *dev, uint64_t addr, size_t len, bool w
 	m = find_map(dev, addr);
 	if (!m || !m->ptr || !vpcie_range_within(addr, len, m->addr, m->size))
 		return NULL;
+	if (DEV_TRACING(dev)) /* trace point: zero-copy DMA (when the pointer is taken) */
+		vpcie_trace_dma(dev->trace, 0, addr, len, write ? VPCIE_TRACE_F_WRITE : 0, 0);
 	return m->ptr + m->map_skew + (addr - m->addr);
 }

@@ -75,6 +75,8 @@ static void log_hit(struct vpcie_dev *dev, const struct vpcie_fault_hit *hit, co
 		  "fault #%u %s fired (%s; #%" PRIu64 "): %s%s", hit->id, spec, hit->trigger,
 		  hit->fired, what,
 		  hit->fired == DEV_FAULT_LOG_EACH ? " (further firings at debug level)" : "");
+	if (DEV_TRACING(dev)) /* trace point: an injected fault (the rule, cut to fit) */
+		vpcie_trace_fault(dev->trace, 0, 0, spec);
 }
 
 /* Surprise removal: the dispatcher closes the client's socket once the

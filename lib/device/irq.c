@@ -162,13 +162,16 @@ static void irq_message(struct vpcie_dev *dev, unsigned index, unsigned n)
  * notice when the ring is up and has room, else through the eventfd. */
 static void trigger(struct vpcie_dev *dev, unsigned index, unsigned n, int fd)
 {
-	if (fd == DEV_IRQ_BY_MSG) {
+	uint64_t t0 = DEV_TRACE_T0(dev);
+	bool ring = false;
+
+	if (fd == DEV_IRQ_BY_MSG)
 		irq_message(dev, index, n);
-		return;
-	}
-	if (dev->ring && dev_ring_irq(dev, index, n) == 0)
-		return;
-	notify(fd);
+	else if (!(ring = dev->ring && dev_ring_irq(dev, index, n) == 0))
+		notify(fd);
+	if (DEV_TRACING(dev)) /* trace point: interrupt sent */
+		vpcie_trace_event(dev->trace, t0, VPCIE_TRACE_IRQ, index, n, 0,
+				  ring ? VPCIE_TRACE_F_RING : 0, 0, 0, NULL);
 }
 
 /* Signal the client's eventfd for vector n of index. */
@@ -325,7 +328,7 @@ int vpcie_dev_irq_intx(struct vpcie_dev *dev, bool asserted)
 /* ---- Raising and pending delivery ----------------------------------------- */
 
 /* Fault injection (fault_hooks.c) sees every interrupt first. */
-int vpcie_dev_irq_raise(struct vpcie_dev *dev, unsigned n)
+static int irq_raise(struct vpcie_dev *dev, unsigned n)
 {
 	if (dev->fault)
 		return dev_fault_irq(dev, n);
@@ -366,6 +369,26 @@ int dev_irq_raise(struct vpcie_dev *dev, unsigned n)
 	default:
 		return -ENODEV;
 	}
+}
+
+int vpcie_dev_irq_raise(struct vpcie_dev *dev, unsigned n)
+{
+	static const unsigned index[] = {
+		[VPCIE_IRQ_NONE] = VFIO_PCI_INTX_IRQ_INDEX, [VPCIE_IRQ_INTX] = VFIO_PCI_INTX_IRQ_INDEX,
+		[VPCIE_IRQ_MSI] = VFIO_PCI_MSI_IRQ_INDEX, [VPCIE_IRQ_MSIX] = VFIO_PCI_MSIX_IRQ_INDEX,
+	};
+	uint64_t t0 = DEV_TRACE_T0(dev);
+	int ret = irq_raise(dev, n);
+
+	if (DEV_TRACING(dev)) { /* trace point: the program raised an interrupt */
+		enum vpcie_irq_mode mode = vpcie_dev_irq_mode(dev);
+		bool held = ret == 0 && mode != VPCIE_IRQ_NONE && vpcie_dev_irq_pending(dev, n);
+
+		vpcie_trace_event(dev->trace, t0, VPCIE_TRACE_IRQ_RAISE, index[mode], n, 0,
+				  held ? VPCIE_TRACE_F_MASKED | VPCIE_TRACE_F_PENDING : 0, ret,
+				  mode, NULL);
+	}
+	return ret;
 }
 
 bool vpcie_dev_irq_pending(struct vpcie_dev *dev, unsigned n)
@@ -448,7 +471,7 @@ static int set_eventfds(struct vpcie_dev *dev, struct dev_irq *q, int *arr,
 	return 0;
 }
 
-int dev_set_irqs(struct vpcie_dev *dev, const struct vpcie_irq_set *s, struct vpcie_msg *msg)
+static int set_irqs(struct vpcie_dev *dev, const struct vpcie_irq_set *s, struct vpcie_msg *msg)
 {
 	uint32_t data = s->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
 	uint32_t action = s->flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
@@ -492,6 +515,17 @@ int dev_set_irqs(struct vpcie_dev *dev, const struct vpcie_irq_set *s, struct vp
 	}
 	dev_irq_update(dev);
 	return 0;
+}
+
+int dev_set_irqs(struct vpcie_dev *dev, const struct vpcie_irq_set *s, struct vpcie_msg *msg)
+{
+	uint64_t t0 = DEV_TRACE_T0(dev);
+	int ret = set_irqs(dev, s, msg);
+
+	if (DEV_TRACING(dev)) /* trace point: SET_IRQS */
+		vpcie_trace_event(dev->trace, t0, VPCIE_TRACE_IRQ_SET, s->index, s->start, s->count,
+				  0, ret, s->flags, NULL);
+	return ret;
 }
 
 /* ---- MSI-X table and PBA in a BAR ------------------------------------------ */

@@ -205,7 +205,8 @@ static void handle(struct vpcie_dev *dev, const struct vpcie_ring_slot *s)
 		vpcie_dbg(&dev->log, "malformed ring slot (op %u, flags %#x, count %u)", s->op,
 			  s->flags, s->count);
 	} else if (s->op == VPCIE_RING_OP_READ) {
-		ret = dev_region_access(dev, s->index, s->offset, buf, s->count, false);
+		ret = dev_region_access_via(dev, s->index, s->offset, buf, s->count, false,
+					    VPCIE_TRACE_F_RING);
 		if (ret == DEV_FAULT_NOREPLY)
 			return;
 		if (!ret) {
@@ -213,7 +214,8 @@ static void handle(struct vpcie_dev *dev, const struct vpcie_ring_slot *s)
 			return;
 		}
 	} else if (s->op == VPCIE_RING_OP_WRITE) {
-		ret = dev_region_access(dev, s->index, s->offset, (void *)s->data, s->count, true);
+		ret = dev_region_access_via(dev, s->index, s->offset, (void *)s->data, s->count, true,
+					    VPCIE_TRACE_F_RING | (posted ? VPCIE_TRACE_F_POSTED : 0));
 		if (ret == DEV_FAULT_NOREPLY)
 			return;
 	}

@@ -36,6 +36,9 @@ static void opts_defaults(struct vpcie_host_opts *opts)
 	opts->log_level = VPCIE_LOG_WARN;
 	opts->poll_max_us = vpcie_env_poll_us(50);
 	opts->ring = getenv("VPCIE_HOST_RING") && !strcmp(getenv("VPCIE_HOST_RING"), "1");
+	opts->trace_path = getenv("VPCIE_TRACE");
+	if (opts->trace_path && !*opts->trace_path)
+		opts->trace_path = NULL;
 }
 
 void vpcie_host_opts_defaults_sized(struct vpcie_host_opts *opts, size_t size)
@@ -85,7 +88,7 @@ static void dma_refuse(struct vpcie_host *h, struct vpcie_chan *ch,
 }
 
 /* Serve one command message from the device. */
-static void host_serve(struct vpcie_host *h, struct vpcie_chan *ch, const struct vpcie_msg *m)
+static void serve_cmd(struct vpcie_host *h, struct vpcie_chan *ch, const struct vpcie_msg *m)
 {
 	const struct vpcie_dma_access *da = m->payload;
 	struct vpcie_host_mem *mem;
@@ -149,6 +152,24 @@ static void host_serve(struct vpcie_host *h, struct vpcie_chan *ch, const struct
 	}
 	if (rc < 0)
 		mark_broken(h, rc, "DMA reply");
+}
+
+static void host_serve(struct vpcie_host *h, struct vpcie_chan *ch, const struct vpcie_msg *m)
+{
+	uint64_t t0 = HOST_TRACE_T0(h), refused = h->dma_refused;
+
+	serve_cmd(h, ch, m);
+	if (HOST_TRACING(h) && (m->hdr.cmd == VPCIE_CMD_DMA_READ ||
+				m->hdr.cmd == VPCIE_CMD_DMA_WRITE)) { /* trace point: DMA served */
+		struct vpcie_dma_access da = {0};
+
+		if (m->payload && m->payload_len >= sizeof(da))
+			memcpy(&da, m->payload, sizeof(da));
+		vpcie_trace_dma(h->trace, t0, da.addr, da.count,
+				VPCIE_TRACE_F_MSG |
+					(m->hdr.cmd == VPCIE_CMD_DMA_WRITE ? VPCIE_TRACE_F_WRITE : 0),
+				h->dma_refused != refused ? -EFAULT : 0);
+	}
 }
 
 /* ---- The event pump ------------------------------------------------------ */
@@ -406,8 +427,14 @@ int host_flush(struct vpcie_host *h)
 
 	if (!h->post_len)
 		return 0;
+	uint64_t t0 = HOST_TRACE_T0(h);
+
 	rc = vpcie_chan_send_raw(h->ch, h->post, h->post_len, h->opts.timeout_ms);
+	if (HOST_TRACING(h)) /* trace point: a batch of posted writes sent */
+		vpcie_trace_event(h->trace, t0, VPCIE_TRACE_POST_BATCH, 0, 0, h->post_len, 0,
+				  rc < 0 ? rc : 0, h->post_count, NULL);
 	h->post_len = 0;
+	h->post_count = 0;
 	return rc < 0 ? mark_broken(h, rc, "posted writes") : 0;
 }
 
@@ -460,6 +487,7 @@ int host_post_write(struct vpcie_host *h, unsigned index, uint64_t off, const vo
 	memcpy(h->post + h->post_len + sizeof(hdr), &ra, sizeof(ra));
 	memcpy(h->post + h->post_len + sizeof(hdr) + sizeof(ra), data, count);
 	h->post_len += size;
+	h->post_count++;
 	return h->post_len >= HOST_POST_FLUSH ? host_flush(h) : 0;
 }
 
@@ -557,6 +585,8 @@ int host_request(struct vpcie_host *h, unsigned cmd, uint32_t flags,
 		*reply = local;
 	else
 		vpcie_msg_release(&local);
+	if (HOST_TRACING(h))
+		vpcie_trace_tick(h->trace); /* a natural point to write the trace */
 	return 0;
 }
 
@@ -738,6 +768,17 @@ struct vpcie_host *vpcie_host_open_fd_sized(int fd, const struct vpcie_host_opts
 	vpcie_caps_defaults(&h->peer);
 	h->peer.twin_fd_index = -1;
 	h->xfer = h->opts.max_data_xfer_size;
+	if (h->opts.trace_path) {
+		rc = vpcie_trace_open(&h->trace, h->opts.trace_path, VPCIE_TRACE_SIDE_HOST,
+				      program_invocation_short_name);
+		if (rc < 0) {
+			vpcie_err(&h->lg, "cannot open trace %s: %s", h->opts.trace_path,
+				  strerror(-rc));
+			free(h);
+			close(fd);
+			goto fail_fd;
+		}
+	}
 
 	host_chan_limits(h, &lim);
 	if (h->opts.psk_file) {
@@ -757,6 +798,7 @@ struct vpcie_host *vpcie_host_open_fd_sized(int fd, const struct vpcie_host_opts
 	}
 	if (!h->ch) {
 		rc = errno ? -errno : -ENOMEM;
+		vpcie_trace_close(h->trace);
 		free(h);
 		goto fail_fd;
 	}
@@ -769,6 +811,8 @@ struct vpcie_host *vpcie_host_open_fd_sized(int fd, const struct vpcie_host_opts
 			*err = rc;
 		return NULL;
 	}
+	if (HOST_TRACING(h)) /* trace point: connect */
+		vpcie_trace_event(h->trace, 0, VPCIE_TRACE_CONNECT, 0, 0, 0, 0, 0, 0, NULL);
 	if (err)
 		*err = 0;
 	return h;
@@ -819,6 +863,10 @@ void vpcie_host_close(struct vpcie_host *h)
 	if (h->ch)
 		vpcie_chan_free(h->ch);
 	free(h->post);
+	if (HOST_TRACING(h)) /* trace point: disconnect */
+		vpcie_trace_event(h->trace, 0, VPCIE_TRACE_DISCONNECT, 0, 0, 0, 0, 0, 0,
+				  h->broken ? "connection broken" : "closed");
+	vpcie_trace_close(h->trace);
 	free(h);
 }
 
@@ -903,7 +951,11 @@ int vpcie_host_reset(struct vpcie_host *h)
 
 	if (!h)
 		return -EINVAL;
+	uint64_t t0 = HOST_TRACE_T0(h);
+
 	rc = host_request(h, VPCIE_CMD_DEVICE_RESET, 0, NULL, 0, NULL, 0, NULL);
+	if (HOST_TRACING(h)) /* trace point: reset */
+		vpcie_trace_event(h->trace, t0, VPCIE_TRACE_RESET, 0, 0, 0, 0, rc, 0, NULL);
 	/* Whatever the outcome, our view of BARs and vectors is stale. */
 	memset(h->bars, 0, sizeof(h->bars));
 	host_irq_forget(h);

@@ -16,6 +16,7 @@
 
 #include <vpcie/host.h>
 #include <vpcie/ring.h>
+#include <vpcie/trace.h>
 #include <vpcie/transport.h>
 
 #include "../util/spin.h"
@@ -112,6 +113,7 @@ struct vpcie_host {
 	 * before anything that sends a request, waits, or touches a mapping. */
 	uint8_t *post;
 	size_t post_len;
+	unsigned post_count;      /* writes in post (for the trace) */
 	/* Commands without a reply went on the socket (posted writes, queued or
 	 * sent) and no later reply has shown that the device handled them:
 	 * an access through a mapping must fence first (host_fence()). The
@@ -142,7 +144,13 @@ struct vpcie_host {
 	unsigned msix_bir;
 	uint32_t msix_table_off;
 	unsigned msix_table_size;
+
+	struct vpcie_trace *trace; /* opts.trace_path open, or NULL */
 };
+
+/* Trace points (vpcie/trace.h) cost this one test when tracing is off. */
+#define HOST_TRACING(h) __builtin_expect((h)->trace != NULL, 0)
+#define HOST_TRACE_T0(h) (HOST_TRACING(h) ? vpcie_trace_now() : 0)
 
 /* ---- host.c ------------------------------------------------------------- */
 

@@ -36,8 +36,13 @@ static int set_irqs(struct vpcie_host *h, uint32_t flags, uint32_t index, uint32
 		.count = count,
 	};
 	struct iovec iov = {.iov_base = &s, .iov_len = sizeof(s)};
+	uint64_t t0 = HOST_TRACE_T0(h);
+	int rc = host_request(h, VPCIE_CMD_DEVICE_SET_IRQS, 0, &iov, 1, fds, nfds, NULL);
 
-	return host_request(h, VPCIE_CMD_DEVICE_SET_IRQS, 0, &iov, 1, fds, nfds, NULL);
+	if (HOST_TRACING(h)) /* trace point: SET_IRQS */
+		vpcie_trace_event(h->trace, t0, VPCIE_TRACE_IRQ_SET, index, start, count, 0, rc,
+				  flags, NULL);
+	return rc;
 }
 
 void host_irq_forget(struct vpcie_host *h)
@@ -478,6 +483,10 @@ static int64_t take(struct vpcie_host *h, unsigned n)
 	fd = drain(h->irq_fds[n]);
 	if (fd < 0)
 		return fd;
+	if (HOST_TRACING(h) && (got || fd)) /* trace point: interrupts received */
+		vpcie_trace_event(h->trace, 0, VPCIE_TRACE_IRQ, (unsigned)h->irq_type, n,
+				  (uint64_t)(got + (fd > INT64_MAX - got ? 0 : fd)),
+				  got ? VPCIE_TRACE_F_RING : 0, 0, 0, NULL);
 	return got > INT64_MAX - fd ? INT64_MAX : got + fd;
 }
 

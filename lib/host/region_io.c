@@ -20,8 +20,7 @@
 
 /* ---- Region access through messages -------------------------------------- */
 
-int vpcie_host_region_read(struct vpcie_host *h, unsigned index, uint64_t off,
-			   void *buf, size_t len)
+static int region_read(struct vpcie_host *h, unsigned index, uint64_t off, void *buf, size_t len)
 {
 	size_t done = 0;
 	int rc;
@@ -68,8 +67,29 @@ int vpcie_host_region_read(struct vpcie_host *h, unsigned index, uint64_t off,
 	return 0;
 }
 
-static int region_write(struct vpcie_host *h, unsigned index, uint64_t off,
-			const void *buf, size_t len, bool posted)
+/* The path an access of len bytes takes, as the trace says it. */
+static unsigned trace_path(const struct vpcie_host *h, size_t len)
+{
+	return h->ring && len && len <= VPCIE_RING_INLINE_MAX ? VPCIE_TRACE_F_RING : 0;
+}
+
+int vpcie_host_region_read(struct vpcie_host *h, unsigned index, uint64_t off,
+			   void *buf, size_t len)
+{
+	uint64_t t0;
+	int rc;
+
+	if (!h || !HOST_TRACING(h))
+		return region_read(h, index, off, buf, len);
+	/* trace point: region reads by message or ring */
+	t0 = vpcie_trace_now();
+	rc = region_read(h, index, off, buf, len);
+	vpcie_trace_access(h->trace, t0, index, off, buf, len, trace_path(h, len), rc);
+	return rc;
+}
+
+static int region_write_path(struct vpcie_host *h, unsigned index, uint64_t off,
+			     const void *buf, size_t len, bool posted)
 {
 	size_t done = 0;
 	int rc;
@@ -120,6 +140,23 @@ static int region_write(struct vpcie_host *h, unsigned index, uint64_t off,
 		done += (size_t)chunk;
 	}
 	return 0;
+}
+
+static int region_write(struct vpcie_host *h, unsigned index, uint64_t off,
+			const void *buf, size_t len, bool posted)
+{
+	uint64_t t0;
+	int rc;
+
+	if (!h || !HOST_TRACING(h))
+		return region_write_path(h, index, off, buf, len, posted);
+	/* trace point: region writes by message or ring */
+	t0 = vpcie_trace_now();
+	rc = region_write_path(h, index, off, buf, len, posted);
+	vpcie_trace_access(h->trace, t0, index, off, buf, len,
+			   VPCIE_TRACE_F_WRITE | (posted ? VPCIE_TRACE_F_POSTED : 0) | trace_path(h, len),
+			   rc);
+	return rc;
 }
 
 int vpcie_host_region_write(struct vpcie_host *h, unsigned index, uint64_t off,
@@ -179,6 +216,10 @@ int vpcie_host_region_write_multi(struct vpcie_host *h,
 		}
 		memcpy(&wr_cnt, rep.payload, sizeof(wr_cnt));
 		vpcie_msg_release(&rep);
+		for (size_t i = 0; HOST_TRACING(h) && i < cnt; i++) /* trace point: WRITE_MULTI */
+			vpcie_trace_access(h->trace, 0, wrs[done + i].region, wrs[done + i].offset,
+					   wrs[done + i].data, wrs[done + i].count,
+					   VPCIE_TRACE_F_WRITE, wr_cnt == cnt ? 0 : -EIO);
 		if (wr_cnt != cnt) {
 			vpcie_warn(&h->lg, "REGION_WRITE_MULTI of %zu writes: device did %llu", cnt,
 				   (unsigned long long)wr_cnt);
@@ -336,9 +377,13 @@ uint32_t vpcie_host_bar_read32(struct vpcie_host *h, unsigned bar, uint64_t off,
 	    mapped_area(h->regions[bar], off, 4)) {
 		/* A load does not go through the device's command stream: the
 		 * posted writes before it must be applied first, not just sent. */
+		uint64_t t0 = HOST_TRACE_T0(h);
+
 		rc = host_fence(h);
 		if (rc == 0)
 			v = *(volatile uint32_t *)(h->regions[bar]->map + off);
+		if (HOST_TRACING(h)) /* trace point: loads through a mapping */
+			vpcie_trace_access(h->trace, t0, bar, off, &v, 4, VPCIE_TRACE_F_MMAP, rc);
 		if (err)
 			*err = rc;
 		return v;
@@ -361,9 +406,14 @@ int vpcie_host_bar_write32(struct vpcie_host *h, unsigned bar, uint64_t off, uin
 	    (h->regions[bar]->info.flags & VFIO_REGION_INFO_FLAG_WRITE) &&
 	    mapped_area(h->regions[bar], off, 4)) {
 		/* Nor does a store: it must not overtake earlier posted writes. */
+		uint64_t t0 = HOST_TRACE_T0(h);
+
 		rc = host_fence(h);
 		if (rc == 0)
 			*(volatile uint32_t *)(h->regions[bar]->map + off) = v;
+		if (HOST_TRACING(h)) /* trace point: stores through a mapping */
+			vpcie_trace_access(h->trace, t0, bar, off, &v, 4,
+					   VPCIE_TRACE_F_WRITE | VPCIE_TRACE_F_MMAP, rc);
 		return rc;
 	}
 	return vpcie_host_region_write(h, bar, off, &v, 4);

@@ -78,6 +78,9 @@ static void test_shared_options_apply(void **state)
 	assert_int_equal(opts.log_level, VPCIE_LOG_DEBUG);
 	assert_true(opts.dma_shm); /* defaults untouched */
 
+	assert_int_equal(PARSE("-s", "x", "--trace", "t.bin"), 0);
+	assert_string_equal(opts.trace_path, "t.bin");
+
 	assert_int_equal(PARSE("-s", "/tmp/s", "--socket-path", "/tmp/t"), 0);
 	assert_string_equal(cli.socket, "/tmp/t");
 }
@@ -99,6 +102,7 @@ static void test_bad_values_refused(void **state)
 	assert_int_equal(PARSE("--fd", "three"), 2);
 	assert_int_equal(PARSE("--fd", "-1"), 2);
 	assert_int_equal(PARSE("-s", "x", "--log", "loud"), 2);
+	assert_int_equal(PARSE("-s", "x", "--trace", ""), 2);
 	/* What finish() requires. */
 	assert_int_equal(PARSE("-i", "disk"), 2);                 /* no socket */
 	assert_int_equal(PARSE("-s", "x", "--fd", "3"), 2);       /* both */

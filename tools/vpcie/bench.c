@@ -68,6 +68,7 @@ static int run_pass(struct bench *b)
 		"mmio.write.2", "mmio.write.4", "mmio.write.8", "mmio.posted.4", "mmio.write_multi.4",
 		"mmio.mmap.read.4",
 		"cfg.read.4", "irq.intx", "irq.msi", "irq.msix", "idle.cpu",
+		"trace.mmio.read.4", "trace.dma.shm.to_host.1048576",
 	};
 	static const char *const nopoll_groups[] = {
 		"mmio.read.4.nopoll", "mmio.write.4.nopoll", "cfg.read.4.nopoll",
@@ -127,6 +128,8 @@ static int run_pass(struct bench *b)
 		rc = path_irq(b, VPCIE_HOST_IRQ_MSIX);
 	if (!rc)
 		rc = idle_cost(b);
+	if (!rc)
+		rc = path_trace(b);
 	teardown_main_device(b);
 	/* The same device with adaptive polling off on both sides: against
 	 * the blocking floors. */

@@ -66,9 +66,18 @@ void find_device(struct bench *b)
  * figures ask for the ring; DEV_NOPOLL turns the host's polling off. */
 struct vpcie_host *open_device(const char *sock, enum dev_mode mode, int *err)
 {
+	return open_device_traced(sock, mode, NULL, err);
+}
+
+/* trace: record a trace into this file (NULL: as $VPCIE_TRACE says). */
+struct vpcie_host *open_device_traced(const char *sock, enum dev_mode mode, const char *trace,
+				      int *err)
+{
 	struct vpcie_host_opts ho;
 
 	vpcie_host_opts_defaults(&ho);
+	if (trace)
+		ho.trace_path = trace;
 	ho.connect_timeout_ms = 10000;
 	ho.log_level = VPCIE_LOG_ERROR;
 	ho.ring = mode == DEV_RING;
@@ -98,11 +107,12 @@ int setup_main_device(struct bench *b, enum dev_mode mode)
 	b->suffix = mode == DEV_NOPOLL ? ".nopoll" : "";
 	b->polling = mode == DEV_SOCKET && b->poll_ns;
 	b->disc = ring ? DISC_SPIN : b->polling ? DISC_POLL : DISC_BLOCK;
-	snprintf(b->sock, sizeof(b->sock), "%s/%s.sock", b->tmp, socks[mode]);
+	snprintf(b->sock, sizeof(b->sock), "%s/%s%s.sock", b->tmp, socks[mode],
+		 b->trace ? "-traced" : "");
 	b->dev_pid = spawn_device(b, b->sock, mode);
 	if (b->dev_pid < 0)
 		return -errno;
-	b->h = open_device(b->sock, mode, &err);
+	b->h = open_device_traced(b->sock, mode, b->trace, &err);
 	if (!b->h) {
 		fprintf(stderr, "vpcie bench: cannot reach %s (%s): %s\n", b->devbin, b->sock,
 			strerror(-err));

@@ -39,6 +39,24 @@ static int dma_step(struct runner *r, double *out)
 	return sm_add(&r->extra, (double)h);
 }
 
+/* Program b's device for transfers of size bytes and arm r to run them. */
+int dma_runner(struct runner *r, struct bench *b, bool shm, bool to_host, uint64_t size)
+{
+	uint64_t iova = shm ? SHM_IOVA : MSG_IOVA;
+	int rc = dev_write(b, BENCH_REG_DMA_ADDR_LO, (uint32_t)iova);
+
+	if (!rc)
+		rc = dev_write(b, BENCH_REG_DMA_ADDR_HI, (uint32_t)(iova >> 32));
+	if (!rc)
+		rc = dev_write(b, BENCH_REG_DMA_LEN, (uint32_t)size);
+	if (rc)
+		return rc;
+	runner_zero(r, b);
+	r->step = dma_step;
+	r->cmd = to_host ? BENCH_DMA_TO_HOST : BENCH_DMA_TO_DEVICE;
+	return 0;
+}
+
 /*
  * Shared memory: against memcpy back to back and memcpy in a just-woken
  * process. Messages: against AF_UNIX request/reply of the same sizes, first

@@ -36,6 +36,14 @@ static int mmio_step(struct runner *r, double *out)
 	return rc;
 }
 
+void mmio_runner(struct runner *r, struct bench *b, enum mmio_op op, size_t n)
+{
+	runner_zero(r, b);
+	r->step = mmio_step;
+	r->op = op;
+	r->n = n;
+}
+
 int path_mmio(struct bench *b, enum mmio_op op, size_t n)
 {
 	static const char *const names[] = {"mmio.read", "mmio.write", "cfg.read"};

@@ -194,6 +194,8 @@ struct bench {
 	const char *suffix; /* "" or ".nopoll": result names of that device */
 	const char *disc;   /* how that device and its host wait, DISC_* */
 	bool polling;       /* they poll (DEV_SOCKET with a polling cap) */
+	const char *trace;  /* the device in use and its host record a trace
+			     * (vpcie/trace.h) into this file; NULL: not asked */
 };
 
 /* ---- Runners: one operation per step, a path or a floor (bench_measure.c) --- */
@@ -345,6 +347,8 @@ int ringow_floor(struct runner *r, struct floor_spec *fs, struct bench *b, long 
 
 void find_device(struct bench *b);
 struct vpcie_host *open_device(const char *sock, enum dev_mode mode, int *err);
+struct vpcie_host *open_device_traced(const char *sock, enum dev_mode mode, const char *trace,
+				      int *err);
 int dev_write(struct bench *b, unsigned reg, uint32_t v);
 int setup_main_device(struct bench *b, enum dev_mode mode);
 void teardown_main_device(struct bench *b);
@@ -362,6 +366,13 @@ int path_dma(struct bench *b, bool shm, bool to_host, uint64_t size);
 int path_irq(struct bench *b, enum vpcie_host_irq_type type);
 int path_connect(struct bench *b);
 int path_multi(struct bench *b, unsigned ndev);
+/* Tracing on against off, same run (bench_trace.c): needs the DEV_SOCKET
+ * device up; starts a traced one beside it. */
+int path_trace(struct bench *b);
+/* Runners of one MMIO access / one device DMA of b's device, for paths
+ * that compare two devices (bench_mmio.c, bench_dma.c). */
+void mmio_runner(struct runner *r, struct bench *b, enum mmio_op op, size_t n);
+int dma_runner(struct runner *r, struct bench *b, bool shm, bool to_host, uint64_t size);
 
 /* ---- bench_out.c: table, JSON, plots ------------------------------------------ */
 

@@ -194,7 +194,11 @@ pid_t spawn_device(struct bench *b, const char *sock, enum dev_mode mode)
 			dup2(nul, 0);
 		if (mode == DEV_NOPOLL)
 			setenv("VPCIE_POLL_US", "0", 1);
-		execlp(b->devbin, b->devbin, "--socket", sock, (char *)NULL);
+		if (b->trace)
+			execlp(b->devbin, b->devbin, "--socket", sock, "--trace", b->trace,
+			       (char *)NULL);
+		else
+			execlp(b->devbin, b->devbin, "--socket", sock, (char *)NULL);
 		fprintf(stderr, "vpcie bench: cannot run %s: %s\n", b->devbin, strerror(errno));
 		_exit(127);
 	}

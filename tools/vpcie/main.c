@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* `vpcie`: the command-line front end; subcommands live in their own files. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmds.h"
@@ -16,11 +17,14 @@ static const struct {
 	{"pcitest", cmd_pcitest, "run the Linux PCI endpoint test matrix against a device"},
 	{"bench", cmd_bench, "measure every host<->device path against this machine's floors"},
 	{"fault", cmd_fault, "add, clear or list a running device's injected faults"},
+	{"trace", cmd_trace, "convert transaction traces to Perfetto JSON, pcap or text"},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: vpcie COMMAND [options]   (vpcie COMMAND --help for details)\n\n"
+	fprintf(f, "Usage: vpcie [--trace FILE] COMMAND [options]   (vpcie COMMAND --help for details)\n\n"
+		   "  --trace FILE  record every transaction of the command's device connections\n"
+		   "                into FILE (same as VPCIE_TRACE=FILE; see `vpcie trace`)\n\n"
 		   "Commands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
@@ -28,6 +32,16 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "--trace")) {
+		/* The host runtime takes $VPCIE_TRACE as its default trace file. */
+		if (argc < 3 || !argv[2][0] || setenv("VPCIE_TRACE", argv[2], 1)) {
+			fprintf(stderr, "vpcie: --trace needs a file name\n");
+			return 2;
+		}
+		argc -= 2;
+		argv += 2;
+		argv[0] = "vpcie";
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -150,6 +150,15 @@ const struct pcireg *pcireg_find(const char *name)
 	return NULL;
 }
 
+const struct pcireg *pcireg_at(unsigned off, unsigned hdr_mask)
+{
+	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		if ((regs[i].hdr_mask & hdr_mask) && off >= regs[i].offset &&
+		    off < (unsigned)regs[i].offset + regs[i].width)
+			return &regs[i];
+	return NULL;
+}
+
 const struct pcicap *pcicap_find(const char *name)
 {
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)

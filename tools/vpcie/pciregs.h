@@ -26,6 +26,9 @@ struct pcireg {
 /* A register of the standard headers by name, or NULL. */
 const struct pcireg *pcireg_find(const char *name);
 
+/* The register of header type(s) hdr_mask that holds byte offset off, or NULL. */
+const struct pcireg *pcireg_at(unsigned off, unsigned hdr_mask);
+
 enum pcicap_kind { PCICAP_STD, PCICAP_EXT };
 
 struct pcicap {
