@@ -486,7 +486,7 @@ static int64_t take(struct vpcie_host *h, unsigned n)
 	if (HOST_TRACING(h) && (got || fd)) /* trace point: interrupts received */
 		vpcie_trace_event(h->trace, 0, VPCIE_TRACE_IRQ, (unsigned)h->irq_type, n,
 				  (uint64_t)(got + (fd > INT64_MAX - got ? 0 : fd)),
-				  got ? VPCIE_TRACE_F_RING : 0, 0, 0, NULL);
+				  got && h->ring ? VPCIE_TRACE_F_RING : 0, 0, 0, NULL);
 	return got > INT64_MAX - fd ? INT64_MAX : got + fd;
 }
 
