@@ -83,6 +83,7 @@ QMP_SOCK="$WORK/qmp.sock"
 QMP="$SELF_DIR/qmp.py"
 DEV_PID=""
 RUN_PID=""
+# shellcheck disable=SC2317 # invoked from the traps
 cleanup() {
     [ -z "$RUN_PID" ] || { kill -TERM "$RUN_PID" 2>/dev/null; wait "$RUN_PID" 2>/dev/null; }
     [ -z "$DEV_PID" ] || { kill -TERM -- "-$DEV_PID" 2>/dev/null; wait "$DEV_PID" 2>/dev/null; }
