@@ -258,24 +258,10 @@ int vpcie_dev_dispatch(struct vpcie_dev *dev, int timeout_ms);
 /* Dispatch until vpcie_dev_stop(). Returns 0 or the fatal -errno. */
 int vpcie_dev_run(struct vpcie_dev *dev);
 
-/*
- * Request-to-remove: signal the client's eventfd for the vfio REQ interrupt
- * index (VFIO_PCI_REQ_IRQ_INDEX, one vector, offered by every device), as
- * vfio-pci does when the host wants a device back. QEMU's vfio-user-pci
- * answers with a hot-unplug request to the guest (the device must sit in a
- * hot-plug capable slot); the driver unbinds and QEMU disconnects. Returns 0,
- * -ENOTCONN without a client, -ENOENT if the client attached no REQ eventfd.
- */
-int vpcie_dev_request_removal(struct vpcie_dev *dev);
-
 /* Make vpcie_dev_run() return after the current dispatch. */
 void vpcie_dev_stop(struct vpcie_dev *dev);
 
-/*
- * Block SIGINT and SIGTERM and have them stop the loop (via signalfd); SIGUSR1
- * calls vpcie_dev_request_removal() (so every device program can be asked to
- * leave: kill -USR1 PID).
- */
+/* Block SIGINT and SIGTERM and have them stop the loop (via signalfd). */
 int vpcie_dev_stop_on_signals(struct vpcie_dev *dev);
 
 /*

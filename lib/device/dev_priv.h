@@ -16,8 +16,7 @@
 /* INTx, MSI, MSI-X. No ERR/REQ: answering those indexes with count 0 makes
  * QEMU warn that error recovery is unavailable; refusing them is what an
  * older kernel does, and QEMU accepts it silently. */
-/* INTx, MSI, MSI-X, ERR (no vectors) and REQ (one: request-to-remove) */
-#define DEV_NUM_IRQS (VFIO_PCI_REQ_IRQ_INDEX + 1)
+#define DEV_NUM_IRQS (VFIO_PCI_MSIX_IRQ_INDEX + 1)
 #define DEV_PAGE 4096u
 #define DEV_MAX_DEFERRED 4096u              /* commands queued during a DMA wait */
 #define DEV_RING_BUDGET 256u                /* ring commands per dispatch */

@@ -495,7 +495,6 @@ int vpcie_dev_stop_on_signals(struct vpcie_dev *dev)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -errno;
 	dev->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -773,13 +772,8 @@ static int dev_dispatch(struct vpcie_dev *dev, int timeout_ms, bool external)
 		} else if (fd == dev->signal_fd) {
 			struct signalfd_siginfo si;
 
-			if (read(dev->signal_fd, &si, sizeof(si)) != sizeof(si))
-				continue;
-			if (si.ssi_signo == SIGUSR1) {
-				vpcie_dev_request_removal(dev);
-				continue;
-			}
-			vpcie_info(&dev->log, "signal %u: stopping", si.ssi_signo);
+			if (read(dev->signal_fd, &si, sizeof(si)) == sizeof(si))
+				vpcie_info(&dev->log, "signal %u: stopping", si.ssi_signo);
 			dev->stop = true;
 		} else if (fd == dev->listen_fd) {
 			if (!dev->chan)

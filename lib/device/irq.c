@@ -49,7 +49,6 @@ int dev_irq_setup(struct vpcie_dev *dev)
 		vpcie_cfg_get8(&dev->cfg, PCI_INTERRUPT_PIN) ? 1 : 0;
 	dev->irqs[VFIO_PCI_MSI_IRQ_INDEX].count = dev->msi_nvec;
 	dev->irqs[VFIO_PCI_MSIX_IRQ_INDEX].count = dev->msix_nvec;
-	dev->irqs[VFIO_PCI_REQ_IRQ_INDEX].count = 1; /* vpcie_dev_request_removal() */
 	for (unsigned i = 0; i < DEV_NUM_IRQS; i++) {
 		struct dev_irq *q = &dev->irqs[i];
 
@@ -447,22 +446,6 @@ int dev_set_irqs(struct vpcie_dev *dev, const struct vpcie_irq_set *s, struct vp
 		}
 	}
 	dev_irq_update(dev);
-	return 0;
-}
-
-int vpcie_dev_request_removal(struct vpcie_dev *dev)
-{
-	int fd = dev->irqs[VFIO_PCI_REQ_IRQ_INDEX].trigger ?
-			 dev->irqs[VFIO_PCI_REQ_IRQ_INDEX].trigger[0] : -1;
-
-	if (!dev->chan)
-		return -ENOTCONN;
-	if (fd < 0) {
-		vpcie_warn(&dev->log, "removal request: the client attached no REQ eventfd");
-		return -ENOENT;
-	}
-	vpcie_info(&dev->log, "asking the client to remove the device (REQ interrupt)");
-	notify(fd);
 	return 0;
 }
 

@@ -542,71 +542,6 @@ static void test_max_msg_fds_refused(void **state)
 	vpcie_dev_free(dev);
 }
 
-static struct vpcie_irq_info irq_info(struct rig *r, unsigned index)
-{
-	struct vpcie_irq_info q = {.argsz = sizeof(q), .index = index}, a;
-	struct vpcie_msg m;
-
-	assert_int_equal(rig_call(r, VPCIE_CMD_DEVICE_GET_IRQ_INFO, &q, sizeof(q), NULL, 0, &m), 0);
-	assert_true(m.payload_len >= sizeof(a));
-	memcpy(&a, m.payload, sizeof(a));
-	vpcie_msg_release(&m);
-	return a;
-}
-
-/* Request-to-remove: every device offers the REQ index with one vector (ERR
- * with none, as vfio-pci for a device without AER); the device signals the
- * client's eventfd when asked to, and says why it cannot otherwise. */
-static void test_req_irq(void **state)
-{
-	struct vpcie_device_info di = {.argsz = sizeof(di)};
-	struct vpcie_irq_info info;
-	struct vpcie_msg m;
-	uint64_t cnt;
-	struct rig r;
-	char names[256];
-	int efd;
-
-	(void)state;
-	rig_open(&r, true);
-	assert_int_equal(vpcie_dev_request_removal(r.dev), -ENOENT); /* attached, no eventfd */
-	negotiate(&r, NULL, names, sizeof(names));
-	assert_int_equal(rig_call(&r, VPCIE_CMD_DEVICE_GET_INFO, &di, sizeof(di), NULL, 0, &m), 0);
-	memcpy(&di, m.payload, sizeof(di));
-	vpcie_msg_release(&m);
-	assert_int_equal(di.num_irqs, VFIO_PCI_REQ_IRQ_INDEX + 1);
-	info = irq_info(&r, VFIO_PCI_ERR_IRQ_INDEX);
-	assert_int_equal(info.count, 0);
-	info = irq_info(&r, VFIO_PCI_REQ_IRQ_INDEX);
-	assert_int_equal(info.count, 1);
-	assert_true(info.flags & VFIO_IRQ_INFO_EVENTFD);
-	assert_int_equal(vpcie_dev_request_removal(r.dev), -ENOENT);
-
-	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	assert_true(efd >= 0);
-	irq_action(&r, VFIO_PCI_REQ_IRQ_INDEX, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
-		   0, 1, &efd);
-	assert_int_equal(read(efd, &cnt, sizeof(cnt)), -1); /* nothing yet */
-	assert_int_equal(vpcie_dev_request_removal(r.dev), 0);
-	assert_int_equal(read(efd, &cnt, sizeof(cnt)), (ssize_t)sizeof(cnt));
-	assert_int_equal(cnt, 1);
-	/* A second vector does not exist. */
-	{
-		struct vpcie_irq_set s = {.argsz = sizeof(s), .index = VFIO_PCI_REQ_IRQ_INDEX,
-					  .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
-					  .start = 1, .count = 1};
-
-		assert_int_equal(rig_call(&r, VPCIE_CMD_DEVICE_SET_IRQS, &s, sizeof(s), NULL, 0, NULL),
-				 EINVAL);
-	}
-	/* The client disables the index: no eventfd any more. */
-	irq_action(&r, VFIO_PCI_REQ_IRQ_INDEX, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
-		   0, 0, NULL);
-	assert_int_equal(vpcie_dev_request_removal(r.dev), -ENOENT);
-	close(efd);
-	rig_close(&r);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -618,7 +553,6 @@ int main(void)
 		cmocka_unit_test(test_msi_pending_only_enabled_vectors),
 		cmocka_unit_test(test_msi_pending_without_mask_bits),
 		cmocka_unit_test(test_max_msg_fds_refused),
-		cmocka_unit_test(test_req_irq),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
