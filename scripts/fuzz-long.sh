@@ -82,16 +82,20 @@ else
 fi
 
 # --- builds ---------------------------------------------------------------------
+LOGS="$BUILD.logs" # (a directory: ignored by git like the build directories)
+mkdir -p "$LOGS"
 build() { # DIR [meson options...]
-    local dir=$1; shift
+    local dir=$1 log
+    shift
+    log="$LOGS/$(basename "$dir")"
     if [ ! -d "$dir" ]; then
-        CC=clang meson setup "$dir" -Dfuzz=true -Dbuildtype=debugoptimized "$@" >"$dir.setup.log" 2>&1 ||
-            { say "meson setup $dir failed:"; tail -n 20 "$dir.setup.log"; return 1; }
+        CC=clang meson setup "$dir" -Dfuzz=true -Dbuildtype=debugoptimized "$@" >"$log.setup.log" 2>&1 ||
+            { say "meson setup $dir failed:"; tail -n 20 "$log.setup.log"; return 1; }
     fi
     local exes=()
     for t in "${SEL[@]}"; do exes+=("tests/fuzz/$t"); done
-    ninja -C "$dir" -j "$JOBS" "${exes[@]}" >"$dir.build.log" 2>&1 ||
-        { say "build in $dir failed:"; tail -n 20 "$dir.build.log"; return 1; }
+    ninja -C "$dir" -j "$JOBS" "${exes[@]}" >"$log.build.log" 2>&1 ||
+        { say "build in $dir failed:"; tail -n 20 "$log.build.log"; return 1; }
 }
 build "$BUILD" || exit 1
 if [ $COVERAGE = 1 ]; then
