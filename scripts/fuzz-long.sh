@@ -1,8 +1,8 @@
 #!/bin/bash
 # Long libFuzzer campaign: every target in tests/fuzz, one at a time, for a
 # given time or number of executions each, on the corpus kept in the repo
-# (tests/fuzz/corpus_<target>: grown by the run, then minimized with
-# -merge=1 so only inputs that add coverage are kept). Prints each target's
+# (tests/fuzz/corpus_<target>: grown by the run through -merge=1, so only new
+# inputs that add coverage are kept). Prints each target's
 # executions and crashes, and the llvm-cov line coverage of lib/proto,
 # lib/device and lib/host reached by the whole corpus.
 set -uo pipefail
@@ -141,17 +141,12 @@ for t in "${SEL[@]}"; do
         grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$WORK/$t.log" | head -n 8 | sed 's/^/    | /'
         [ "${CRASH[$t]}" -gt 0 ] || CRASH[$t]=1
     fi
-    # Minimize repo corpus + new inputs into the repo corpus.
+    # Grow the repo corpus by the new inputs that add coverage to it (-merge=1
+    # keeps what is there, named seeds included, and adds only those).
     if [ $GROW = 1 ]; then
-        min="$WORK/$t.min"
-        mkdir -p "$min"
-        if "${NICE[@]}" "$fz" -merge=1 -timeout=10 -rss_limit_mb=2048 "$min" "$corpus" "$new" \
-            >"$WORK/$t.merge.log" 2>&1 && [ -n "$(ls -A "$min")" ]; then
-            rm -f "$corpus"/*
-            cp "$min"/* "$corpus"/
-        else
+        "${NICE[@]}" "$fz" -merge=1 -timeout=10 -rss_limit_mb=2048 "$corpus" "$new" \
+            >"$WORK/$t.merge.log" 2>&1 ||
             say "$t: merge failed, corpus left as it was ($(tail -n 1 "$WORK/$t.merge.log"))"
-        fi
     fi
     SIZE1[$t]=$(find "$corpus" -type f | wc -l)
     say "$t: ${EXECS[$t]:-?} executions, ${CRASH[$t]} crashes, corpus ${SIZE0[$t]} -> ${SIZE1[$t]} files"
