@@ -89,12 +89,13 @@ build() { # DIR [meson options...]
     shift
     log="$LOGS/$(basename "$dir")"
     if [ ! -d "$dir" ]; then
-        CC=clang meson setup "$dir" -Dfuzz=true -Dbuildtype=debugoptimized "$@" >"$log.setup.log" 2>&1 ||
+        # (meson's compiler checks run instrumented programs: their profiles go to LOGS)
+        LLVM_PROFILE_FILE="$LOGS/setup-%p.profraw" CC=clang meson setup "$dir" -Dfuzz=true -Dbuildtype=debugoptimized "$@" >"$log.setup.log" 2>&1 ||
             { say "meson setup $dir failed:"; tail -n 20 "$log.setup.log"; return 1; }
     fi
     local exes=()
     for t in "${SEL[@]}"; do exes+=("tests/fuzz/$t"); done
-    ninja -C "$dir" -j "$JOBS" "${exes[@]}" >"$log.build.log" 2>&1 ||
+    LLVM_PROFILE_FILE="$LOGS/build-%p.profraw" ninja -C "$dir" -j "$JOBS" "${exes[@]}" >"$log.build.log" 2>&1 ||
         { say "build in $dir failed:"; tail -n 20 "$log.build.log"; return 1; }
 }
 build "$BUILD" || exit 1
