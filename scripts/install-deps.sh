@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(
 	meson ninja-build pkg-config gcc clang   # build, both compilers CI uses
 	libclang-rt-14-dev                        # clang's ASan/UBSan/libFuzzer runtimes
+	llvm-14                                   # llvm-profdata/llvm-cov: scripts/fuzz-long.sh's line coverage
 	linux-libc-dev                            # <linux/vfio.h>, <linux/pci_regs.h>, <linux/pcitest.h>
 	libjson-c-dev                             # VERSION capabilities (JSON)
 	libgnutls28-dev                           # TLS 1.3 with pre-shared keys for vfio-user over TCP

@@ -7,7 +7,10 @@
  * We mmap a client's fd only if it is sealed against shrinking
  * (F_SEAL_SHRINK): a client holding an unsealed file can truncate it under
  * our mapping, and the next access would kill the device with SIGBUS. Such a
- * map is served by messages instead. (The alternative, catching SIGBUS around
+ * map is served by messages instead, and so is a sealed file on hugetlbfs:
+ * the seal does not stop FALLOC_FL_PUNCH_HOLE, and a punched huge page
+ * touched again must come from the huge page pool (SIGBUS when it is empty;
+ * a punched shmem page comes back as zeros). (The alternative, catching SIGBUS around
  * each copy, needs a process-wide signal handler and per-thread recovery
  * state: global state the library does not keep, and that would fight the
  * program's own handlers.) QEMU's memory-backend-memfd is sealed by default
@@ -109,10 +112,10 @@ int dev_dma_map(struct vpcie_dev *dev, const struct vpcie_dma_map *m, int fd)
 	if (fd >= 0 && !dev->opts.dma_shm) {
 		close(fd); /* message-only DMA */
 		fd = -1;
-	} else if (fd >= 0 && !vpcie_fd_size_sealed(fd)) {
+	} else if (fd >= 0 && !vpcie_fd_map_safe(fd)) {
 		if (!dev->warned_unsealed)
-			vpcie_warn(&dev->log, "client DMA memory is not sealed against shrinking: "
-					      "served by messages");
+			vpcie_warn(&dev->log, "client DMA memory is not sealed against shrinking, "
+					      "or is on hugetlbfs: served by messages");
 		dev->warned_unsealed = true;
 		close(fd);
 		fd = -1;

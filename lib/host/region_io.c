@@ -300,7 +300,7 @@ void *vpcie_host_region_map(struct vpcie_host *h, unsigned index)
 		vpcie_warn(&h->lg, "region %u: fstat of region fd: %s", index, strerror(errno));
 		return NULL;
 	}
-	if (!vpcie_fd_size_sealed(r->info.fd)) { /* (region.c keeps no such fd) */
+	if (!vpcie_fd_map_safe(r->info.fd)) { /* (region.c keeps no such fd) */
 		errno = EPERM;
 		return NULL;
 	}

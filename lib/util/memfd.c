@@ -7,7 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "util.h"
 
@@ -32,4 +35,17 @@ bool vpcie_fd_size_sealed(int fd)
 	int seals = fcntl(fd, F_GET_SEALS);
 
 	return seals >= 0 && (seals & F_SEAL_SHRINK);
+}
+
+bool vpcie_fd_map_safe(int fd)
+{
+	struct statfs fs;
+
+	if (!vpcie_fd_size_sealed(fd))
+		return false;
+	/* hugetlbfs: the seal stops truncation but not FALLOC_FL_PUNCH_HOLE, and
+	 * a punched huge page that is touched again faults in a fresh one from
+	 * the pool - SIGBUS when the pool is empty. (A punched shmem page comes
+	 * back as a zero page: harmless.) */
+	return fstatfs(fd, &fs) == 0 && fs.f_type != HUGETLBFS_MAGIC;
 }

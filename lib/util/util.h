@@ -62,5 +62,8 @@ int vpcie_memfd_sized(const char *name, size_t size);
 
 /* Whether a peer's fd is sealed against shrinking (so mapping it is safe). */
 bool vpcie_fd_size_sealed(int fd);
+/* Whether mapping a peer's fd cannot fault on access, whatever the peer does
+ * with it: sealed against shrinking and not on hugetlbfs (memfd.c). */
+bool vpcie_fd_map_safe(int fd);
 
 #endif

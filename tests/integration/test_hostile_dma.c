@@ -10,6 +10,10 @@
  *    (by messages).
  *  - `--dma-messages`: the device never maps the client's memory, even a
  *    sealed memfd; without it, the same memfd is used directly.
+ *  - A sealed memfd the device maps, with a hole punched in it by the client
+ *    afterwards: the device reads zeros, it does not crash.
+ *  - A sealed hugetlbfs memfd (hole punching there can SIGBUS the mapper):
+ *    served by messages, never mapped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -327,6 +331,64 @@ static void check_sealed(const char *arg, bool want_messages)
 	stop(&c);
 }
 
+/* The client punches a hole in sealed memory the device has mapped (the seal
+ * stops truncation, not this): the device's next reads see zero pages. */
+static void test_sealed_fd_hole_punched(void **state)
+{
+	static struct client c;
+	uint8_t bar[XFER], zero[XFER] = {0};
+	int fd;
+
+	(void)state;
+	start(&c, NULL);
+	negotiate(&c);
+	enable(&c);
+	fill(c.mem, MEM_SIZE, 5);
+	fd = client_memfd(&c, true);
+	dma_map(&c, fd);
+	assert_int_equal(run_dma(&c, SAMPLE_DMA_TO_DEVICE, 0), 0);
+	region_read(&c, 2, BAR2_OFF, bar, XFER);
+	assert_memory_equal(bar, c.mem, XFER);
+	assert_int_equal(c.dma_reads, 0); /* mapped: no messages */
+	assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, MEM_SIZE), 0);
+	assert_int_equal(run_dma(&c, SAMPLE_DMA_TO_DEVICE, 0), 0);
+	region_read(&c, 2, BAR2_OFF, bar, XFER);
+	assert_memory_equal(bar, zero, XFER);
+	/* and the device still writes into it */
+	assert_int_equal(run_dma(&c, SAMPLE_DMA_TO_HOST, XFER), 0);
+	close(fd);
+	stop(&c);
+}
+
+/* Sealed memory on hugetlbfs: served by messages. Needs no huge pages (the
+ * device never maps the file; the client serves DMA from c->mem). */
+static void test_hugetlb_fd_not_mapped(void **state)
+{
+	static struct client c;
+	uint8_t bar[XFER];
+	int fd;
+
+	(void)state;
+	fd = memfd_create("hostile-huge", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB);
+	if (fd < 0 || ftruncate(fd, 2u << 20) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+		if (fd >= 0)
+			close(fd);
+		skip(); /* no hugetlbfs in this kernel */
+	}
+	start(&c, NULL);
+	negotiate(&c);
+	enable(&c);
+	fill(c.mem, MEM_SIZE, 7);
+	dma_map(&c, fd);
+	assert_int_equal(run_dma(&c, SAMPLE_DMA_TO_DEVICE, 0), 0);
+	region_read(&c, 2, BAR2_OFF, bar, XFER);
+	assert_memory_equal(bar, c.mem, XFER);
+	assert_true(c.dma_reads > 0);
+	close(fd);
+	stop(&c);
+}
+
 /* A failed test leaves its device running: stop it. */
 static int teardown(void **state)
 {
@@ -351,6 +413,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_unsealed_fd_shrunk_after_map, teardown),
 		cmocka_unit_test_teardown(test_dma_messages_flag, teardown),
+		cmocka_unit_test_teardown(test_sealed_fd_hole_punched, teardown),
+		cmocka_unit_test_teardown(test_hugetlb_fd_not_mapped, teardown),
 	};
 
 	sample_prog = argc > 1 ? argv[1] : getenv("VPCIE_SAMPLE");

@@ -1,0 +1,181 @@
+#!/bin/bash
+# Long libFuzzer campaign: every target in tests/fuzz, one at a time, for a
+# given time or number of executions each, on the corpus kept in the repo
+# (tests/fuzz/corpus_<target>: grown by the run through -merge=1, so only new
+# inputs that add coverage are kept). Prints each target's
+# executions and crashes, and the llvm-cov line coverage of lib/proto,
+# lib/device and lib/host reached by the whole corpus.
+set -uo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: scripts/fuzz-long.sh [--time SECONDS | --runs N] [options]
+
+  --time SECONDS    fuzz each target for SECONDS (default 60)
+  --runs N          fuzz each target for N executions instead
+  --targets 'A B'   only these targets (default: all of tests/fuzz/meson.build)
+  --jobs N          ninja -j for the two builds (default 2)
+  --build DIR       fuzzing build directory (default build-fuzz-long; made with
+                    CC=clang -Dfuzz=true); DIR-cov is the coverage build
+                    (-fprofile-instr-generate -fcoverage-mapping)
+  --no-grow         do not write the repo's corpora (report only)
+  --no-coverage     skip the coverage build and report
+  --nice            run the fuzzers under nice -n 19
+  -h, --help        this text
+
+Crash, leak and timeout reproducers go to DIR/artifacts/<target>-crash-*;
+once fixed, keep each in tests/fuzz/crashes/<target>-<what> (replayed by the
+<target>-regressions tests). Exit status: 0 no crash, 1 a target crashed
+or a step failed, 2 usage error.
+Needs clang with libFuzzer (libclang-rt-14-dev), llvm-profdata and llvm-cov (llvm-14).
+EOF
+}
+
+TIME=60
+RUNS=""
+TARGETS=""
+JOBS=2
+BUILD=build-fuzz-long
+GROW=1
+COVERAGE=1
+NICE=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --time) TIME="${2-}"; RUNS=""; shift 2 ;;
+        --runs) RUNS="${2-}"; shift 2 ;;
+        --targets) TARGETS="${2-}"; shift 2 ;;
+        --jobs) JOBS="${2-}"; shift 2 ;;
+        --build) BUILD="${2-}"; shift 2 ;;
+        --no-grow) GROW=0; shift ;;
+        --no-coverage) COVERAGE=0; shift ;;
+        --nice) NICE=(nice -n 19); shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "fuzz-long: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+for n in "$TIME" "$JOBS" ${RUNS:+"$RUNS"}; do
+    case "$n" in ''|*[!0-9]*) echo "fuzz-long: not a whole number: '$n'" >&2; exit 2 ;; esac
+done
+
+TOP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$TOP" || exit 1
+say() { echo "fuzz-long: $*"; }
+tool() { # NAME: llvm-NAME, or llvm-NAME-14
+    command -v "llvm-$1" 2>/dev/null || command -v "llvm-$1-14" 2>/dev/null
+}
+
+# The targets, their corpus and dictionary, from tests/fuzz/meson.build
+# ("'name' : ['source', 'corpus', [...], 'dict'],").
+declare -A CORPUS=() DICT=()
+ALL=()
+while IFS='|' read -r name corpus dict; do
+    ALL+=("$name"); CORPUS[$name]=$corpus; DICT[$name]=$dict
+done < <(sed -nE "s/^ *'(fuzz_[a-z_]+)' : \['[^']+', '([^']+)', \[[^]]*\], '([^']*)'\],?$/\1|\2|\3/p" tests/fuzz/meson.build)
+[ ${#ALL[@]} -gt 0 ] || { say "no targets found in tests/fuzz/meson.build"; exit 1; }
+if [ -n "$TARGETS" ]; then
+    read -r -a SEL <<<"$TARGETS"
+    for t in "${SEL[@]}"; do
+        [ -n "${CORPUS[$t]:-}" ] || { say "unknown target $t (have: ${ALL[*]})"; exit 2; }
+    done
+else
+    SEL=("${ALL[@]}")
+fi
+
+# --- builds ---------------------------------------------------------------------
+LOGS="$BUILD.logs" # (a directory: ignored by git like the build directories)
+mkdir -p "$LOGS"
+build() { # DIR [meson options...]
+    local dir=$1 log
+    shift
+    log="$LOGS/$(basename "$dir")"
+    if [ ! -d "$dir" ]; then
+        # (meson's compiler checks run instrumented programs: their profiles go to LOGS)
+        LLVM_PROFILE_FILE="$LOGS/setup-%p.profraw" CC=clang meson setup "$dir" -Dfuzz=true -Dbuildtype=debugoptimized "$@" >"$log.setup.log" 2>&1 ||
+            { say "meson setup $dir failed:"; tail -n 20 "$log.setup.log"; return 1; }
+    fi
+    local exes=()
+    for t in "${SEL[@]}"; do exes+=("tests/fuzz/$t"); done
+    LLVM_PROFILE_FILE="$LOGS/build-%p.profraw" ninja -C "$dir" -j "$JOBS" "${exes[@]}" >"$log.build.log" 2>&1 ||
+        { say "build in $dir failed:"; tail -n 20 "$log.build.log"; return 1; }
+}
+build "$BUILD" || exit 1
+if [ $COVERAGE = 1 ]; then
+    PROFDATA=$(tool profdata) COV=$(tool cov)
+    if [ -z "$PROFDATA" ] || [ -z "$COV" ]; then say "llvm-profdata/llvm-cov not found (Debian: llvm-14)"; exit 1; fi
+    build "$BUILD-cov" -Dc_args='-fprofile-instr-generate -fcoverage-mapping' \
+        -Dc_link_args='-fprofile-instr-generate' || exit 1
+fi
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/vpcie-fuzzlong.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+ART="$TOP/$BUILD/artifacts"
+mkdir -p "$ART"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+# --- fuzzing, one target at a time -------------------------------------------------
+limit=(-max_total_time="$TIME")
+[ -n "$RUNS" ] && limit=(-runs="$RUNS")
+say "targets: ${SEL[*]}; each $( [ -n "$RUNS" ] && echo "$RUNS executions" || echo "$TIME s")"
+CRASHED=0
+declare -A EXECS=() CRASH=() SIZE0=() SIZE1=()
+for t in "${SEL[@]}"; do
+    corpus="tests/fuzz/${CORPUS[$t]}"
+    fz="$BUILD/tests/fuzz/$t"
+    new="$WORK/$t.new"
+    mkdir -p "$new"
+    SIZE0[$t]=$(find "$corpus" -type f | wc -l)
+    dict=()
+    [ -n "${DICT[$t]}" ] && dict=(-dict="tests/fuzz/${DICT[$t]}")
+    before=$(find "$ART" -name "$t-*" | wc -l)
+    # new inputs go to $new (the first directory); the repo corpus seeds it
+    "${NICE[@]}" "$fz" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -error_exitcode=1 -timeout_exitcode=1 -artifact_prefix="$ART/$t-" "${dict[@]}" \
+        "$new" "$corpus" >"$WORK/$t.log" 2>&1
+    st=$?
+    EXECS[$t]=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$WORK/$t.log" | tail -n 1)
+    after=$(find "$ART" -name "$t-*" | wc -l)
+    CRASH[$t]=$((after - before))
+    if [ $st -ne 0 ] || [ "${CRASH[$t]}" -gt 0 ]; then
+        CRASHED=1
+        say "$t: exit $st, reproducers:"; find "$ART" -name "$t-*"
+        grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$WORK/$t.log" | head -n 8 | sed 's/^/    | /'
+        [ "${CRASH[$t]}" -gt 0 ] || CRASH[$t]=1
+    fi
+    # Grow the repo corpus by the new inputs that add coverage to it (-merge=1
+    # keeps what is there, named seeds included, and adds only those).
+    if [ $GROW = 1 ]; then
+        "${NICE[@]}" "$fz" -merge=1 -timeout=10 -rss_limit_mb=2048 "$corpus" "$new" \
+            >"$WORK/$t.merge.log" 2>&1 ||
+            say "$t: merge failed, corpus left as it was ($(tail -n 1 "$WORK/$t.merge.log"))"
+    fi
+    SIZE1[$t]=$(find "$corpus" -type f | wc -l)
+    say "$t: ${EXECS[$t]:-?} executions, ${CRASH[$t]} crashes, corpus ${SIZE0[$t]} -> ${SIZE1[$t]} files"
+done
+
+# --- coverage of the corpus ---------------------------------------------------------
+if [ $COVERAGE = 1 ]; then
+    objs=()
+    for t in "${SEL[@]}"; do
+        corpus="tests/fuzz/${CORPUS[$t]}"
+        cz="$BUILD-cov/tests/fuzz/$t"
+        # -runs=0: execute every corpus input once, no mutation
+        LLVM_PROFILE_FILE="$WORK/$t.profraw" "$cz" -runs=0 -rss_limit_mb=2048 "$corpus" \
+            >"$WORK/$t.cov.log" 2>&1 || say "$t: coverage replay exit $? (see a crash above)"
+        objs+=(-object "$cz")
+    done
+    "$PROFDATA" merge -sparse "$WORK"/*.profraw -o "$WORK/all.profdata" ||
+        { say "llvm-profdata merge failed"; exit 1; }
+    say "line coverage of the corpus (llvm-cov report, all targets together):"
+    "$COV" report "${objs[@]:1}" -instr-profile="$WORK/all.profdata" >"$WORK/report.txt" 2>"$WORK/report.err" ||
+        { say "llvm-cov report failed: $(head -n 3 "$WORK/report.err")"; exit 1; }
+    # per-file rows: Filename Regions Missed Cover Functions Missed Executed Lines Missed Cover ...
+    for d in lib/proto lib/device lib/host; do
+        awk -v d="$d/" 'index($1, d) && NF >= 10 { l += $8; m += $9 }
+            END { if (l) printf "  %-11s %d of %d lines (%.1f%%)\n", d, l - m, l, 100 * (l - m) / l;
+                  else printf "  %-11s no lines\n", d }' "$WORK/report.txt"
+    done
+fi
+[ $CRASHED = 0 ] && { say "no crashes"; exit 0; }
+say "CRASHES found (reproducers in $ART)"
+exit 1
