@@ -10,5 +10,6 @@ int cmd_mmio(int argc, char **argv);
 int cmd_pcitest(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_fault(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct {
 	{"pcitest", cmd_pcitest, "run the Linux PCI endpoint test matrix against a device"},
 	{"bench", cmd_bench, "measure every host<->device path against this machine's floors"},
 	{"fault", cmd_fault, "add, clear or list a running device's injected faults"},
+	{"proxy", cmd_proxy, "serve a UNIX socket for QEMU, relaying to a device over TCP/TLS"},
 };
 
 static void usage(FILE *f)
