@@ -70,7 +70,7 @@ want() {
     return 1
 }
 FAILED=0
-EPF_TIMEOUT=420  # the whole matrix: 65-90 s locally on 2 TCG cores, slower over TLS
+EPF_TIMEOUT=600  # the whole matrix: 65-90 s with a local device; 320 s through the proxy on a loaded 2-core host (every BAR access is a TLS round trip)
 PRIV_TIMEOUT=300
 OUTER_SLACK=60
 
@@ -254,7 +254,11 @@ run_proxy_test() {
     say "$name took $(elapsed "$t0")"
 }
 
-want proxy-epf-pcitest && run_proxy_test proxy-epf-pcitest full "$EPF_TIMEOUT" --iommu --smp "$SMP"
+# no_timer_check: on a loaded TCG host, Linux's early check of the timer
+# through the interrupt-remapped IO-APIC can miss its window and panic the
+# boot ("timer doesn't work through Interrupt-remapped IO-APIC").
+want proxy-epf-pcitest && run_proxy_test proxy-epf-pcitest full "$EPF_TIMEOUT" --iommu --smp "$SMP" \
+    --append no_timer_check
 want proxy-private-ram && run_proxy_test proxy-private-ram rwc "$PRIV_TIMEOUT" --private-ram --smp 2
 say "total $(elapsed)"
 [ $FAILED = 0 ] && exit 0
