@@ -6,7 +6,8 @@
 # without (the proxy relays DMA to the client), over TLS, a wrong key, the
 # loopback-only rule for plaintext, the device killed mid-transfer (the
 # client gets an error, not a hang, and the proxy serves the next client),
-# usage errors and a clean SIGTERM that removes the socket.
+# hostile peers on both sides (tests/integration/proxy_hostile.py), usage
+# errors and a clean SIGTERM that removes the socket.
 #
 # Environment (set by meson): VPCIE, VPCIE_EPF. Exit 0 pass, 1 fail.
 set -u
@@ -143,6 +144,20 @@ else
 	expect "$tmp/o" 'chmod 600' "proxy refuses a readable key"
 	stop dev
 fi
+
+# ---- Hostile peers: malformed fd use from the client, a device replying to nothing ----
+hport=$(( 24000 + $$ % 20000 ))
+python3 "$(dirname "$0")/proxy_hostile.py" device "$hport" >"$tmp/hdev.out" 2>&1 &
+hdev=$!
+for _ in $(seq 50); do grep -q listening "$tmp/hdev.out" && break; sleep 0.1; done
+addr="tcp:127.0.0.1:$hport"
+start_proxy
+timeout 60 python3 "$(dirname "$0")/proxy_hostile.py" client "$sock" >"$tmp/hcl.out" 2>&1 &&
+	ok || fail "hostile peers: $(cat "$tmp/hcl.out" "$tmp/hdev.out")"
+expect "$tmp/hcl.out" '^ok: closed after the device replied to nothing' "hostile device closes the client"
+expect "$tmp/px.log" 'device replied to no request' "proxy logged the hostile device"
+kill "$hdev" 2>/dev/null; wait "$hdev" 2>/dev/null
+stop px
 
 # ---- Usage ----
 "$VPCIE" proxy --help >"$tmp/o" 2>&1 && ok || fail "--help"
