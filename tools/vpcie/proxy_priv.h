@@ -63,12 +63,17 @@ uint8_t *proxy_maps_find(const struct proxy_maps *t, uint64_t addr, uint64_t len
 struct vpcie_logger;
 struct vpcie_endpoint;
 struct vpcie_tls_psk;
+struct vpcie_chan;
 
 struct proxy_cfg {
 	const struct vpcie_endpoint *remote; /* the device (TCP) */
 	const struct vpcie_tls_psk *psk;     /* NULL: plaintext (loopback only) */
 	int timeout_ms;                      /* connect, handshake, each send */
 	const struct vpcie_logger *lg;
+	/* NULL: connect to remote. Otherwise called instead, to hand over a
+	 * channel to the device (a test or fuzzer's socketpair): 0 or -errno. */
+	int (*connect)(void *opaque, struct vpcie_chan **dev);
+	void *connect_opaque;
 };
 
 /*

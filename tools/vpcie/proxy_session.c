@@ -142,6 +142,8 @@ static int connect_device(struct session *s)
 	char name[300], why[256] = "";
 	int fd;
 
+	if (cfg->connect)
+		return cfg->connect(cfg->connect_opaque, &s->dev);
 	vpcie_endpoint_format(cfg->remote, name, sizeof(name));
 	fd = vpcie_endpoint_connect(cfg->remote, cfg->timeout_ms, cfg->psk != NULL);
 	if (fd < 0) {
