@@ -18,6 +18,7 @@ static const struct {
 	{"bench", cmd_bench, "measure every host<->device path against this machine's floors"},
 	{"fault", cmd_fault, "add, clear or list a running device's injected faults"},
 	{"trace", cmd_trace, "convert transaction traces to Perfetto JSON, pcap or text"},
+	{"proxy", cmd_proxy, "serve a UNIX socket for QEMU, relaying to a device over TCP/TLS"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,175 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# `vpcie proxy`: a vfio-user client on a UNIX socket driving vpcie-epf-test
+# over TCP through the proxy. The whole pcitest matrix with shared memory
+# (the proxy maps it and answers the device's DMA messages itself) and
+# without (the proxy relays DMA to the client), over TLS, a wrong key, the
+# loopback-only rule for plaintext, the device killed mid-transfer (the
+# client gets an error, not a hang, and the proxy serves the next client),
+# hostile peers on both sides (tests/integration/proxy_hostile.py), usage
+# errors and a clean SIGTERM that removes the socket.
+#
+# Environment (set by meson): VPCIE, VPCIE_EPF. Exit 0 pass, 1 fail.
+set -u
+: "${VPCIE:?}" "${VPCIE_EPF:?}"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vpcie-proxy.XXXXXX") || exit 1
+dev=
+px=
+fails=0
+passes=0
+cleanup() {
+	[ -n "$px" ] && kill -KILL "$px" 2>/dev/null && wait "$px" 2>/dev/null
+	[ -n "$dev" ] && kill -KILL "$dev" 2>/dev/null && wait "$dev" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+ok() { passes=$((passes + 1)); }
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+expect() { if grep -qE -- "$2" "$1"; then ok; else fail "$3: no /$2/ in $(cat "$1")"; fi; }
+sock="$tmp/px.sock"
+
+# start_device [ARGS...]: vpcie-epf-test on tcp:127.0.0.1:PORT, a free port
+# found by trying; sets $port, $addr and $dev.
+start_device() {
+	port=$(( 22000 + $$ % 20000 ))
+	for _ in 1 2 3 4 5 6 7 8; do
+		addr="tcp:127.0.0.1:$port"
+		"$VPCIE_EPF" --listen "$addr" "$@" 2>>"$tmp/dev.log" &
+		dev=$!
+		sleep 0.2
+		if kill -0 "$dev" 2>/dev/null; then return 0; fi
+		wait "$dev" 2>/dev/null; dev=
+		port=$((port + 101))
+	done
+	return 1
+}
+# restart_device [ARGS...]: the same port again.
+restart_device() {
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		"$VPCIE_EPF" --listen "$addr" "$@" 2>>"$tmp/dev.log" &
+		dev=$!
+		sleep 0.3
+		kill -0 "$dev" 2>/dev/null && return 0
+		wait "$dev" 2>/dev/null; dev=
+	done
+	return 1
+}
+stop() { # stop PIDVAR: SIGTERM, expect exit 0
+	eval "p=\$$1"
+	kill -TERM "$p" && wait "$p"
+	rc=$?
+	eval "$1="
+	[ "$rc" -eq 0 ] && ok || fail "$1 exit status $rc after SIGTERM"
+}
+# start_proxy ARGS...: the proxy on $sock, its log in $tmp/px.log.
+start_proxy() {
+	: >"$tmp/px.log"
+	"$VPCIE" proxy --socket "$sock" --connect "$addr" "$@" 2>"$tmp/px.log" &
+	px=$!
+	for _ in $(seq 50); do [ -S "$sock" ] && return 0; sleep 0.1; done
+	fail "proxy did not create $sock: $(cat "$tmp/px.log")"
+}
+
+# ---- Plaintext on loopback: shared memory, then message DMA ----
+start_device || { fail "no device"; exit 1; }
+start_proxy
+"$VPCIE" pcitest --socket "$sock" >"$tmp/pt.out" 2>&1
+expect "$tmp/pt.out" '^2122 passed, 0 failed$' "pcitest through the proxy, shared memory"
+expect "$tmp/px.log" 'session over: [1-9][0-9]* DMA served from mapped memory, 0 relayed' \
+	"the proxy answered DMA from the client's memory"
+"$VPCIE" pcitest --socket "$sock" --no-shared >"$tmp/pt.out" 2>&1
+expect "$tmp/pt.out" '^2122 passed, 0 failed$' "pcitest through the proxy, --no-shared"
+expect "$tmp/px.log" 'session over: 0 DMA served from mapped memory, [1-9][0-9]* relayed' \
+	"the proxy relayed DMA to the client"
+# Every vector of every kind arrives through the proxy's eventfds.
+"$VPCIE" pcitest --socket "$sock" -l -m 1 -m 32 -x 1 -x 2048 >"$tmp/irq.out" 2>&1
+expect "$tmp/irq.out" '^5 passed, 0 failed$' "interrupts through the proxy"
+expect "$tmp/dev.log" 'no fds, interrupts by message' "the device saw no fds"
+
+# ---- The device dies mid-transfer: the client gets an error, not a hang ----
+"$VPCIE" pcitest --socket "$sock" --timeout 3000 >"$tmp/kill.out" 2>&1 &
+client=$!
+sleep 1
+kill -KILL "$dev"; wait "$dev" 2>/dev/null; dev=
+# pcitest must end by itself: the proxy closes its connection.
+for _ in $(seq 100); do kill -0 "$client" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$client" 2>/dev/null; then
+	fail "client still running 10 s after the device died"
+	kill -KILL "$client"
+fi
+wait "$client"
+rc=$?
+[ "$rc" -ne 0 ] && ok || fail "pcitest succeeded although the device died: $(tail -n 3 "$tmp/kill.out")"
+expect "$tmp/px.log" 'device (closed the connection|connection broken)' "proxy logged the device's end"
+# The proxy serves the next client once a device is back.
+restart_device || fail "device did not come back on $addr"
+"$VPCIE" lspci --socket "$sock" >"$tmp/o" 2>&1
+expect "$tmp/o" '^00:00.0 .*104c:b500' "proxy serves the next client"
+# With no device at all the client is refused, not left hanging.
+stop dev
+"$VPCIE" lspci --socket "$sock" --timeout 10000 >"$tmp/o" 2>&1 && fail "lspci through a proxy with no device"
+expect "$tmp/px.log" 'cannot reach the device' "no device logged"
+stop px
+[ -e "$sock" ] && fail "socket left behind after SIGTERM" || ok
+
+# ---- Plaintext to a non-loopback address: refused with words ----
+addr=tcp:192.0.2.1:9
+start_proxy --timeout 1000
+"$VPCIE" lspci --socket "$sock" >"$tmp/o" 2>&1 && fail "lspci through a plaintext non-loopback proxy"
+expect "$tmp/px.log" 'loopback addresses only' "proxy refuses plaintext to 192.0.2.1"
+stop px
+
+# ---- TLS 1.3 with a pre-shared key ----
+if ! command -v psktool >/dev/null 2>&1; then
+	fail "psktool (gnutls-bin) is not installed: scripts/install-deps.sh installs it"
+else
+	psktool -u vpcie -p "$tmp/good.psk" >/dev/null && psktool -u vpcie -p "$tmp/bad.psk" >/dev/null
+	chmod 600 "$tmp"/*.psk
+	start_device --psk-file "$tmp/good.psk" || fail "no TLS device"
+	start_proxy --psk-file "$tmp/good.psk"
+	"$VPCIE" pcitest --socket "$sock" >"$tmp/pt.out" 2>&1
+	expect "$tmp/pt.out" '^2122 passed, 0 failed$' "pcitest through the proxy over TLS"
+	stop px
+	# A wrong key: the proxy says so, the client is refused, the device logs it.
+	start_proxy --psk-file "$tmp/bad.psk"
+	"$VPCIE" lspci --socket "$sock" >"$tmp/o" 2>&1 && fail "wrong key accepted"
+	expect "$tmp/px.log" 'refused: TLS handshake failed' "proxy explains the wrong key"
+	expect "$tmp/dev.log" 'client refused: TLS' "device refused the wrong key"
+	stop px
+	chmod 644 "$tmp/good.psk"
+	"$VPCIE" proxy --socket "$sock" --connect "$addr" --psk-file "$tmp/good.psk" >"$tmp/o" 2>&1 &&
+		fail "proxy took a 0644 key"
+	expect "$tmp/o" 'chmod 600' "proxy refuses a readable key"
+	stop dev
+fi
+
+# ---- Hostile peers: malformed fd use from the client, a device replying to nothing ----
+hport=$(( 24000 + $$ % 20000 ))
+python3 "$(dirname "$0")/proxy_hostile.py" device "$hport" >"$tmp/hdev.out" 2>&1 &
+hdev=$!
+for _ in $(seq 50); do grep -q listening "$tmp/hdev.out" && break; sleep 0.1; done
+addr="tcp:127.0.0.1:$hport"
+start_proxy
+timeout 60 python3 "$(dirname "$0")/proxy_hostile.py" client "$sock" >"$tmp/hcl.out" 2>&1 &&
+	ok || fail "hostile peers: $(cat "$tmp/hcl.out" "$tmp/hdev.out")"
+expect "$tmp/hcl.out" '^ok: closed after the device replied to nothing' "hostile device closes the client"
+expect "$tmp/px.log" 'device replied to no request' "proxy logged the hostile device"
+kill "$hdev" 2>/dev/null; wait "$hdev" 2>/dev/null
+stop px
+
+# ---- Usage ----
+"$VPCIE" proxy --help >"$tmp/o" 2>&1 && ok || fail "--help"
+expect "$tmp/o" 'Usage: vpcie proxy' "--help text"
+for args in "--socket $sock" "--connect tcp:127.0.0.1:9" \
+	    "--socket tcp:127.0.0.1:9 --connect tcp:127.0.0.1:9" \
+	    "--socket $sock --connect $tmp/unix.sock" "--socket $sock --connect tcp:x --timeout 0"; do
+	# shellcheck disable=SC2086
+	"$VPCIE" proxy $args >"$tmp/o" 2>&1
+	rc=$?
+	[ "$rc" -eq 2 ] && ok || fail "proxy $args: exit $rc, want 2"
+done
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
