@@ -17,6 +17,9 @@
 #   hang        hang on the MAGIC register: what QEMU does after its message
 #               timeout (x-msg-timeout, 5 s), and that the guest, QEMU and the
 #               device go on
+#   late        delay:us=7000000 on the MAGIC register: QEMU times out at 5 s,
+#               then drops the connection when the reply comes (every later
+#               access fails; the guest goes on, the device serves a new client)
 #
 # Prints "GUEST-RESULT <name> OK|FAIL|SKIP" lines. Exit status: 0 all OK,
 # 77 VM provisioning unavailable, 1 otherwise.
