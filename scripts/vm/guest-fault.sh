@@ -91,6 +91,16 @@ for kind in ur ca; do
     case_ "$kind-after-bar0" OKAY -b 0
 done
 
+# An error completion on a write: the pattern never lands. MAGIC first gets
+# another value, or the pattern an earlier -b 0 left there would read back.
+vpcie-mmio "$R0" 0x0 0x12345678
+step ca-write
+case_ ca-write-bar0 NOT -b 0
+reg ca-write-value 0x12345678 0x0
+case_ ca-write-bar1 OKAY -b 1
+step clear
+case_ ca-write-after-bar0 OKAY -b 0
+
 # --- a dropped interrupt ---------------------------------------------------------
 step irq-drop
 case_ irq-drop-msi1 NOT -m 1      # the driver waits 1 s for the MSI

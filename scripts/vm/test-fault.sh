@@ -9,6 +9,8 @@
 #
 #   ur / ca     ur:region=0,op=read / ca:region=0,op=read: pcitest -b 0 NOT
 #               OKAY, -b 1 OKAY, and -b 0 OKAY again once cleared
+#   ca-write    ca:region=0,op=write: -b 0 NOT OKAY (the pattern is not
+#               written; QEMU waits for the write's reply and logs the EIO)
 #   irq-drop    irq:action=drop: pcitest -m 1 NOT OKAY (the driver's 1 s
 #               timeout); a READ waits (no timeout in 6.1) until a spurious
 #               interrupt (irq:action=spurious,ms=...) from the host ends it
@@ -83,6 +85,7 @@ step_rules() {
     case "$1" in
         ur) echo 'ur:region=0,op=read' ;;
         ca) echo 'ca:region=0,op=read' ;;
+        ca-write) echo 'ca:region=0,op=write' ;;
         irq-drop) echo 'irq:action=drop' ;;
         irq-spurious) echo 'irq:action=spurious,vector=0,ms=200' ;;
         delay) echo 'delay:us=2000000,region=0,offset=0,len=4,op=read' ;;
@@ -211,7 +214,7 @@ while IFS= read -r line; do
     if [ "${want#want=}" = "${got#got=}" ]; then result "fault-$name" OK; else result "fault-$name" FAIL; fi
 done < <(tr -d '\r' <"$CONSOLE" | grep -a '^FAULT-CASE ')
 for name in base-bar0 ur-bar0 ur-bar1 ca-bar0 ca-bar1 irq-drop-msi1 irq-drop-read-waits \
-    irq-spurious-read-ends delay-bar0 ur-read-value ca-read-value hang-read-value dma-flip-read dma-flip-write hang-bar0 hang-after-bar0 late-bar0 late-after-bar0 late-after-bar1; do
+    irq-spurious-read-ends delay-bar0 ur-read-value ca-read-value hang-read-value ca-write-bar0 ca-write-value ca-write-bar1 dma-flip-read dma-flip-write hang-bar0 hang-after-bar0 late-bar0 late-after-bar0 late-after-bar1; do
     [ -n "${SEEN[$name]:-}" ] || { say "case $name did not run"; result "fault-$name" FAIL; }
 done
 
@@ -219,7 +222,7 @@ done
 cs=$(tr -d '\r' <"$CONSOLE" | grep -a '^FAULT-CASE delay-bar0 ' | sed -n 's/.* cs=\([0-9]*\) .*/\1/p')
 if [ -n "$cs" ] && [ "$cs" -ge 200 ]; then result fault-delay-took-2s OK; else result fault-delay-took-2s FAIL; fi
 # Every step's rules fired on the device (counted before the next step).
-for name in ur ca irq-drop irq-spurious delay dma-flip hang late; do
+for name in ur ca ca-write irq-drop irq-spurious delay dma-flip hang late; do
     n=$(sed -n "s/^FIRED $name [0-9]* \([0-9]*\)$/\1/p" "$DIR/steps.log" | head -n 1)
     echo "    $name: $(step_rules $name) fired ${n:-?} times"
     if [ "${n:-0}" -gt 0 ]; then result "fault-$name-fired" OK; else result "fault-$name-fired" FAIL; fi
@@ -242,6 +245,7 @@ check_qemu() { # STEP RESULT PATTERN
         say "no QEMU log line matching '$3' during step $1"; result "fault-$2" FAIL; fi
 }
 check_qemu ca ca-qemu-eio 'region0+0x0, 4) failed: Input/output error'
+check_qemu ca-write ca-write-qemu-eio 'vfio_region_write(.*region0+0x0, 0xa0a0a0a0,4) failed: Input/output error'
 check_qemu hang hang-qemu-timeout 'timed out waiting for reply'
 check_qemu late late-qemu-timeout 'timed out waiting for reply'
 check_qemu late late-qemu-unexpected-reply 'unexpected reply'
@@ -256,5 +260,9 @@ else
     result fault-guest-alive FAIL
 fi
 result fault-device-alive $dev_alive
-say "logs: $DIR (steps.log: the rules as each step ended)"
+if [ -n "$KEEP_LOGS" ] || [ "$FAILED" = 1 ]; then
+    say "logs: $DIR (steps.log: the rules as each step ended)"
+else
+    say "logs removed (use --keep-logs DIR)"
+fi
 [ "$FAILED" = 0 ] && exit 0 || exit 1
