@@ -8,46 +8,15 @@
 // NOT YET: COMMAND does nothing (no READ/WRITE/COPY DMA engine, no CRC32,
 // no interrupts); those are the next slice.
 `default_nettype none
-/* verilator lint_off UNUSEDSIGNAL */
 module epf_test (
-	input  wire        clk,
-	input  wire        rst,
-	input  wire        req_en,
-	output wire        req_rdy,
-	input  wire        req_wr,
-	input  wire [2:0]  req_bar,
-	input  wire [63:0] req_addr,
-	input  wire [63:0] req_data,
-	input  wire [7:0]  req_be,
-	input  wire [7:0]  req_tag,
-	output reg         rep_en,
-	input  wire        rep_rdy,
-	output reg  [7:0]  rep_tag,
-	output reg  [63:0] rep_data,
-	output wire        mwr_en,
-	input  wire        mwr_rdy,
-	output wire [63:0] mwr_addr,
-	output wire [63:0] mwr_data,
-	output wire [15:0] mwr_size,
-	output wire        mrd_en,
-	input  wire        mrd_rdy,
-	output wire [63:0] mrd_addr,
-	output wire [31:0] mrd_len,
-	output wire [7:0]  mrd_tag,
-	input  wire        cpl_en,
-	output wire        cpl_rdy,
-	input  wire        cpl_last,
-	input  wire        cpl_err,
-	input  wire [7:0]  cpl_tag,
-	input  wire [15:0] cpl_size,
-	input  wire [63:0] cpl_data,
-	output wire        msi_en,
-	input  wire        msi_rdy,
-	output wire [15:0] msi_vec,
-	output wire        intx,
-	output wire        busy
+`include "vpcie_ports.vh"
 );
-/* verilator lint_on UNUSEDSIGNAL */
+	reg        rep_en_q;
+	reg [7:0]  rep_tag_q;
+	reg [63:0] rep_data_q;
+	assign rep_en = rep_en_q;
+	assign rep_tag = rep_tag_q;
+	assign rep_data = rep_data_q;
 	localparam [3:0] CAPS = 4'd12; // register index of CAPS (0x30)
 
 	reg [31:0] regs [0:15];
@@ -80,9 +49,9 @@ module epf_test (
 		if (rst) begin
 			for (i = 0; i < 16; i = i + 1)
 				regs[i] <= 32'd0;
-			rep_en <= 0; rep_tag <= 0; rep_data <= 0;
+			rep_en_q <= 0; rep_tag_q <= 0; rep_data_q <= 0;
 		end else begin
-			rep_en <= 0;
+			rep_en_q <= 0;
 			if (req_en && req_wr && in_block) begin
 				if (req_be[3:0] != 4'd0 && lo != CAPS)
 					regs[lo] <= nxt[31:0];
@@ -90,9 +59,9 @@ module epf_test (
 					regs[hi] <= nxt[63:32];
 			end
 			if (req_en && !req_wr) begin
-				rep_en   <= 1;
-				rep_tag  <= req_tag;
-				rep_data <= in_block ? old : 64'd0;
+				rep_en_q   <= 1;
+				rep_tag_q  <= req_tag;
+				rep_data_q <= in_block ? old : 64'd0;
 			end
 		end
 	end

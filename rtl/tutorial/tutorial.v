@@ -11,50 +11,15 @@
 // The DMA writes 32-bit words SEED, SEED+1, ... to DMA_ADDR..+DMA_LEN, then
 // raises vector MSI_VEC. Reads elsewhere (other offsets, other BARs) answer 0.
 `default_nettype none
-/* verilator lint_off UNUSEDSIGNAL */
 module tutorial (
-	input  wire        clk,
-	input  wire        rst,
-	// host accesses
-	input  wire        req_en,
-	output wire        req_rdy,
-	input  wire        req_wr,
-	input  wire [2:0]  req_bar,
-	input  wire [63:0] req_addr,
-	input  wire [63:0] req_data,
-	input  wire [7:0]  req_be,
-	input  wire [7:0]  req_tag,
-	output reg         rep_en,
-	input  wire        rep_rdy,
-	output reg  [7:0]  rep_tag,
-	output reg  [63:0] rep_data,
-	// DMA write
-	output wire        mwr_en,
-	input  wire        mwr_rdy,
-	output wire [63:0] mwr_addr,
-	output wire [63:0] mwr_data,
-	output wire [15:0] mwr_size,
-	// DMA read (unused here)
-	output wire        mrd_en,
-	input  wire        mrd_rdy,
-	output wire [63:0] mrd_addr,
-	output wire [31:0] mrd_len,
-	output wire [7:0]  mrd_tag,
-	input  wire        cpl_en,
-	output wire        cpl_rdy,
-	input  wire        cpl_last,
-	input  wire        cpl_err,
-	input  wire [7:0]  cpl_tag,
-	input  wire [15:0] cpl_size,
-	input  wire [63:0] cpl_data,
-	// interrupts
-	output wire        msi_en,
-	input  wire        msi_rdy,
-	output wire [15:0] msi_vec,
-	output wire        intx,
-	output wire        busy
+`include "vpcie_ports.vh"
 );
-/* verilator lint_on UNUSEDSIGNAL */
+	reg        rep_en_q;
+	reg [7:0]  rep_tag_q;
+	reg [63:0] rep_data_q;
+	assign rep_en = rep_en_q;
+	assign rep_tag = rep_tag_q;
+	assign rep_data = rep_data_q;
 	localparam [63:0] ID = 64'h0000_0001_5254_4c31; // "RTL1", version 1
 
 	reg [63:0] scratch, dma_addr, dma_len, done_cnt, off;
@@ -94,9 +59,9 @@ module tutorial (
 		if (rst) begin
 			scratch <= 0; dma_addr <= 0; dma_len <= 0; done_cnt <= 0; off <= 0;
 			seed <= 0; vec <= 0; dma_on <= 0; msi_pend <= 0; mute <= 0;
-			rep_en <= 0; rep_tag <= 0; rep_data <= 0;
+			rep_en_q <= 0; rep_tag_q <= 0; rep_data_q <= 0;
 		end else begin
-			rep_en <= 0;
+			rep_en_q <= 0;
 			if (req_en && req_wr && req_bar == 3'd0 && req_addr[11:7] == 5'd0) begin
 				case (req_addr[6:3])
 				4'd1: scratch  <= merge(scratch);
@@ -113,20 +78,20 @@ module tutorial (
 				endcase
 			end
 			if (req_en && !req_wr && !mute) begin
-				rep_en  <= 1;
-				rep_tag <= req_tag;
+				rep_en_q  <= 1;
+				rep_tag_q <= req_tag;
 				if (req_bar != 3'd0 || req_addr[11:7] != 5'd0)
-					rep_data <= 64'd0;
+					rep_data_q <= 64'd0;
 				else case (req_addr[6:3])
-				4'd0: rep_data <= ID;
-				4'd1: rep_data <= scratch;
-				4'd2: rep_data <= dma_addr;
-				4'd3: rep_data <= dma_len;
-				4'd4: rep_data <= {32'd0, seed};
-				4'd5: rep_data <= done_cnt;
-				4'd6: rep_data <= {48'd0, vec};
-				4'd7: rep_data <= {63'd0, busy};
-				default: rep_data <= 64'd0;
+				4'd0: rep_data_q <= ID;
+				4'd1: rep_data_q <= scratch;
+				4'd2: rep_data_q <= dma_addr;
+				4'd3: rep_data_q <= dma_len;
+				4'd4: rep_data_q <= {32'd0, seed};
+				4'd5: rep_data_q <= done_cnt;
+				4'd6: rep_data_q <= {48'd0, vec};
+				4'd7: rep_data_q <= {63'd0, busy};
+				default: rep_data_q <= 64'd0;
 				endcase
 			end
 			if (mwr_en && mwr_rdy) begin

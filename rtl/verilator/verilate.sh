@@ -12,7 +12,7 @@ shift 4
 work=$(dirname "$out")/$(basename "$out" .a).d
 rm -rf "$work"
 mkdir -p "$work/x"
-verilator --cc -Wall -O3 --top-module "$top" --prefix "V$top" -Mdir "$work" "$@"
+verilator --cc -Wall -O3 --top-module "$top" --prefix "V$top" -Mdir "$work" -I"$shimdir" "$@"
 make -s -C "$work" -f "V$top.mk" OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2 \
 	"V${top}__ALL.a" verilated.o verilated_threads.o >/dev/null
 vinc=$(verilator --getenv VERILATOR_ROOT)/include

@@ -10,6 +10,7 @@
 #ifndef VPCIE_VL_H
 #define VPCIE_VL_H
 
+#include <vpcie/device.h>
 #include <vpcie/rtl.h>
 
 #ifdef __cplusplus
@@ -25,6 +26,21 @@ void vpcie_vl_free(void *model);
 
 /* Width of the design's mwr_data/cpl_data in bytes (opts.payload_bytes). */
 unsigned vpcie_vl_payload_bytes(void);
+
+/*
+ * A device program's main() in one call (vl_main.c): the shared options
+ * (vpcie/cli.h) and --help, the model, the device with ids, the bridge
+ * (reset on device reset/FLR), setup() to declare BARs (vpcie_rtl_set_bar
+ * for those the design serves) and capabilities, then the event loop until
+ * SIGTERM/SIGINT. Returns the exit status.
+ */
+struct vpcie_vl_program {
+	const char *name;             /* for logs and messages */
+	const char *about;            /* --help's description */
+	const struct vpcie_ids *ids;
+	int (*setup)(struct vpcie_dev *dev, struct vpcie_rtl *rtl); /* 0 or -errno */
+};
+int vpcie_vl_main(int argc, char **argv, const struct vpcie_vl_program *vp);
 
 #ifdef __cplusplus
 }
