@@ -17,6 +17,7 @@ pkgs=(
 	pciutils                                  # lspci decodes our config dumps in tests
 	python3                                   # test-result summary
 	gnuplot-nox                               # `vpcie bench --plot`: latency/bandwidth PNGs (no X11)
+	verilator g++                             # RTL devices (rtl/): Verilog to C++, the shim and model (+ make, below)
 	tshark                                    # the trace test decodes `vpcie trace --pcap` (tools/wireshark/vpcie.lua)
 	# guest tests (scripts/vm): fetch and unpack Debian's QEMU/kernel packages,
 	# build pci_endpoint_test.ko and static guest programs
