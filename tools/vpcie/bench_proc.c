@@ -192,9 +192,15 @@ pid_t spawn_device(struct bench *b, const char *sock, enum dev_mode mode)
 		pin_peer();
 		if (nul >= 0)
 			dup2(nul, 0);
-		if (mode == DEV_NOPOLL)
+		if (b->veth && netns_enter(b) < 0)
+			_exit(126);
+		if (mode == DEV_NOPOLL || mode == DEV_TCP || mode == DEV_TLS)
 			setenv("VPCIE_POLL_US", "0", 1);
-		execlp(b->devbin, b->devbin, "--socket", sock, (char *)NULL);
+		if (mode == DEV_TLS)
+			execlp(b->devbin, b->devbin, "--listen", sock, "--psk-file", b->psk_path,
+			       (char *)NULL);
+		else
+			execlp(b->devbin, b->devbin, "--socket", sock, (char *)NULL);
 		fprintf(stderr, "vpcie bench: cannot run %s: %s\n", b->devbin, strerror(errno));
 		_exit(127);
 	}
