@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +162,10 @@ static int tls_start(struct net_conn *c, bool server, const struct vpcie_tls_psk
 	do
 		rc = gnutls_handshake(c->s);
 	while (rc < 0 && !gnutls_error_is_fatal(rc) && !g_stop);
+	/* From here on as the runtime's TLS stream: a non-blocking socket,
+	 * poll() when GnuTLS has nothing (net_wait). */
+	if (rc >= 0 && fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) < 0)
+		rc = GNUTLS_E_PUSH_ERROR;
 	return rc;
 }
 
@@ -180,6 +185,20 @@ static void conn_close(struct net_conn *c)
 	c->fd = -1;
 }
 
+/* After GNUTLS_E_AGAIN: sleep in poll() until the socket is ready the way
+ * GnuTLS wants (the runtime's channel waits so, with polling off). */
+static int net_wait(struct net_conn *c)
+{
+	struct pollfd p = {.fd = c->fd,
+			   .events = gnutls_record_get_direction(c->s) ? POLLOUT : POLLIN};
+
+	if (g_stop)
+		return -EINTR;
+	if (poll(&p, 1, -1) < 0 && errno != EINTR)
+		return -errno;
+	return 0;
+}
+
 /* Whole buffers, as records of at most VPCIE_TLS_RECORD bytes (as the
  * runtime's TLS stream sends them). */
 static int net_write(struct net_conn *c, const void *buf, size_t len)
@@ -193,8 +212,10 @@ static int net_write(struct net_conn *c, const void *buf, size_t len)
 		ssize_t k = gnutls_record_send(c->s, p, n);
 
 		if (k == GNUTLS_E_AGAIN || k == GNUTLS_E_INTERRUPTED) {
-			if (g_stop)
-				return -EINTR;
+			int rc = net_wait(c);
+
+			if (rc)
+				return rc;
 			continue;
 		}
 		if (k < 0)
@@ -215,8 +236,10 @@ static int net_read(struct net_conn *c, void *buf, size_t len)
 		ssize_t k = gnutls_record_recv(c->s, p, len);
 
 		if (k == GNUTLS_E_AGAIN || k == GNUTLS_E_INTERRUPTED) {
-			if (g_stop)
-				return -EINTR;
+			int rc = net_wait(c);
+
+			if (rc)
+				return rc;
 			continue;
 		}
 		if (k <= 0)
