@@ -15,6 +15,7 @@ pkgs=(
 	pciutils                                  # lspci decodes our config dumps in tests
 	python3                                   # test-result summary
 	gnuplot-nox                               # `vpcie bench --plot`: latency/bandwidth PNGs (no X11)
+	iproute2                                  # `ip netns`/veth: vpcie bench's veth.tls.* paths (root)
 	# guest tests (scripts/vm): fetch and unpack Debian's QEMU/kernel packages,
 	# build pci_endpoint_test.ko and static guest programs
 	xz-utils make binutils libc6-dev debian-archive-keyring
