@@ -449,6 +449,9 @@ static int msg_write_pipelined(struct vpcie_dev *dev, uint64_t addr, const uint8
 	if (!ch || !dev->negotiated || dev->drop_client)
 		return -ENOTCONN;
 	dev->dma_depth++;
+	/* Commands that arrive meanwhile stay queued for the loop, even outside
+	 * a handler: one served here could DMA and take our replies as strays. */
+	dev->handler_depth++;
 	while (!ret && (sent < len || tail != head)) {
 		if (sent < len && head - tail < DMA_WRITE_WINDOW) {
 			unsigned k = head % DMA_WRITE_WINDOW;
@@ -485,6 +488,7 @@ static int msg_write_pipelined(struct vpcie_dev *dev, uint64_t addr, const uint8
 		malformed = ret != 0;
 		vpcie_msg_release(&reply);
 	}
+	dev->handler_depth--;
 	dev->dma_depth--;
 	vpcie_dbg(&dev->log, "DMA_WRITE of %llu B at 0x%llx: %u messages, up to %u in flight: %s",
 		  (unsigned long long)len, (unsigned long long)addr, head, DMA_WRITE_WINDOW,
