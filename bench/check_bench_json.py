@@ -26,6 +26,8 @@ EXPECTED = [
     "ring.mmio.read.4", "ring.mmio.posted.4", "ring.irq.msi",
     "conn.open_map", "multi.1", "multi.16",
     "trace.mmio.read.4", "trace.dma.shm.to_host.1048576",
+    "tcp.mmio.read.4", "tcp.dma.msg.to_host.1048576", "tcp.dma.msg.to_device.1048576",
+    "tcp.irq.msi", "tls.mmio.read.4", "tls.dma.msg.to_host.1048576", "tls.irq.msi",
 ]
 EXPECTED_FLOORS = ["floor.sock.rr.32.36", "floor.sock.rr_poll.32.36",
                    "floor.sock.rr_evloop.32.36", "floor.spin.rr.32.36", "floor.spin.notify",
@@ -33,12 +35,16 @@ EXPECTED_FLOORS = ["floor.sock.rr.32.36", "floor.sock.rr_poll.32.36",
                    "floor.sock.oneway.36", "floor.sock.batch.36", "floor.sock.batch_poll.36",
                    "floor.memcpy.to_host.4096", "floor.sock.xfer.to_host.4096",
                    "floor.sock.xfer_mixed.to_host.4096", "floor.connect",
-                   "floor.untraced.mmio.read.4", "floor.untraced.dma.shm.to_host.1048576"]
+                   "floor.untraced.mmio.read.4", "floor.untraced.dma.shm.to_host.1048576",
+                   "floor.tcp.rr.32.36", "floor.tls.rr.32.36", "floor.tcp.stream.to_host.1048576",
+                   "floor.tls.stream.to_host.1048576", "floor.tcp.xfer.to_host.1048576",
+                   "floor.tcp.notify.36.24", "floor.tls.notify.36.24"]
 KINDS = {"latency": "ns", "bandwidth": "MB/s", "rate": "ops/s"}
 DISCIPLINES = ("block", "poll", "spin", "none", "mixed")
 # Floors named for their discipline.
 FLOOR_TAGS = {"_poll.": "poll", "_mixed.": "mixed", "_evloop.": "block", "floor.sock.rr.": "block",
-              "floor.eventfd.": "block", "floor.spin.": "spin"}
+              "floor.eventfd.": "block", "floor.spin.": "spin",
+              "floor.tcp.": "block", "floor.tls.": "block"}
 # connect() and accept() block whatever the runtime does.
 FIRST_FLOOR_OTHER_DISCIPLINE = {"conn.open_map"}
 

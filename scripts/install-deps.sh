@@ -11,7 +11,7 @@ pkgs=(
 	libjson-c-dev                             # VERSION capabilities (JSON)
 	libgnutls28-dev                           # TLS 1.3 with pre-shared keys for vfio-user over TCP
 	gnutls-bin                                # psktool: the key files the TLS tests use
-	iproute2                                  # `ip netns`, veth: the proxy guest test puts the device in its own network namespace
+	iproute2                                  # `ip netns`, veth: the proxy guest test and `vpcie bench`'s veth.tls.* paths
 	zlib1g-dev                                # CRC32 for the epf-test checksum
 	libcmocka-dev                             # unit tests
 	pciutils                                  # lspci decodes our config dumps in tests

@@ -425,6 +425,93 @@ static int msg_write(struct vpcie_dev *dev, uint64_t addr, const uint8_t *buf, u
 	return ret;
 }
 
+/*
+ * DMA_WRITE requests in flight at once when a transfer spans several chunks:
+ * the client (a vpcie host or QEMU) handles them in order and answers each
+ * with a small reply, so sending the next chunks before the first reply
+ * arrives keeps the link busy instead of paying a round trip per chunk.
+ * Only writes: a DMA_READ reply carries the data, and QEMU drops what does
+ * not fit its socket buffer (DMA_READ_MAX_DEFAULT above), so reads stay one
+ * at a time.
+ */
+#define DMA_WRITE_WINDOW 4u
+
+/* len bytes at addr as DMA_WRITEs of at most chunk bytes, up to
+ * DMA_WRITE_WINDOW in flight; replies are checked in order. */
+static int msg_write_pipelined(struct vpcie_dev *dev, uint64_t addr, const uint8_t *buf,
+			       uint64_t len, uint64_t chunk)
+{
+	struct vpcie_chan *ch = dev->twin ? dev->twin : dev->chan;
+	struct vpcie_msg_hdr hdr[DMA_WRITE_WINDOW];
+	uint64_t at[DMA_WRITE_WINDOW], cnt[DMA_WRITE_WINDOW];
+	uint64_t sent = 0;
+	unsigned head = 0, tail = 0;
+	bool malformed = false;
+	int ret = 0;
+
+	if (!ch || !dev->negotiated || dev->drop_client)
+		return -ENOTCONN;
+	dev->dma_depth++;
+	/* Commands that arrive meanwhile stay queued for the loop, even outside
+	 * a handler: one served here could DMA and take our replies as strays. */
+	dev->handler_depth++;
+	while (!ret && (sent < len || tail != head)) {
+		if (sent < len && head - tail < DMA_WRITE_WINDOW) {
+			unsigned k = head % DMA_WRITE_WINDOW;
+			uint64_t n = len - sent < chunk ? len - sent : chunk;
+			struct vpcie_dma_access req = {.addr = addr + sent, .count = n};
+			struct iovec iov[2] = {{&req, sizeof(req)}, {(void *)(buf + sent), n}};
+
+			hdr[k] = (struct vpcie_msg_hdr){.cmd = VPCIE_CMD_DMA_WRITE,
+							.msg_id = dev->next_id++,
+							.flags = VPCIE_MSGF_COMMAND};
+			at[k] = addr + sent;
+			cnt[k] = n;
+			ret = vpcie_chan_send(ch, &hdr[k], iov, 2, NULL, 0, dev->opts.dma_timeout_ms);
+			sent += n;
+			head++;
+			continue;
+		}
+		unsigned k = tail % DMA_WRITE_WINDOW;
+		struct vpcie_msg reply;
+		struct vpcie_dma_write_reply r;
+
+		ret = wait_reply(dev, ch, &hdr[k], vpcie_deadline(dev->opts.dma_timeout_ms), &reply);
+		tail++;
+		if (ret)
+			break;
+		if (vpcie_validate_reply(VPCIE_CMD_DMA_WRITE, reply.payload, reply.payload_len,
+					 cnt[k])) {
+			ret = -EIO;
+		} else {
+			memcpy(&r, reply.payload, sizeof(r));
+			if (r.addr != at[k] || r.count != cnt[k])
+				ret = -EIO;
+		}
+		malformed = ret != 0;
+		vpcie_msg_release(&reply);
+	}
+	dev->handler_depth--;
+	dev->dma_depth--;
+	vpcie_dbg(&dev->log, "DMA_WRITE of %llu B at 0x%llx: %u messages, up to %u in flight: %s",
+		  (unsigned long long)len, (unsigned long long)addr, head, DMA_WRITE_WINDOW,
+		  ret ? strerror(-ret) : "done");
+	/* Replies still owed after a failure arrive later and are dropped as
+	 * strays (wait_reply matches ids). */
+	if (ret == 0 || (ret == -EIO && !malformed))
+		return ret;
+	if (malformed) {
+		vpcie_warn(&dev->log, "malformed DMA_WRITE reply");
+		return ret;
+	}
+	if (ret == -EAGAIN)
+		ret = -ETIMEDOUT;
+	vpcie_warn(&dev->log, "DMA_WRITE request failed: %s", strerror(-ret));
+	if (ret != -ETIMEDOUT)
+		dev->drop_client = true; /* the socket is unusable; the loop will drop it */
+	return ret;
+}
+
 /* May we DMA at all? */
 static int dma_allowed(struct vpcie_dev *dev)
 {
@@ -497,10 +584,16 @@ int dev_dma_rw(struct vpcie_dev *dev, uint64_t addr, void *data, size_t len, boo
 			else
 				memcpy(buf, p, n);
 		} else {
-			/* One message; m may be gone when it returns. */
-			if (n > dma_chunk(dev, write))
-				n = dma_chunk(dev, write);
-			ret = write ? msg_write(dev, addr, buf, n) : msg_read(dev, addr, buf, n);
+			/* m may be gone when the messages return. */
+			uint64_t c = dma_chunk(dev, write);
+
+			if (write && n > c) {
+				ret = msg_write_pipelined(dev, addr, buf, n, c);
+			} else {
+				if (n > c)
+					n = c;
+				ret = write ? msg_write(dev, addr, buf, n) : msg_read(dev, addr, buf, n);
+			}
 		}
 		if (DEV_TRACING(dev)) /* trace point: DMA, one record per piece */
 			vpcie_trace_dma(dev->trace, t0, addr, n,

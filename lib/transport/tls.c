@@ -15,10 +15,10 @@
 #include <vpcie/tls.h>
 
 #include "../util/util.h"
+#include "tls_priority.h"
 
-/* TLS 1.3 only, with a PSK (plain or with (EC)DHE for forward secrecy). */
-#define TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+ECDHE-PSK:+DHE-PSK:+PSK"
-#define TLS_RECORD 16384
+#define TLS_PRIORITY VPCIE_TLS_PRIORITY
+#define TLS_RECORD VPCIE_TLS_RECORD
 
 /* ---- The key file -------------------------------------------------------- */
 

@@ -160,6 +160,13 @@ static int run_pass(struct bench *b)
 			rc = idle_cost(b);
 		teardown_main_device(b);
 	}
+	/* Over TCP loopback, plain and with TLS (bench_net.c). */
+	if (!rc)
+		rc = run_net(b, false, false);
+	if (!rc)
+		rc = run_net(b, true, false);
+	if (!rc)
+		rc = run_net(b, true, true);
 	if (!rc)
 		rc = path_connect(b);
 	for (size_t i = 0; !rc && i < nms; i++)
@@ -186,7 +193,9 @@ static void usage(FILE *f)
 		"connection, many devices) against this machine's floors (AF_UNIX ping-pong,\n"
 		"shared-memory spin, memcpy, eventfd) measured in the same run; print each figure\n"
 		"with its ratio to the floor that waits the same way (polling, blocking, spinning).\n"
-		"Paths named *.nopoll run with adaptive polling off on both sides.\n\n"
+		"Paths named *.nopoll run with adaptive polling off on both sides; tcp.* and tls.*\n"
+		"run over TCP loopback, plain and with TLS 1.3 (a pre-shared key), polling off;\n"
+		"veth.tls.* the same across a veth pair into a network namespace (root, iproute2).\n\n"
 		"  --quick           a few seconds: fewer iterations and sizes, targets not judged\n"
 		"                    (CI smoke test)\n"
 		"  --load[=MODE]     idle (default without --load), spinner (--load alone: keep one\n"
@@ -195,6 +204,7 @@ static void usage(FILE *f)
 		"  --plot DIR        write latency/bandwidth PNGs (gnuplot) and their data to DIR\n"
 		"  --only PATTERNS   comma-separated glob(s) or prefixes of result names,\n"
 		"                    e.g. mmio.read.*,irq or dma.shm\n"
+		"  --tcp             only the TCP and TLS paths (the same as --only tcp,tls,veth)\n"
 		"  --iterations N    samples per latency measurement (default 20000, quick 500)\n"
 		"  --no-pin          let the scheduler place processes (default: this process on\n"
 		"                    one CPU, devices and floor peers on another)\n"
@@ -217,6 +227,7 @@ int cmd_bench(int argc, char **argv)
 		{"iterations", required_argument, NULL, 'i'},
 		{"device", required_argument, NULL, 'd'},
 		{"no-pin", no_argument, NULL, 'n'},
+		{"tcp", no_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -260,6 +271,7 @@ int cmd_bench(int argc, char **argv)
 		}
 		case 'd': b.o.device = optarg; break;
 		case 'n': b.o.no_pin = true; break;
+		case 't': b.o.only = "tcp,tls,veth"; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -311,6 +323,8 @@ int cmd_bench(int argc, char **argv)
 		if (rc < 0)
 			teardown_main_device(&b); /* the other children go below */
 	}
+	if (b.veth)
+		netns_teardown(&b); /* a pass that failed across the veth pair */
 	kids_end_all();
 	remove_tmp(b.tmp);
 	b.p = NULL;

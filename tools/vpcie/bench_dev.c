@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "bench_priv.h"
 
@@ -64,14 +67,10 @@ void find_device(struct bench *b)
 
 /* Socket figures use the socket whatever $VPCIE_HOST_RING says; the ring
  * figures ask for the ring; DEV_NOPOLL turns the host's polling off. */
-struct vpcie_host *open_device(const char *sock, enum dev_mode mode, int *err)
-{
-	return open_device_traced(sock, mode, NULL, err);
-}
-
-/* trace: record a trace into this file (NULL: as $VPCIE_TRACE says). */
-struct vpcie_host *open_device_traced(const char *sock, enum dev_mode mode, const char *trace,
-				      int *err)
+/* trace: record a trace into this file (NULL: as $VPCIE_TRACE says);
+ * psk_path: the key of a DEV_TLS device. */
+static struct vpcie_host *open_dev(const char *sock, enum dev_mode mode, const char *trace,
+				   const char *psk_path, int *err)
 {
 	struct vpcie_host_opts ho;
 
@@ -81,9 +80,43 @@ struct vpcie_host *open_device_traced(const char *sock, enum dev_mode mode, cons
 	ho.connect_timeout_ms = 10000;
 	ho.log_level = VPCIE_LOG_ERROR;
 	ho.ring = mode == DEV_RING;
-	if (mode == DEV_NOPOLL)
+	if (mode == DEV_NOPOLL || mode == DEV_TCP || mode == DEV_TLS)
 		ho.poll_max_us = 0;
+	if (mode == DEV_TLS)
+		ho.psk_file = psk_path;
 	return vpcie_host_open(sock, &ho, err);
+}
+
+struct vpcie_host *open_device_traced(const char *sock, enum dev_mode mode, const char *trace,
+				      int *err)
+{
+	return open_dev(sock, mode, trace, NULL, err);
+}
+
+struct vpcie_host *open_device(const char *sock, enum dev_mode mode, int *err)
+{
+	return open_dev(sock, mode, NULL, NULL, err);
+}
+
+/* A TCP port on NET_ADDR that is free now (the device binds it next). */
+static int free_tcp_port(const struct bench *b)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	int fd = netns_socket(b, SOCK_STREAM | SOCK_CLOEXEC), rc;
+
+	if (fd < 0)
+		return fd;
+	if (inet_pton(AF_INET, NET_ADDR(b), &sa.sin_addr) != 1) {
+		close(fd);
+		return -EINVAL;
+	}
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+			     getsockname(fd, (struct sockaddr *)&sa, &sl) < 0
+		     ? -errno
+		     : ntohs(sa.sin_port);
+	close(fd);
+	return rc;
 }
 
 int dev_write(struct bench *b, unsigned reg, uint32_t v)
@@ -97,22 +130,34 @@ int dev_write(struct bench *b, unsigned reg, uint32_t v)
 int setup_main_device(struct bench *b, enum dev_mode mode)
 {
 	static const char *const socks[] = {"dev", "nopoll", "ring"};
-	bool ring = mode == DEV_RING;
+	static const char *const prefixes[] = {"", "", "ring.", "tcp.", "tls."};
+	bool ring = mode == DEV_RING, net = mode == DEV_TCP || mode == DEV_TLS;
 	int err = 0, rc;
 	uint32_t id;
 
 	b->mode = mode;
 	b->ring = ring;
-	b->prefix = ring ? "ring." : "";
+	b->prefix = prefixes[mode];
 	b->suffix = mode == DEV_NOPOLL ? ".nopoll" : "";
 	b->polling = mode == DEV_SOCKET && b->poll_ns;
 	b->disc = ring ? DISC_SPIN : b->polling ? DISC_POLL : DISC_BLOCK;
-	snprintf(b->sock, sizeof(b->sock), "%s/%s%s.sock", b->tmp, socks[mode],
-		 b->trace ? "-traced" : "");
+	if (net) {
+		int port = free_tcp_port(b);
+
+		if (port < 0)
+			return port;
+		rc = mode == DEV_TLS ? net_make_psk(b) : 0;
+		if (rc)
+			return rc;
+		snprintf(b->sock, sizeof(b->sock), "tcp:%s:%d", NET_ADDR(b), port);
+	} else {
+		snprintf(b->sock, sizeof(b->sock), "%s/%s%s.sock", b->tmp, socks[mode],
+			 b->trace ? "-traced" : "");
+	}
 	b->dev_pid = spawn_device(b, b->sock, mode);
 	if (b->dev_pid < 0)
 		return -errno;
-	b->h = open_device_traced(b->sock, mode, b->trace, &err);
+	b->h = open_dev(b->sock, mode, b->trace, b->psk_path, &err);
 	if (!b->h) {
 		fprintf(stderr, "vpcie bench: cannot reach %s (%s): %s\n", b->devbin, b->sock,
 			strerror(-err));
@@ -133,20 +178,38 @@ int setup_main_device(struct bench *b, enum dev_mode mode)
 			id);
 		return -ENODEV;
 	}
-	b->bar2 = vpcie_host_region_map(b->h, BENCH_MEM_BAR);
-	if (!b->bar2)
-		return -errno;
-	b->st = (volatile struct bench_stats *)b->bar2;
-	b->shm = vpcie_host_mem_alloc(b->h, BENCH_DMA_MAX, SHM_IOVA, VPCIE_HOST_MEM_SHARED);
-	if (!b->shm)
-		return -errno;
+	if (net) {
+		/* No mapping over TCP: the statistics are read by messages. */
+		b->st_mapped = false;
+		b->st = &b->st_copy;
+		rc = stats_sync(b);
+		if (rc)
+			return rc;
+	} else {
+		b->bar2 = vpcie_host_region_map(b->h, BENCH_MEM_BAR);
+		if (!b->bar2)
+			return -errno;
+		b->st_mapped = true;
+		b->st = (volatile struct bench_stats *)b->bar2;
+		b->shm = vpcie_host_mem_alloc(b->h, BENCH_DMA_MAX, SHM_IOVA, VPCIE_HOST_MEM_SHARED);
+		if (!b->shm)
+			return -errno;
+		memset(vpcie_host_mem_ptr(b->shm), 0x11, BENCH_DMA_MAX);
+	}
 	b->msgmem = vpcie_host_mem_alloc(b->h, BENCH_DMA_MAX, MSG_IOVA, 0);
 	if (!b->msgmem)
 		return -errno;
-	memset(vpcie_host_mem_ptr(b->shm), 0x11, BENCH_DMA_MAX);
 	memset(vpcie_host_mem_ptr(b->msgmem), 0x22, BENCH_DMA_MAX);
 	return 0;
 }
+
+int stats_sync(struct bench *b)
+{
+	if (b->st_mapped)
+		return 0;
+	return vpcie_host_region_read(b->h, BENCH_MEM_BAR, 0, &b->st_copy, sizeof(b->st_copy));
+}
+
 
 void teardown_main_device(struct bench *b)
 {
@@ -156,6 +219,7 @@ void teardown_main_device(struct bench *b)
 	}
 	b->shm = b->msgmem = NULL;
 	b->st = NULL;
+	b->st_mapped = false;
 	b->bar2 = NULL;
 	kid_end(b->dev_pid);
 	b->dev_pid = 0;

@@ -22,13 +22,22 @@ static long dma_iters(const struct bench *b, uint64_t size)
 	return n;
 }
 
-static int dma_step(struct runner *r, double *out)
+/* One DMA in the device; over TCP its statistics are read afterwards by a
+ * message (stats_sync), outside the time measured. */
+int dma_step(struct runner *r, double *out)
 {
 	struct bench *b = r->b;
-	uint64_t seq = b->st->dma_seq, a = vpcie_now_ns(), h;
-	int rc = dev_write(b, BENCH_REG_DMA_CMD, r->cmd);
+	uint64_t seq, a, h;
+	int rc = stats_sync(b);
 
+	if (rc)
+		return rc;
+	seq = b->st->dma_seq;
+	a = vpcie_now_ns();
+	rc = dev_write(b, BENCH_REG_DMA_CMD, r->cmd);
 	h = vpcie_now_ns() - a;
+	if (!rc)
+		rc = stats_sync(b);
 	if (rc)
 		return rc;
 	if (b->st->dma_seq != seq + 1 || b->st->dma_status) {

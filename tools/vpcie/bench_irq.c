@@ -8,17 +8,25 @@
 
 #include "bench_priv.h"
 
-static int irq_step(struct runner *r, double *out)
+/* Over TCP the device's stamp is read afterwards by a message (stats_sync),
+ * after the wake-up time was taken. */
+int irq_step(struct runner *r, double *out)
 {
 	struct bench *b = r->b;
-	uint64_t seq = b->st->irq_seq, t;
+	uint64_t seq, t;
 	uint32_t zero = 0;
-	int rc = vpcie_host_region_write_posted(b->h, BENCH_CTRL_BAR, BENCH_REG_IRQ_RAISE, &zero,
-						sizeof(zero));
+	int rc = stats_sync(b);
 
+	if (rc)
+		return rc;
+	seq = b->st->irq_seq;
+	rc = vpcie_host_region_write_posted(b->h, BENCH_CTRL_BAR, BENCH_REG_IRQ_RAISE, &zero,
+					    sizeof(zero));
 	if (!rc)
 		rc = vpcie_host_irq_wait(b->h, 0, 5000);
 	t = vpcie_now_ns();
+	if (!rc)
+		rc = stats_sync(b);
 	if (rc)
 		return rc;
 	if (b->st->irq_seq != seq + 1) {
@@ -29,7 +37,7 @@ static int irq_step(struct runner *r, double *out)
 	return 0;
 }
 
-static void irq_fini(struct runner *r)
+void irq_fini(struct runner *r)
 {
 	vpcie_host_irq_disable(r->b->h);
 }

@@ -10,7 +10,10 @@
  *   bench_floor_sock.c  floors through the kernel (AF_UNIX, eventfd, connect)
  *   bench_floor_mem.c   floors in memory (memcpy, spin ping-pong, bare ring)
  *   bench_dev.c         the benchmark device and its idle cost
+ *   bench_floor_net.c   floors over TCP loopback, plain and TLS (GnuTLS)
  *   bench_mmio.c, bench_dma.c, bench_irq.c, bench_conn.c   the paths
+ *   bench_net.c         the same paths over TCP and TLS (tcp.*, tls.*, veth.tls.*)
+ *   bench_netns.c       the network namespace and veth pair of veth.*
  *   bench_out.c         table, JSON, plots
  *
  * docs/bench.md describes the method and every result.
@@ -30,6 +33,7 @@
 #include <time.h>
 
 #include <vpcie/host.h>
+#include <vpcie/tls.h>
 
 #include "../../bench/bench_regs.h"
 #include "../../lib/util/cpu.h"  /* vpcie_cpu_relax() */
@@ -94,6 +98,8 @@ enum dev_mode {
 	DEV_SOCKET, /* socket transport, adaptive polling on both sides (defaults) */
 	DEV_NOPOLL, /* socket transport, polling off on both sides (results *.nopoll) */
 	DEV_RING,   /* shared-memory ring transport (results ring.*) */
+	DEV_TCP,    /* TCP loopback, polling off on both sides (results tcp.*) */
+	DEV_TLS,    /* the same with TLS 1.3 and a pre-shared key (results tls.*) */
 };
 
 enum load_mode { LOAD_IDLE = 1, LOAD_SPIN = 2, LOAD_BOTH = 3 };
@@ -196,6 +202,18 @@ struct bench {
 	bool polling;       /* they poll (DEV_SOCKET with a polling cap) */
 	const char *trace;  /* the device in use and its host record a trace
 			     * (vpcie/trace.h) into this file; NULL: not asked */
+	/* BAR2's statistics: b->st points into the mapping, or (TCP: no
+	 * mapping) at st_copy, which stats_sync() refreshes by a region read. */
+	bool st_mapped;
+	struct bench_stats st_copy;
+	char psk_path[96];         /* key file for DEV_TLS and the TLS floors */
+	struct vpcie_tls_psk psk;  /* its contents (psk.key_len 0: not made yet) */
+	/* veth.*: devices and floor peers in a network namespace behind a veth
+	 * pair (bench_netns.c), at ns_ip; valid while veth is true. */
+	bool veth;
+	char ns_name[40];
+	char ns_ip[16];
+	int ns_fd, root_ns_fd;
 };
 
 /* ---- Runners: one operation per step, a path or a floor (bench_measure.c) --- */
@@ -233,6 +251,7 @@ struct runner {
 	size_t k;
 	long count;
 	struct samples extra; /* DMA: host-side time */
+	void *ctx;            /* TCP/TLS floors: our end of the connection */
 };
 
 /* ---- What measure() runs --------------------------------------------------- */
@@ -351,6 +370,8 @@ struct vpcie_host *open_device_traced(const char *sock, enum dev_mode mode, cons
 				      int *err);
 int dev_write(struct bench *b, unsigned reg, uint32_t v);
 int setup_main_device(struct bench *b, enum dev_mode mode);
+/* Refresh b->st when BAR2 is not mapped (TCP): 0 or -errno. */
+int stats_sync(struct bench *b);
 void teardown_main_device(struct bench *b);
 int idle_cost(struct bench *b);
 
@@ -373,6 +394,49 @@ int path_trace(struct bench *b);
  * that compare two devices (bench_mmio.c, bench_dma.c). */
 void mmio_runner(struct runner *r, struct bench *b, enum mmio_op op, size_t n);
 int dma_runner(struct runner *r, struct bench *b, bool shm, bool to_host, uint64_t size);
+/* Steps the TCP paths share with the socket ones. */
+int dma_step(struct runner *r, double *out);
+int irq_step(struct runner *r, double *out);
+void irq_fini(struct runner *r);
+
+/* ---- bench_floor_net.c: floors over TCP loopback, plain or TLS ---------------- */
+
+/* Write the pre-shared key the TLS device and floors use (b->psk_path,
+ * mode 0600, a fresh random key) and load it into b->psk. */
+int net_make_psk(struct bench *b);
+/* Blocking request/reply over TCP (TCP_NODELAY) or TLS, `chunks` per step:
+ * floor.{tcp,tls}.<kind>.<tail>. */
+int net_rr_floor(struct runner *r, struct floor_spec *fs, struct bench *b, bool tls,
+		 const char *kind, const char *tail, size_t req, size_t resp, unsigned chunks);
+/* A bare stream of size bytes, one way, ended by a 1-byte acknowledgement
+ * (to_host: the peer sends after a 1-byte trigger; else we send):
+ * floor.{tcp,tls}.stream.<dir>.<size>, bandwidth. */
+int net_stream_floor(struct runner *r, struct floor_spec *fs, struct bench *b, bool tls,
+		     uint64_t size, bool to_host);
+/* Notification: we send req bytes; the peer stamps the time and answers
+ * resp bytes; the sample is our wake-up minus its stamp:
+ * floor.{tcp,tls}.notify.<req>.<resp>. */
+int net_notify_floor(struct runner *r, struct floor_spec *fs, struct bench *b, bool tls,
+		     size_t req, size_t resp);
+
+/* ---- bench_net.c: the paths over TCP and TLS (tcp.*, tls.*) ------------------- */
+
+/* Run the TCP (tls false) or TLS group on its own device; veth: the TLS
+ * group across a veth pair (veth.tls.*), skipped with a reason if no
+ * network namespace can be made. */
+int run_net(struct bench *b, bool tls, bool veth);
+
+/* ---- bench_netns.c: a network namespace behind a veth pair ------------------- */
+
+/* Make it (b->veth, ns_ip...): 0, or -errno with the reason in why. */
+int netns_setup(struct bench *b, char *why, size_t whylen);
+void netns_teardown(struct bench *b);
+/* In a child: move into the namespace. */
+int netns_enter(const struct bench *b);
+/* A socket of AF_INET and type in the namespace (b->veth), else here: fd or -errno. */
+int netns_socket(const struct bench *b, int type);
+/* The address TCP endpoints listen on: 127.0.0.1, or ns_ip for veth. */
+#define NET_ADDR(b) ((b)->veth ? (b)->ns_ip : "127.0.0.1")
 
 /* ---- bench_out.c: table, JSON, plots ------------------------------------------ */
 

@@ -192,13 +192,28 @@ pid_t spawn_device(struct bench *b, const char *sock, enum dev_mode mode)
 		pin_peer();
 		if (nul >= 0)
 			dup2(nul, 0);
-		if (mode == DEV_NOPOLL)
+		if (b->veth && netns_enter(b) < 0)
+			_exit(126);
+		if (mode == DEV_NOPOLL || mode == DEV_TCP || mode == DEV_TLS)
 			setenv("VPCIE_POLL_US", "0", 1);
-		if (b->trace)
-			execlp(b->devbin, b->devbin, "--socket", sock, "--trace", b->trace,
-			       (char *)NULL);
-		else
-			execlp(b->devbin, b->devbin, "--socket", sock, (char *)NULL);
+		{
+			char *argv[8];
+			int n = 0;
+
+			argv[n++] = b->devbin;
+			argv[n++] = "--listen";
+			argv[n++] = (char *)sock;
+			if (mode == DEV_TLS) {
+				argv[n++] = "--psk-file";
+				argv[n++] = b->psk_path;
+			}
+			if (b->trace) {
+				argv[n++] = "--trace";
+				argv[n++] = (char *)b->trace;
+			}
+			argv[n] = NULL;
+			execvp(b->devbin, argv);
+		}
 		fprintf(stderr, "vpcie bench: cannot run %s: %s\n", b->devbin, strerror(errno));
 		_exit(127);
 	}
