@@ -14,28 +14,11 @@ set -u
 : "${VPCIE:?VPCIE must name the vpcie tool}"
 : "${VPCIE_EPF:?VPCIE_EPF must name the vpcie-epf-test program}"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vpcie-epf.XXXXXX") || exit 1
+. "$(dirname "$0")/lib.sh"
+test_setup epf
 sock="$tmp/epf.sock"
-pid=
-fails=0
-passes=0
 MATRIX=2122 # 6 BAR + 1 BARS + 2 legacy + 33 MSI + 2049 MSI-X + 1 + 30 transfers
 
-cleanup() {
-	if [ -n "$pid" ]; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() { passes=$((passes + 1)); }
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
 expect_eq() {
 	if [ "$2" = "$3" ]; then ok; else fail "$1: got '$2', want '$3'"; fi
 }
@@ -45,8 +28,6 @@ expect_line() {
 no_line() {
 	if grep -qE -- "$2" "$1"; then fail "$(basename "$1"): unexpected /$2/: $(grep -E -- "$2" "$1" | head -3)"; else ok; fi
 }
-
-now_ms() { date +%s%3N; }
 
 start_dev() {
 	"$VPCIE_EPF" --socket "$sock" "$@" 2>>"$tmp/dev.log" &

@@ -13,34 +13,16 @@ set -u
 : "${VPCIE:?VPCIE must name the vpcie tool}"
 : "${VPCIE_EPF:?VPCIE_EPF must name the vpcie-epf-test program}"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vpcie-fault.XXXXXX") || exit 1
+. "$(dirname "$0")/lib.sh"
+test_setup fault
 sock="$tmp/epf.sock"
-pid=
-fails=0
-passes=0
 
-cleanup() {
-	if [ -n "$pid" ]; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() { passes=$((passes + 1)); }
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
 expect_eq() {
 	if [ "$2" = "$3" ]; then ok; else fail "$1: got '$2', want '$3'"; fi
 }
 expect_line() {
 	if grep -qE -- "$2" "$1"; then ok; else fail "$(basename "$1"): no line matching /$2/"; fi
 }
-now_ms() { date +%s%3N; }
 
 start_dev() {
 	: >"$tmp/dev.log"

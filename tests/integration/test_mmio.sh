@@ -15,27 +15,10 @@ set -u
 : "${VPCIE:?VPCIE must name the vpcie tool}"
 : "${VPCIE_SAMPLE:?VPCIE_SAMPLE must name the vpcie-sample program}"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vpcie-mmio.XXXXXX") || exit 1
+. "$(dirname "$0")/lib.sh"
+test_setup mmio
 sock="$tmp/s.sock"
-pid=
-fails=0
-passes=0
 
-cleanup() {
-	if [ -n "$pid" ]; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() { passes=$((passes + 1)); }
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
 
 # expect WANT_RC WANT_OUT CMD ARGS...: exit status and output (stdout).
 expect() {

@@ -13,27 +13,10 @@ set -u
 : "${VPCIE:?VPCIE must name the vpcie tool}"
 : "${VPCIE_EPF_VERILOG:?VPCIE_EPF_VERILOG must name vpcie-epf-test-verilog}"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vpcie-rtl-epf.XXXXXX") || exit 1
+. "$(dirname "$0")/lib.sh"
+test_setup rtl-epf
 sock="$tmp/s.sock"
-pid=
-fails=0
-passes=0
 
-cleanup() {
-	if [ -n "$pid" ]; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() { passes=$((passes + 1)); }
-fail() {
-	echo "FAIL: $*" >&2
-	fails=$((fails + 1))
-}
 
 # expect WANT_OUT ARGS...: `vpcie ARGS` succeeds and prints WANT_OUT (lines joined by spaces)
 expect() {

@@ -12,18 +12,8 @@
 set -u
 : "${VPCIE:?}" "${VPCIE_EPF:?}"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vpcie-tcp.XXXXXX") || exit 1
-pid=
-fails=0
-passes=0
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib.sh"
+test_setup tcp
 expect() { if grep -qE -- "$2" "$1"; then ok; else fail "$3: no /$2/ in $(cat "$1")"; fi; }
 
 # start_device HOSTPART [DEVICE OPTIONS]: vpcie-epf-test on tcp:HOSTPART:PORT,
@@ -166,5 +156,4 @@ mode=$(stat -c %a "$tmp/u.sock")
 [ "$mode" = 600 ] && ok || fail "socket mode $mode, want 600"
 stop_device
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+test_finish
