@@ -30,13 +30,15 @@ SELF_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 usage() {
     cat <<'EOF'
 Usage: scripts/vm/test-virtio-blk.sh [--build DIR] [--cache DIR] [--keep-logs DIR]
-                                    [--only shared|private-ram]
+                                    [--only shared|private-ram] [--via-proxy]
 
   --build DIR       meson build directory with devices/virtio-blk (default ./build)
   --cache DIR       VM provisioning cache (default $VPCIE_VM_CACHE or ~/.cache/vpcie-vm)
   --keep-logs DIR   keep consoles, QEMU and device logs and the images in DIR
                     (default: a temporary directory, kept only if a test failed)
   --only MODE       run one pass only: guest RAM shared, or private (DMA messages)
+  --via-proxy       the device listens on TCP (127.0.0.1) and QEMU reaches it
+                    through `vpcie proxy` (docs/tcp.md): no fd reaches the device
   -h, --help        this text
 EOF
 }
@@ -45,6 +47,7 @@ BUILD="build"
 CACHE="${VPCIE_VM_CACHE:-$HOME/.cache/vpcie-vm}"
 KEEP_LOGS=""
 MODES=(shared private-ram)
+VIA_PROXY=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --build) BUILD="${2:?--build needs a directory}"; shift 2 ;;
@@ -54,6 +57,7 @@ while [ $# -gt 0 ]; do
             case "${2:-}" in shared|private-ram) MODES=("$2") ;;
                 *) echo "test-virtio-blk: --only wants shared or private-ram" >&2; exit 2 ;; esac
             shift 2 ;;
+        --via-proxy) VIA_PROXY=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "test-virtio-blk: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -77,6 +81,19 @@ OUTER_SLACK=60
 BUILD="$(cd "$BUILD" && pwd)"
 DEV="$BUILD/devices/virtio-blk/vpcie-virtio-blk"
 [ -x "$DEV" ] || { say "missing $DEV (build the project first)"; result virtio-blk FAIL; exit 1; }
+VPCIE="$BUILD/tools/vpcie/vpcie"
+
+# devcmd ARGS...: the --device command for `run`: the device on {sock}, or
+# (--via-proxy) the device on a TCP port with `vpcie proxy` serving {sock}
+# (one process group: run stops both).
+devcmd() {
+    if [ "$VIA_PROXY" = 1 ]; then
+        local port=$((24000 + RANDOM % 20000))
+        echo "$DEV --listen tcp:127.0.0.1:$port $* & $VPCIE lspci --socket tcp:127.0.0.1:$port --wait 10000 >/dev/null && exec $VPCIE proxy --socket {sock} --connect tcp:127.0.0.1:$port"
+    else
+        echo "$DEV --socket {sock} $*"
+    fi
+}
 
 provision_or_exit virtio-blk
 
@@ -194,6 +211,19 @@ device_notes() { # BOOT
     [ -f "$log" ] || return 0
     sed 's/^/    dev: /' "$log" | grep -E 'requests served|driver ready|warn|error' | head -n 8
 }
+# proxy_path BOOT RESULT-NAME (--via-proxy): the boot really went through
+# the proxy over TCP (no fds at the device, interrupts by message).
+proxy_path() {
+    local log="$LOGS/$1/dev0.log"
+    if grep -q 'no fds, interrupts by message' "$log" 2>/dev/null &&
+       grep -qE 'session over: .*[1-9][0-9]* interrupts' "$log" 2>/dev/null; then
+        grep -h 'session over' "$log" | sed 's/^/    /'
+        result "$2" OK
+    else
+        say "$1: no proxied fd-free session in $log"
+        result "$2" FAIL
+    fi
+}
 # logs_clean BOOT RESULT-NAME: neither side complained. A device stuck in a
 # DMA wait shows here (QEMU: "timed out waiting for reply"; the device:
 # "DMA_READ request failed", "needs reset") even when the guest recovers.
@@ -227,7 +257,7 @@ run_pass() {
 
     # --- boot 1: packed rings, write ---------------------------------------------
     say "$b1: vpcie-virtio-blk (packed rings, guest RAM $mode), mkfs + pattern + raw blocks + discard"
-    run_vm "$b1" "${ram[@]+"${ram[@]}"}" --device "$DEV --socket {sock} --image $img" \
+    run_vm "$b1" "${ram[@]+"${ram[@]}"}" --device "$(devcmd --image "$img")" \
         -- "sh /opt/guest-vblk.sh write 1 1 $ARGS"
     device_notes "$b1"
     verdict "$b1" probe "virtio-blk-probe$sfx"
@@ -236,6 +266,7 @@ run_pass() {
     verdict "$b1" raw "virtio-blk-raw$sfx"
     verdict "$b1" discard "virtio-blk-discard$sfx"
     logs_clean "$b1" "virtio-blk-logs$sfx"
+    [ "$VIA_PROXY" = 0 ] || proxy_path "$b1" "virtio-blk-via-proxy$sfx"
 
     # --- the image from the host ---------------------------------------------------
     say "host: checking $img"
@@ -267,13 +298,14 @@ run_pass() {
     # --- boot 2: split rings, 2 queues, read ----------------------------------------
     say "$b2: vpcie-virtio-blk (split rings, 2 queues, 2 vCPUs, guest RAM $mode), data of $b1"
     run_vm "$b2" "${ram[@]+"${ram[@]}"}" --smp 2 \
-        --device "$DEV --socket {sock} --image $img --no-packed --queues 2" \
+        --device "$(devcmd --image "$img" --no-packed --queues 2)" \
         -- "sh /opt/guest-vblk.sh read 0 2 $ARGS"
     device_notes "$b2"
     verdict "$b2" probe "virtio-blk-probe-split$sfx"
     verdict "$b2" layout "virtio-blk-split-2q$sfx"
     verdict "$b2" reread "virtio-blk-second-boot$sfx"
     logs_clean "$b2" "virtio-blk-logs-split$sfx"
+    [ "$VIA_PROXY" = 0 ] || proxy_path "$b2" "virtio-blk-via-proxy-split$sfx"
 }
 
 for mode in "${MODES[@]}"; do
