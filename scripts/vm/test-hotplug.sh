@@ -3,9 +3,13 @@
 #
 # vpcie-epf-test sits behind a hot-plug capable pcie-root-port (run --hotplug)
 # while the unmodified pci_endpoint_test driver serves a pcitest -r -s 1024000
-# loop in the guest. At a seeded random moment the device process is killed
-# (SIGKILL: the link is gone, nothing is said to QEMU) and QEMU is asked over
-# QMP to remove the device (device_del). Then the device is restarted and
+# loop in the guest. The link drops in the middle of one of the device's DMA
+# transfers (a `remove:at=dma` fault added at run time through the device's
+# fault control socket), the device process is then killed (SIGKILL: nothing
+# is said to QEMU) and QEMU is asked over QMP to remove the device
+# (device_del). --random-kill kills at a seeded random moment instead: a kill
+# while a vCPU waits for a register read aborts QEMU 11.1.3 (error_setv
+# assertion; seed 32274 hit it), so CI uses the DMA moment. Then the device is restarted and
 # device_added again. Checked: the guest driver unbinds, the guest kernel and
 # QEMU stay alive, the device comes back, binds and passes pcitest.
 #
@@ -25,6 +29,8 @@ Usage: scripts/vm/test-hotplug.sh [--build DIR] [--cache DIR] [--keep-logs DIR] 
   --seed N          seed of the kill moment (0-1500 ms after the load started;
                     default: random, printed so a run can be repeated)
   --no-kill         orderly removal instead: device_del while the device runs
+  --random-kill     SIGKILL at a seeded random moment (0-1500 ms into the load)
+                    instead of dropping the link in the middle of a DMA
                     (it must then serve QEMU's reconnection on device_add)
   --epf-args 'ARGS' vpcie-epf-test options instead of the default '--msix 0'
   -h, --help        this text
@@ -38,6 +44,7 @@ CACHE="${VPCIE_VM_CACHE:-$HOME/.cache/vpcie-vm}"
 KEEP_LOGS=""
 SEED=$(( $(date +%s%N) % 100000 ))
 KILL=1
+RANDOM_KILL=0
 # No MSI-X: QEMU 11.1.3 aborts on device_del of a vfio-user-pci device with
 # MSI-X (docs/faults-in-guest.md; repeat with --epf-args '--msix 2048').
 EPF_ARGS=(--msix 0)
@@ -48,6 +55,7 @@ while [ $# -gt 0 ]; do
         --keep-logs) KEEP_LOGS="${2:?--keep-logs needs a directory}"; shift 2 ;;
         --seed) SEED="${2:?--seed needs a number}"; shift 2 ;;
         --no-kill) KILL=0; shift ;;
+        --random-kill) RANDOM_KILL=1; shift ;;
         --epf-args) read -r -a EPF_ARGS <<<"${2?--epf-args needs a value}"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "test-hotplug: unknown argument: $1 (see --help)" >&2; exit 2 ;;
@@ -99,8 +107,8 @@ trap 'say interrupted; exit 130' INT TERM HUP
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 start_device() { # N: start the device (generation N), wait for its socket
-    rm -f "$SOCK" # a killed device leaves its socket file behind
-    setsid "$EPF" --socket "$SOCK" "${EPF_ARGS[@]}" </dev/null >>"$LOGS/epf.log" 2>&1 &
+    rm -f "$SOCK" "$SOCK.fault" # a killed device leaves its socket files behind
+    setsid "$EPF" --socket "$SOCK" --fault-control "${EPF_ARGS[@]}" </dev/null >>"$LOGS/epf.log" 2>&1 &
     DEV_PID=$!
     local end=$((SECONDS + 20))
     while [ ! -S "$SOCK" ]; do
@@ -135,10 +143,21 @@ RUN_PID=$!
 
 removed=0
 if wait_step load-running; then
-    sleep "$((KILL_DELAY_MS / 1000)).$(printf %03d $((KILL_DELAY_MS % 1000)))"
+    if [ $KILL = 1 ] && [ $RANDOM_KILL = 0 ]; then
+        # The link drops in the middle of the device's next DMA transfer.
+        "$BUILD/tools/vpcie/vpcie" fault --socket "$SOCK" add remove:at=dma >/dev/null ||
+            say "could not add the remove:at=dma fault"
+        for _ in $(seq 200); do
+            grep -q 'surprise removal' "$LOGS/epf.log" && break
+            sleep 0.05
+        done
+        say "link dropped mid-DMA: $(grep -m1 'surprise removal' "$LOGS/epf.log" || echo 'not seen in 10 s')"
+    else
+        sleep "$((KILL_DELAY_MS / 1000)).$(printf %03d $((KILL_DELAY_MS % 1000)))"
+    fi
     qpid=$(qemu_pid)
     if [ $KILL = 1 ]; then
-        say "load running; SIGKILL to the device ${KILL_DELAY_MS} ms later (pid $DEV_PID)"
+        say "load running; SIGKILL to the device (pid $DEV_PID)"
         kill -KILL -- "-$DEV_PID" 2>/dev/null
         wait "$DEV_PID" 2>/dev/null
         DEV_PID=""
