@@ -68,7 +68,7 @@ inst=$top/build-ci/install
 rm -rf "$inst"
 if meson install -C "$top/build-ci/gcc" --destdir "$inst" >/dev/null &&
    pc=$(dirname "$(find "$inst" -name vpcie.pc | head -n 1)") &&
-   flags=$(PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$inst pkg-config --cflags --libs --static vpcie) &&
+   flags=$(PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$inst pkg-config --cflags --libs vpcie) &&
    rpath=$(dirname "$(find "$inst" -name 'libvpcie.so' | head -n 1)") &&
    gcc -std=c11 -Wall -Wextra -Werror examples/minimal-device.c $flags -o "$inst/minimal-device" -Wl,-rpath,"$rpath" &&
    gcc -std=c11 -Wall -Wextra -Werror examples/minimal-host.c $flags -o "$inst/minimal-host" -Wl,-rpath,"$rpath" &&
