@@ -256,6 +256,14 @@ int vpcie_dev_listen(struct vpcie_dev *dev, const char *where);
  */
 int vpcie_dev_attach(struct vpcie_dev *dev, int fd);
 
+/*
+ * Serve a client on a message channel the caller built (vpcie/transport.h):
+ * a transport of its own over vpcie_chan_new_stream(), or a fuzzer feeding
+ * bytes from memory. Ownership of ch passes, also on failure.
+ */
+struct vpcie_chan;
+int vpcie_dev_attach_chan(struct vpcie_dev *dev, struct vpcie_chan *ch);
+
 /* Whether a client is connected and negotiated. */
 bool vpcie_dev_connected(const struct vpcie_dev *dev);
 

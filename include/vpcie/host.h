@@ -108,6 +108,22 @@ static inline struct vpcie_host *vpcie_host_open_fd(int fd, const struct vpcie_h
 	return vpcie_host_open_fd_sized(fd, opts, sizeof(struct vpcie_host_opts), err);
 }
 
+/*
+ * Same over a message channel the caller built (vpcie/transport.h), e.g.
+ * over its own byte stream with vpcie_chan_new_stream(): a transport of
+ * its own, or a fuzzer feeding bytes from memory. Ownership of ch passes,
+ * also on failure; its limits are set from opts.
+ */
+struct vpcie_chan;
+struct vpcie_host *vpcie_host_open_chan_sized(struct vpcie_chan *ch,
+					      const struct vpcie_host_opts *opts, size_t opts_size,
+					      int *err);
+static inline struct vpcie_host *vpcie_host_open_chan(struct vpcie_chan *ch,
+						      const struct vpcie_host_opts *opts, int *err)
+{
+	return vpcie_host_open_chan_sized(ch, opts, sizeof(struct vpcie_host_opts), err);
+}
+
 /* Unmap host memory, close eventfds and the connection. */
 void vpcie_host_close(struct vpcie_host *h);
 

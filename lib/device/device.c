@@ -497,6 +497,22 @@ int vpcie_dev_attach(struct vpcie_dev *dev, int fd)
 	return attach_chan(dev, ch);
 }
 
+int vpcie_dev_attach_chan(struct vpcie_dev *dev, struct vpcie_chan *ch)
+{
+	struct vpcie_chan_limits lim;
+	int ret = freeze_layout(dev);
+
+	if (!ret && dev->chan)
+		ret = -EBUSY;
+	if (ret) {
+		vpcie_chan_free(ch);
+		return ret;
+	}
+	dev_chan_limits(dev, dev->opts.max_data_xfer_size, &lim);
+	vpcie_chan_set_limits(ch, &lim);
+	return attach_chan(dev, ch);
+}
+
 /* Serve the client on ch (owned from here on). */
 static int attach_chan(struct vpcie_dev *dev, struct vpcie_chan *ch)
 {

@@ -730,28 +730,38 @@ out:
 	return rc;
 }
 
-struct vpcie_host *vpcie_host_open_fd_sized(int fd, const struct vpcie_host_opts *opts,
-					    size_t opts_size, int *err)
+/* Release what open was given: the channel if there is one, else the fd. */
+static void open_drop(int fd, struct vpcie_chan *ch)
+{
+	if (ch)
+		vpcie_chan_free(ch);
+	else if (fd >= 0)
+		close(fd);
+}
+
+/* Open over fd, or over ch when it is not NULL (fd is then unused). */
+static struct vpcie_host *host_open(int fd, struct vpcie_chan *ch,
+				    const struct vpcie_host_opts *opts, size_t opts_size, int *err)
 {
 	struct vpcie_chan_limits lim;
 	struct vpcie_host *h;
 	int rc;
 
-	if (fd < 0) {
+	if (fd < 0 && !ch) {
 		rc = -EBADF;
 		goto fail_fd;
 	}
 	h = calloc(1, sizeof(*h));
 	if (!h) {
 		rc = -ENOMEM;
-		close(fd);
+		open_drop(fd, ch);
 		goto fail_fd;
 	}
 	opts_defaults(&h->opts);
 	if (opts && vpcie_abi_copy(&h->opts, sizeof(h->opts), opts, opts_size)) {
 		rc = -EINVAL;
 		free(h);
-		close(fd);
+		open_drop(fd, ch);
 		goto fail_fd;
 	}
 	if (h->opts.timeout_ms == 0)
@@ -775,19 +785,22 @@ struct vpcie_host *vpcie_host_open_fd_sized(int fd, const struct vpcie_host_opts
 			vpcie_err(&h->lg, "cannot open trace %s: %s", h->opts.trace_path,
 				  strerror(-rc));
 			free(h);
-			close(fd);
+			open_drop(fd, ch);
 			goto fail_fd;
 		}
 	}
 
 	host_chan_limits(h, &lim);
-	if (h->opts.psk_file) {
+	if (ch) {
+		vpcie_chan_set_limits(ch, &lim);
+		h->ch = ch;
+	} else if (h->opts.psk_file) {
 		struct vpcie_tls_psk psk;
 
 		rc = vpcie_tls_psk_load(h->opts.psk_file, &psk, NULL, 0);
 		if (rc) {
 			free(h);
-			close(fd);
+			open_drop(fd, ch);
 			goto fail_fd;
 		}
 		errno = 0;
@@ -821,6 +834,24 @@ fail_fd:
 	if (err)
 		*err = rc;
 	return NULL;
+}
+
+struct vpcie_host *vpcie_host_open_fd_sized(int fd, const struct vpcie_host_opts *opts,
+					    size_t opts_size, int *err)
+{
+	return host_open(fd, NULL, opts, opts_size, err);
+}
+
+struct vpcie_host *vpcie_host_open_chan_sized(struct vpcie_chan *ch,
+					      const struct vpcie_host_opts *opts, size_t opts_size,
+					      int *err)
+{
+	if (!ch) {
+		if (err)
+			*err = -EINVAL;
+		return NULL;
+	}
+	return host_open(-1, ch, opts, opts_size, err);
 }
 
 struct vpcie_host *vpcie_host_open_sized(const char *path, const struct vpcie_host_opts *opts,

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <vpcie/protocol.h>
+#include <vpcie/transport.h>
 
 #define FUZZ_MAX_FDS 13u
 
@@ -243,6 +244,117 @@ static inline int fuzz_drain(int fd)
 		if (n == 0)
 			return 1;
 	}
+}
+
+/*
+ * A byte stream served from memory (struct vpcie_stream_ops): the peer's
+ * bytes come out of a fuzz_out, segment by segment, with each segment's fds
+ * handed over with its first byte; what the runtime sends is counted and
+ * dropped; the end of the fuzz_out is the end of the stream. No socket, no
+ * drainer thread: a protocol target runs at the speed of the code under
+ * test, not of the kernel's socket paths. poll_fd is an eventfd that is
+ * always readable and writable, so a wait never blocks.
+ */
+struct fuzz_mem_stream {
+	struct fuzz_out *in;   /* not owned */
+	int efd;
+	bool *closed;          /* set when the runtime releases the stream */
+	size_t sent;           /* bytes the runtime sent */
+};
+
+static inline long fuzz_mem_send(void *ctx, const struct iovec *iov, int iovcnt, const int *fds,
+				 unsigned nfds)
+{
+	struct fuzz_mem_stream *m = ctx;
+	size_t n = 0;
+
+	(void)fds;
+	(void)nfds;
+	for (int i = 0; i < iovcnt; i++)
+		n += iov[i].iov_len;
+	m->sent += n;
+	return n ? (long)n : -EINVAL;
+}
+
+static inline long fuzz_mem_recv(void *ctx, void *buf, size_t len, int *fds, unsigned *nfds,
+				 unsigned max_fds)
+{
+	struct fuzz_mem_stream *m = ctx;
+	struct fuzz_out *o = m->in;
+	struct fuzz_seg *s;
+	size_t take;
+
+	*nfds = 0;
+	while (o->cur < o->n && o->segs[o->cur].sent == o->segs[o->cur].len) {
+		for (unsigned k = 0; k < o->segs[o->cur].nfds; k++) /* fds of an empty segment */
+			close(o->segs[o->cur].fds[k]);
+		o->segs[o->cur].nfds = 0;
+		o->cur++;
+	}
+	if (o->cur >= o->n)
+		return 0;
+	s = &o->segs[o->cur];
+	if (s->sent == 0 && s->nfds) {
+		unsigned k = s->nfds < max_fds ? s->nfds : max_fds;
+		bool over = s->nfds > max_fds;
+
+		memcpy(fds, s->fds, k * sizeof(int));
+		*nfds = k;
+		for (unsigned i = k; i < s->nfds; i++)
+			close(s->fds[i]);
+		s->nfds = 0;
+		if (over) {
+			for (unsigned i = 0; i < k; i++)
+				close(fds[i]);
+			*nfds = 0;
+			return -EPROTO;
+		}
+	}
+	take = s->len - s->sent < len ? s->len - s->sent : len;
+	memcpy(buf, s->buf + s->sent, take);
+	s->sent += take;
+	return (long)take;
+}
+
+static inline int fuzz_mem_poll_fd(void *ctx)
+{
+	return ((struct fuzz_mem_stream *)ctx)->efd;
+}
+
+static inline void fuzz_mem_close(void *ctx)
+{
+	struct fuzz_mem_stream *m = ctx;
+
+	if (m->closed)
+		*m->closed = true;
+	close(m->efd);
+	free(m);
+}
+
+static const struct vpcie_stream_ops fuzz_mem_ops = {
+	.send = fuzz_mem_send,
+	.recv = fuzz_mem_recv,
+	.poll_fd = fuzz_mem_poll_fd,
+	.close = fuzz_mem_close,
+	.passes_fds = true,
+};
+
+/* A channel reading in (which must outlive it); *closed is set when it is freed. */
+static inline struct vpcie_chan *fuzz_mem_chan(struct fuzz_out *in, bool *closed)
+{
+	struct vpcie_chan_limits lim = {.max_msg_size = 1u << 20, .max_fds = 16};
+	struct fuzz_mem_stream *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->in = in;
+	m->closed = closed;
+	m->efd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->efd < 0) {
+		free(m);
+		return NULL;
+	}
+	return vpcie_chan_new_stream(&fuzz_mem_ops, m, &lim);
 }
 
 #endif

@@ -6,9 +6,9 @@
  * raise interrupts and arm timers; I/O BAR1; memory BAR2 with a trapped
  * page; BAR4 holding the MSI-X table and PBA; ROM; PM, PCIe with FLR, MSI,
  * MSI-X, vendor and DSN capabilities) is attached to one end of a
- * socketpair. The input goes into the other end, then the write side is
- * shut down and the device dispatches until it drops the client, while its
- * replies (and any DMA requests) are drained and discarded.
+ * stream served from memory (fuzz_mem_chan): the input is what the client
+ * sends, then the stream ends, and the device dispatches until it drops the
+ * client; its replies (and any DMA requests) are dropped.
  *
  * Input byte 0 selects the mode:
  *   bit 0  prefix a valid VERSION (gets past negotiation)
@@ -62,10 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fdev *f;
 	struct fuzz_out out = {0};
-	int sv[2];
+	struct vpcie_chan *ch;
 	unsigned mode;
-	bool shut = false, gone = false;
-	int big = 1 << 20;
+	bool gone = false;
 
 	if (size < 1)
 		return 0;
@@ -75,11 +74,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return 0;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		abort();
-	/* Room for a burst of replies while the device dispatches. */
-	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
 	{
 		struct vpcie_dev_opts opts;
 
@@ -87,29 +81,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		opts.max_data_xfer_size = 4096; /* keeps replies small */
 		make_device(f, &opts);
 	}
-	if (vpcie_dev_attach(f->dev, sv[0]) != 0)
-		abort();
-
 	if (mode & 1)
 		add_version(&out, mode);
 	if (mode & 2)
 		fuzz_records(&out, data, size);
 	else if (size)
 		fuzz_out_add(&out, data, size, NULL, 0);
+	ch = fuzz_mem_chan(&out, &gone);
+	if (!ch || vpcie_dev_attach_chan(f->dev, ch) != 0)
+		abort();
 
-	for (int round = 0; round < 512 && !gone; round++) {
-		if (!shut && fuzz_out_pump(&out, sv[1])) {
-			shutdown(sv[1], SHUT_WR);
-			shut = true;
-		}
-		vpcie_dev_dispatch(f->dev, shut ? 5 : 0);
-		gone = fuzz_drain(sv[1]);
-	}
+	for (int round = 0; round < 512 && !gone; round++)
+		vpcie_dev_dispatch(f->dev, 5);
 	if (!gone)
 		abort(); /* the device kept a client whose input ended */
 
 	vpcie_dev_free(f->dev);
-	close(sv[1]);
 	fuzz_out_free(&out);
 	free(f);
 	return 0;

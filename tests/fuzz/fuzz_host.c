@@ -5,10 +5,12 @@
  * A fake device on a socketpair answers VERSION correctly (msg id 0) and the
  * DMA_MAP of the host memory registered right after (msg id 1), then sends
  * the fuzz bytes - replies with arbitrary ids and commands, DMA_READ /
- * DMA_WRITE requests, garbage - and shuts its write side. The host then runs
- * a fixed sequence of calls (ids 2, 3, ... in order), each of which must
- * return an error or succeed, never crash or hang. A thread drains what the
- * host sends so that it never blocks on a full socket.
+ * DMA_WRITE requests, garbage - and ends the stream. The host then runs a
+ * fixed sequence of calls (ids 2, 3, ... in order), each of which must
+ * return an error or succeed, never crash or hang. The main connection is a
+ * stream served from memory (fuzz_mem_chan): what the host sends is dropped.
+ * The twin socket, whose fd travels in the VERSION reply, is a real
+ * socketpair with room for the host's replies.
  *
  * Input byte 0 selects the mode:
  *   bit 0  the rest is structured records (fuzz_common.h): sizes fixed up,
@@ -21,7 +23,6 @@
  *          replaces the VERSION reply's capabilities
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,36 +35,6 @@
 #include <vpcie/protocol.h>
 
 #include "fuzz_common.h"
-
-struct drain_arg {
-	int fd[2];
-	int nfd;
-	int stop_pipe;
-};
-
-static void *drainer(void *p)
-{
-	struct drain_arg *a = p;
-	bool done[2] = {a->nfd < 1, a->nfd < 2};
-
-	while (!done[0] || !done[1]) {
-		struct pollfd pfd[3];
-		int n = 0;
-
-		for (int i = 0; i < 2; i++)
-			pfd[i] = (struct pollfd){.fd = done[i] ? -1 : a->fd[i], .events = POLLIN};
-		pfd[2] = (struct pollfd){.fd = a->stop_pipe, .events = POLLIN};
-		n = poll(pfd, 3, 1000);
-		if (n < 0 && errno != EINTR)
-			break;
-		for (int i = 0; i < 2; i++)
-			if (!done[i] && pfd[i].revents)
-				done[i] = fuzz_drain(a->fd[i]);
-		if (pfd[2].revents)
-			break;
-	}
-	return NULL;
-}
 
 static void quiet(void *opaque, enum vpcie_log_level level, const char *msg)
 {
@@ -145,9 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vpcie_host_opts opts;
 	struct vpcie_host *h;
 	struct vpcie_host_mem *mem;
-	struct drain_arg da;
-	pthread_t thr;
-	int sv[2], tw[2] = {-1, -1}, stop[2];
+	struct vpcie_chan *ch;
+	int tw[2] = {-1, -1};
 	unsigned mode, split = 0;
 	const char *json = NULL;
 	size_t jlen = 0;
@@ -170,13 +140,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data += 1 + jlen;
 		size -= 1 + jlen;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || pipe2(stop, O_CLOEXEC) < 0)
-		abort();
-	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
 	if ((mode & 4) && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tw) < 0)
 		abort();
-	if (tw[0] >= 0)
+	if (tw[0] >= 0) {
 		setsockopt(tw[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+		setsockopt(tw[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+		setsockopt(tw[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	}
 
 	/* The fake device's VERSION reply (id 0), then the DMA_MAP reply (id 1). */
 	{
@@ -229,13 +199,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
-	send_all(&main_out, sv[1]);
 	if (tw[0] >= 0)
 		send_all(&twin_out, tw[0]);
-
-	da = (struct drain_arg){.fd = {sv[1], tw[0]}, .nfd = tw[0] >= 0 ? 2 : 1,
-				.stop_pipe = stop[0]};
-	if (pthread_create(&thr, NULL, drainer, &da) != 0)
+	ch = fuzz_mem_chan(&main_out, NULL);
+	if (!ch)
 		abort();
 
 	vpcie_host_opts_defaults(&opts);
@@ -244,7 +211,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opts.max_data_xfer_size = 1024; /* config dump in 1 KiB replies: fits a record */
 	opts.twin_socket = mode & 4;
 	opts.log_level = VPCIE_LOG_ERROR;
-	h = vpcie_host_open_fd(sv[0], &opts, &err);
+	h = vpcie_host_open_chan(ch, &opts, &err);
 	if (h) {
 		vpcie_host_logger(h)->sink = quiet;
 		mem = vpcie_host_mem_alloc(h, 64 * 1024, 0x100000,
@@ -255,12 +222,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vpcie_host_close(h);
 	}
 
-	if (write(stop[1], "x", 1) != 1)
-		abort();
-	pthread_join(thr, NULL);
-	close(stop[0]);
-	close(stop[1]);
-	close(sv[1]);
 	if (tw[0] >= 0)
 		close(tw[0]);
 	if (tw[1] >= 0)
