@@ -270,8 +270,8 @@ static int finish(struct vpcie_fault_rule *r, const bool *given, char *err, size
 				return fail(err, errlen, "cfg mode=garbage needs offset= (and no bar=)");
 			if (r->offset > 4095 || (r->len && r->len > 4096 - r->offset))
 				return fail(err, errlen, "cfg offset/len beyond 4096 bytes of config space");
-			if (!r->len)
-				r->len = 4;
+			if (!r->len) /* a dword, or what is left of config space */
+				r->len = 4096 - r->offset < 4 ? 4096 - r->offset : 4;
 		} else {
 			if (!given[KEY_BAR] || given[KEY_OFFSET] || given[KEY_LEN])
 				return fail(err, errlen, "cfg mode=nosize needs bar= (and no offset/len)");

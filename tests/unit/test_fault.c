@@ -86,6 +86,9 @@ static void test_parse_fields(void **state)
 	assert_int_equal(r.ops, VPCIE_FAULT_OP_READ);
 	r = parse_ok("cfg:bar=2,mode=nosize");
 	assert_int_equal(r.offset, 0x18);
+	/* The default dword stops at the end of config space (found by fuzz_fault). */
+	assert_int_equal(parse_ok("cfg:offset=0xfff,mode=garbage").len, 1);
+	assert_int_equal(parse_ok("cfg:offset=0xffc,mode=garbage").len, 4);
 
 	r = parse_ok("ur:prob=0.25,seed=7");
 	assert_true(r.has_prob);
@@ -174,6 +177,7 @@ static void test_format_roundtrip(void **state)
 		"hang:region=0,offset=0", "dma:mode=outside", "dma:mode=delay,us=10,op=read",
 		"irq:action=spurious,ms=10,repeat", "irq:action=delay,us=5,vector=1",
 		"cfg:offset=0x40,mode=garbage,len=8", "cfg:bar=0,mode=nosize",
+		"cfg:offset=0xffe,mode=garbage",
 		"ur:prob=0.25,seed=7", "ur:prob=1", "delay:us=0,prob=0.000001,ms=3",
 	};
 	char buf[VPCIE_FAULT_SPEC_MAX + 1];
