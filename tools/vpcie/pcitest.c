@@ -1014,6 +1014,8 @@ int cmd_pcitest(int argc, char **argv)
 			record(p, tc, vd, now_us() - t);
 			if (p->progress)
 				progress_show(p, i);
+			if (interval_ms)
+				fflush(stdout); /* one line per case, as it ends */
 			if (interval_ms && i + 1 < p->ncases)
 				nanosleep(&(struct timespec){.tv_sec = interval_ms / 1000,
 							    .tv_nsec = (interval_ms % 1000) * 1000000L},
