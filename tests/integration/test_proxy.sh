@@ -13,7 +13,7 @@
 set -u
 : "${VPCIE:?}" "${VPCIE_EPF:?}"
 
-tmp=${KEEP_TMP:-$(mktemp -d "${TMPDIR:-/tmp}/vpcie-proxy.XXXXXX")} || exit 1
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vpcie-proxy.XXXXXX") || exit 1
 dev=
 px=
 fails=0
