@@ -12,6 +12,7 @@ pkgs=(
 	libgnutls28-dev                           # TLS 1.3 with pre-shared keys for vfio-user over TCP
 	gnutls-bin                                # psktool: the key files the TLS tests use
 	iproute2                                  # `ip netns`, veth: the proxy guest test and `vpcie bench`'s veth.tls.* paths
+	nftables                                  # nft: random packet loss on the proxy guest test's veth (no sch_netem here)
 	zlib1g-dev                                # CRC32 for the epf-test checksum
 	libcmocka-dev                             # unit tests
 	pciutils                                  # lspci decodes our config dumps in tests

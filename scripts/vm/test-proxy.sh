@@ -10,6 +10,12 @@
 #                      proxy maps it and answers the device's DMA itself
 #   proxy-private-ram  READ/WRITE/COPY with guest RAM not shared: the proxy
 #                      relays the device's DMA messages to QEMU
+#   proxy-reconnect    the device SIGKILLed while the guest runs pcitest, and
+#                      started again 5 s later: the guest's pcitest cases
+#                      fail meanwhile and pass again once the proxy has
+#                      reconnected and replayed DMA maps, config writes and
+#                      MSI set-up (scripts/vm/guest-reconnect.sh); QEMU and
+#                      the guest kernel stay alive
 #
 # Prints "GUEST-RESULT <name> OK|FAIL|SKIP" lines (scripts/test-all.sh counts
 # them). Without network namespaces (not root, no `ip netns`) the device
@@ -25,10 +31,14 @@ Usage: scripts/vm/test-proxy.sh [--build DIR] [--cache DIR] [--keep-logs DIR] [o
   --build DIR       meson build directory (default ./build)
   --cache DIR       VM provisioning cache (default $VPCIE_VM_CACHE or ~/.cache/vpcie-vm)
   --keep-logs DIR   keep every log in DIR (default: removed unless a test failed)
-  --only NAME       proxy-epf-pcitest or proxy-private-ram (repeatable)
+  --only NAME       proxy-epf-pcitest, proxy-private-ram or proxy-reconnect
+                    (repeatable)
   --smp N           vCPUs of the full-matrix guest (default 11, as test-guest.sh)
   --delay US        netem delay each way on the veth pair, microseconds (default 100;
                     0: none)
+  --loss PERMILLE    drop this share of the packets each way on the veth pair,
+                    in the kernel with nftables (default 0: none; 1 is 0.1%,
+                    which made proxy-reconnect take 608 s instead of 232 s)
   --no-netns        device on 127.0.0.1 instead of a network namespace
   -h, --help        this text
 
@@ -42,6 +52,7 @@ KEEP_LOGS=""
 ONLY=()
 SMP=11
 DELAY_US=100
+LOSS=0
 USE_NETNS=1
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -51,12 +62,14 @@ while [ $# -gt 0 ]; do
         --only) ONLY+=("${2:?--only needs a test name}"); shift 2 ;;
         --smp) SMP="${2:?--smp needs a number}"; shift 2 ;;
         --delay) DELAY_US="${2:?--delay needs microseconds}"; shift 2 ;;
+        --loss) LOSS="${2:?--loss needs a number (per mille)}"; shift 2 ;;
         --no-netns) USE_NETNS=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "test-proxy: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-case "$SMP$DELAY_US" in *[!0-9]*) echo "test-proxy: --smp/--delay want numbers" >&2; exit 2 ;; esac
+case "$SMP$DELAY_US$LOSS" in *[!0-9]*) echo "test-proxy: --smp/--delay/--loss want numbers" >&2; exit 2 ;; esac
+[ "$LOSS" -le 1000 ] || { echo "test-proxy: --loss is per mille (0..1000)" >&2; exit 2; }
 
 T_START=$(date +%s%N)
 say() { echo "test-proxy: $*"; }
@@ -101,6 +114,38 @@ net_cleanup() {
 trap 'net_cleanup; guest_workdir_cleanup' EXIT
 
 # --- the network: a namespace for the device, a veth pair, netem -----------------
+# add_loss IFACE: nftables rules in the device's namespace drop $LOSS per mille
+# of the packets IFACE sends and receives, at random (nft's numgen), in the
+# kernel: TCP sees real losses and retransmits. The packets are those the
+# veth carries, GSO packets of up to 64 KiB included. No delay, no
+# reordering: see docs/tcp.md (netem).
+add_loss() {
+    if ! command -v nft >/dev/null; then
+        say "no packet loss: nft missing (scripts/install-deps.sh installs nftables)"
+        return 0
+    fi
+    if ip netns exec "$NS" nft -f - 2>"$WORK/nft.err" <<EOF2
+table inet vpcie_loss {
+    chain out { type filter hook output priority 0; policy accept;
+        oifname "$1" numgen random mod 1000 < $LOSS counter drop; }
+    chain in { type filter hook input priority 0; policy accept;
+        iifname "$1" numgen random mod 1000 < $LOSS counter drop; }
+}
+EOF2
+    then
+        LOSS_ON=1
+        say "packet loss: $LOSS per mille each way on $1 (nftables)"
+    else
+        say "no packet loss: $(head -n 1 "$WORK/nft.err")"
+    fi
+}
+LOSS_ON=0
+# dropped_packets: what the loss rules dropped so far
+dropped_packets() {
+    [ $LOSS_ON = 1 ] || return 0
+    ip netns exec "$NS" nft list table inet vpcie_loss 2>/dev/null |
+        awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
+}
 DEV_ADDR=127.0.0.1
 NS_EXEC=()
 setup_netns() {
@@ -129,6 +174,7 @@ setup_netns() {
                     say "no netem delay: $(head -n 1 "$WORK/tc.err")"
                 fi
             fi
+            [ "$LOSS" -gt 0 ] && add_loss "vpxd$$"
             return 0
         fi
         why="veth setup failed"
@@ -154,6 +200,21 @@ start_device() { # LOG
         port=$((port + 97 * i))
     done
     say "device did not start: $(tail -n 2 "$1")"
+    return 1
+}
+# restart_device LOG: vpcie-epf-test again on the same $DEV_EP (after a kill).
+restart_device() {
+    local i n
+    n=$(grep -c 'listening on' "$1")
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        setsid "${NS_EXEC[@]}" "$EPF" --listen "$DEV_EP" --psk-file "$WORK/key.psk" \
+            </dev/null >>"$1" 2>&1 &
+        DEV_PID=$!
+        sleep 0.5
+        kill -0 "$DEV_PID" 2>/dev/null && [ "$(grep -c 'listening on' "$1")" -gt "$n" ] && return 0
+        wait "$DEV_PID" 2>/dev/null; DEV_PID=""
+    done
+    say "device did not start again on $DEV_EP: $(tail -n 2 "$1")"
     return 1
 }
 stop_device() {
@@ -254,12 +315,84 @@ run_proxy_test() {
     say "$name took $(elapsed "$t0")"
 }
 
+# The device killed under the guest's pcitest and started again.
+RECONN_TIMEOUT=900
+RECONN_OUTAGE=5
+run_reconnect_test() {
+    local name=proxy-reconnect t0 dir st=0 plog con vm ok i loop restarted=1
+    t0=$(date +%s%N)
+    dir="$LOGS/$name"
+    mkdir -p "$dir"
+    say "=== $name: vpcie-epf-test SIGKILLed under pcitest and restarted, through vpcie proxy to $DEV_ADDR"
+    start_device "$dir/device.log" || { result "$name" FAIL; return; }
+    run_vm "$dir/vm" "$RECONN_TIMEOUT" --smp 2 \
+        --file "$SELF_DIR/guest-reconnect.sh:/opt/" --load pci_endpoint_test \
+        --device "$(PROXY_CMD)" -- sh /opt/guest-reconnect.sh &
+    vm=$!
+    con="$dir/vm/console.log"
+    for ((i = 0; i < 5 * RECONN_TIMEOUT; i++)); do
+        [ -f "$con" ] && tr -d '\r' <"$con" | grep -aq '^RECONN-STEP' && break
+        kill -0 "$vm" 2>/dev/null || break
+        sleep 0.2
+    done
+    if [ -f "$con" ] && tr -d '\r' <"$con" | grep -aq '^RECONN-STEP loop'; then
+        sleep 3
+        say "killing the device (SIGKILL) during the guest's pcitest loop; back in ${RECONN_OUTAGE} s"
+        kill -KILL -- "-$DEV_PID" 2>/dev/null
+        wait "$DEV_PID" 2>/dev/null
+        DEV_PID=""
+        sleep "$RECONN_OUTAGE"
+        restart_device "$dir/device.log" || restarted=0
+    else
+        restarted=0
+        say "the guest never reached its loop"
+    fi
+    wait "$vm" || st=$?
+    stop_device
+    plog="$dir/vm/dev0.log"
+    say "guest: exit $st; $(grep -aoE 'guest exit [0-9]+ \(boot [^)]*\)' "$dir/vm/run.out" | tail -n 1)"
+    tr -d '\r' <"$con" | grep -aE '^RECONN-(INFO|CASE|STEP)' | sed 's/^/    /'
+    tr -d '\r' <"$con" | grep -a '^RECONN-LOOP' | awk '{ n[$3 " " $4 " " $5]++ } END { for (k in n) print "    loop: " k " x" n[k] }'
+    grep -aE 'vfio|error|abort|Assertion' "$dir/vm/qemu.log" 2>/dev/null | sort | uniq -c | sort -rn | head -n 8 |
+        sed 's/^/    qemu| /'
+    grep -E 'device gone|attempt 1 |device back|session over' "$plog" | sed 's/^/    proxy| /'
+    # baseline, then: failures while the device was away, then passes
+    ok=OK
+    for i in base-bar0 base-msi1 base-read base-write; do
+        tr -d '\r' <"$con" | grep -aq "^RECONN-CASE $i OKAY" || ok=FAIL
+    done
+    result "$name-before" "$ok"
+    loop=$(tr -d '\r' <"$con" | grep -a '^RECONN-LOOP')
+    ok=FAIL
+    if grep -q ' NOT$' <<<"$loop" && [ "$(tail -n 6 <<<"$loop" | grep -c ' OKAY$')" = 6 ]; then
+        ok=OK
+    fi
+    result "$name-away-then-back" "$ok"
+    ok=OK
+    for i in bar0 bar1 bar2 bar3 bar4 bar5 msi1 read write copy read-dma write-dma copy-dma; do
+        tr -d '\r' <"$con" | grep -aq "^RECONN-CASE $i OKAY" || { ok=FAIL; say "after the restart: $i not OKAY"; }
+    done
+    result "$name-after" "$ok"
+    ok=OK
+    tr -d '\r' <"$con" | grep -aq '^RECONN-ALIVE' || ok=FAIL
+    [ $st -eq 0 ] || ok=FAIL
+    result "$name-guest-alive" "$ok"
+    ok=OK
+    [ $restarted = 1 ] || ok=FAIL
+    grep -q 'device back after' "$plog" || ok=FAIL
+    grep -qE 'session over: .* 1 reconnections' "$plog" || ok=FAIL
+    result "$name-path" "$ok"
+    say "$name took $(elapsed "$t0")"
+}
+
 # no_timer_check: on a loaded TCG host, Linux's early check of the timer
 # through the interrupt-remapped IO-APIC can miss its window and panic the
 # boot ("timer doesn't work through Interrupt-remapped IO-APIC").
 want proxy-epf-pcitest && run_proxy_test proxy-epf-pcitest full "$EPF_TIMEOUT" --iommu --smp "$SMP" \
     --append no_timer_check
 want proxy-private-ram && run_proxy_test proxy-private-ram rwc "$PRIV_TIMEOUT" --private-ram --smp 2
+want proxy-reconnect && run_reconnect_test
+[ $LOSS_ON = 1 ] && say "packets dropped on the veth pair: $(dropped_packets)"
 say "total $(elapsed)"
 [ $FAILED = 0 ] && exit 0
 exit 1

@@ -107,6 +107,9 @@ def client(path):
     s.sendall(msg(5, GET_INFO, 0, struct.pack("<IIII", 16, 0, 0, 0)))
     try:
         m = recv_msg(s)
+        # the request in flight may be answered (ENODEV) before the close
+        if m is not None and m[0] == 5 and m[2] & ERROR:
+            m = recv_msg(s)
         check(m is None, "closed after the device replied to nothing")
     except socket.timeout:
         check(False, "closed after the device replied to nothing (timed out)")

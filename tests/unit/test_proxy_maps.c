@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* `vpcie proxy`'s table of client DMA memory (tools/vpcie/proxy_maps.c):
  * only fds sealed against shrinking are mapped, windows are checked
- * against the file, overlaps refused, lookups bounded by one window. */
+ * against the file, overlaps refused, lookups bounded by one window.
+ * And its log of config-space writes (tools/vpcie/proxy_cfglog.c): one
+ * record per shape, the newest last, bounded. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -114,12 +116,68 @@ static void bad_windows_refused(void **state)
 	assert_int_equal(t.n, 0u);
 }
 
+static void cfglog_newest_last(void **state)
+{
+	struct proxy_cfglog l = {0};
+	uint16_t cmd = 0x0006;
+	uint32_t bar = 0xfe000000, v;
+	uint8_t b = 0x42;
+
+	(void)state;
+	assert_int_equal(proxy_cfglog_add(&l, 0x04, &cmd, 2), 0);  /* command */
+	assert_int_equal(proxy_cfglog_add(&l, 0x10, &bar, 4), 0);  /* BAR0 */
+	assert_int_equal(proxy_cfglog_add(&l, 0x05, &b, 1), 0);    /* a byte of command */
+	cmd = 0x0406;
+	assert_int_equal(proxy_cfglog_add(&l, 0x04, &cmd, 2), 0);  /* the same shape again */
+	assert_int_equal(l.n, 3u);
+	/* replayed in this order, each byte ends with its newest value */
+	assert_int_equal(l.v[0].off, 0x10);
+	assert_int_equal(l.v[1].off, 0x05);
+	assert_int_equal(l.v[2].off, 0x04);
+	assert_int_equal(l.v[2].len, 2);
+	memcpy(&cmd, l.v[2].data, 2);
+	assert_int_equal(cmd, 0x0406);
+	memcpy(&v, l.v[0].data, 4);
+	assert_int_equal(v, 0xfe000000);
+	/* outside config space, or empty: refused */
+	assert_int_equal(proxy_cfglog_add(&l, 4095, &bar, 2), -EINVAL);
+	assert_int_equal(proxy_cfglog_add(&l, 4096, &b, 1), -EINVAL);
+	assert_int_equal(proxy_cfglog_add(&l, 0, &b, 0), -EINVAL);
+	assert_int_equal(proxy_cfglog_add(&l, UINT64_MAX, &b, 1), -EINVAL);
+	assert_int_equal(proxy_cfglog_add(&l, 0, &b, UINT64_MAX), -EINVAL);
+	assert_int_equal(l.n, 3u);
+	proxy_cfglog_clear(&l);
+	assert_int_equal(l.n, 0u);
+	assert_null(l.v);
+}
+
+static void cfglog_bounded(void **state)
+{
+	struct proxy_cfglog l = {0};
+	uint8_t b = 1;
+
+	(void)state;
+	/* distinct shapes: byte writes at 4096 offsets, then one more */
+	for (unsigned off = 0; off < PROXY_CFG_SPACE; off++)
+		assert_int_equal(proxy_cfglog_add(&l, off, &b, 1), 0);
+	assert_int_equal(l.n, PROXY_MAX_CFGW);
+	assert_false(l.overflowed);
+	assert_int_equal(proxy_cfglog_add(&l, 0, &b, 2), 0);
+	assert_int_equal(l.n, PROXY_MAX_CFGW);
+	assert_true(l.overflowed);
+	assert_int_equal(l.v[0].off, 1); /* the oldest went */
+	assert_int_equal(l.v[l.n - 1].len, 2);
+	proxy_cfglog_clear(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sealed_is_mapped),
 		cmocka_unit_test(unsealed_is_relayed),
 		cmocka_unit_test(bad_windows_refused),
+		cmocka_unit_test(cfglog_newest_last),
+		cmocka_unit_test(cfglog_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

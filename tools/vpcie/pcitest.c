@@ -865,6 +865,7 @@ static void usage(FILE *f)
 		"                      use DMA_READ/DMA_WRITE messages\n"
 		"      --no-mmap       access BARs through messages only\n"
 		"      --timeout MS    per interrupt wait and request (default 5000)\n"
+		"      --interval MS   pause between cases (a long run to disturb)\n"
 		"      --psk-file FILE TLS 1.3 with this pre-shared key (psktool's format)\n"
 		"      --json          print results as JSON (summary line on stderr)\n"
 		"  -v, --verbose       more detail (twice: library debug log)\n"
@@ -876,7 +877,7 @@ static void usage(FILE *f)
 
 int cmd_pcitest(int argc, char **argv)
 {
-	enum { O_ALL = 256, O_NOSHARED, O_NOMMAP, O_TIMEOUT, O_JSON, O_PSK };
+	enum { O_ALL = 256, O_NOSHARED, O_NOMMAP, O_TIMEOUT, O_JSON, O_PSK, O_INTERVAL };
 	static const struct option longopts[] = {
 		{"socket", required_argument, NULL, 'S'},
 		{"socket-path", required_argument, NULL, 'S'},
@@ -885,6 +886,7 @@ int cmd_pcitest(int argc, char **argv)
 		{"no-shared", no_argument, NULL, O_NOSHARED},
 		{"no-mmap", no_argument, NULL, O_NOMMAP},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
+		{"interval", required_argument, NULL, O_INTERVAL},
 		{"psk-file", required_argument, NULL, O_PSK},
 		{"json", no_argument, NULL, O_JSON},
 		{"verbose", no_argument, NULL, 'v'},
@@ -898,6 +900,7 @@ int cmd_pcitest(int argc, char **argv)
 	bool dma = false, all = false;
 	/* Cases are collected with a placeholder size, fixed once -s is known. */
 	int c, rc = 0, status = 1;
+	unsigned interval_ms = 0;
 	uint64_t v;
 	int64_t t0;
 
@@ -939,6 +942,13 @@ int cmd_pcitest(int argc, char **argv)
 				return 2;
 			}
 			p->timeout_ms = (int)v;
+			break;
+		case O_INTERVAL:
+			if (parse_size(optarg, &v) || v > 60000) {
+				fprintf(stderr, "vpcie pcitest: bad interval '%s'\n", optarg);
+				return 2;
+			}
+			interval_ms = (unsigned)v;
 			break;
 		case O_JSON: p->json = true; break;
 		case 'v': p->verbose++; break;
@@ -1004,6 +1014,12 @@ int cmd_pcitest(int argc, char **argv)
 			record(p, tc, vd, now_us() - t);
 			if (p->progress)
 				progress_show(p, i);
+			if (interval_ms)
+				fflush(stdout); /* one line per case, as it ends */
+			if (interval_ms && i + 1 < p->ncases)
+				nanosleep(&(struct timespec){.tv_sec = interval_ms / 1000,
+							    .tv_nsec = (interval_ms % 1000) * 1000000L},
+					  NULL);
 		}
 		progress_clear(p);
 		if (p->json) {

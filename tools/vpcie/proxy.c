@@ -3,7 +3,7 @@
  * `vpcie proxy`: a UNIX socket for QEMU's vfio-user-pci (or any vfio-user
  * client) in front of a device on another machine, reached over TCP with
  * TLS. One client at a time; each gets its own connection to the device
- * (proxy_session.c). docs/tcp.md describes what it does with DMA and
+ * (proxy_session.c), found again if it goes away (proxy_device.c). docs/tcp.md describes what it does with DMA and
  * interrupts.
  */
 #include <errno.h>
@@ -33,13 +33,18 @@ static void usage(FILE *f)
 		"each client to the device at tcp:HOST:PORT. The device sees no fds: the\n"
 		"proxy maps the client's DMA memory and answers the device's DMA messages\n"
 		"from it, and turns the device's interrupt messages into the client's\n"
-		"eventfds. When the device goes away the client's connection is closed.\n\n"
+		"eventfds. When the device goes away, the client's accesses fail (as with a\n"
+		"dead device) while the proxy reconnects; once the device is back, the proxy\n"
+		"replays the client's DMA maps, config-space writes and interrupt set-up.\n\n"
 		"Options:\n"
 		"  -S, --socket PATH    UNIX socket to create for the client (removed on exit)\n"
 		"  -c, --connect ADDR   the device: tcp:HOST:PORT or tcp:[IPV6]:PORT\n"
 		"      --psk-file FILE  TLS 1.3 with this pre-shared key (psktool's format);\n"
 		"                       required for any address but loopback\n"
 		"      --timeout MS     connect, TLS handshake and each send (default 5000)\n"
+		"      --reconnect[=S]  reconnect to a device that went away, for up to S\n"
+		"                       seconds (default: on, 60 s); then close the client\n"
+		"      --no-reconnect   close the client as soon as the device goes away\n"
 		"      --log-level L    error, warn, info (default) or debug\n"
 		"  -h, --help           this text\n\n"
 		"Runs until SIGTERM or SIGINT. Exit status: 0 stopped, 1 failure, 2 bad usage.\n");
@@ -91,6 +96,8 @@ int cmd_proxy(int argc, char **argv)
 		{"psk-file", required_argument, NULL, TOOL_OPT_PSK},
 		{"timeout", required_argument, NULL, TOOL_OPT_TIMEOUT},
 		{"log-level", required_argument, NULL, 'L'},
+		{"reconnect", optional_argument, NULL, 'R'},
+		{"no-reconnect", no_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -98,7 +105,7 @@ int cmd_proxy(int argc, char **argv)
 	struct vpcie_endpoint lep, rep;
 	struct vpcie_tls_psk psk;
 	struct vpcie_logger lg;
-	struct proxy_cfg cfg = {.remote = &rep, .timeout_ms = 5000, .lg = &lg};
+	struct proxy_cfg cfg = {.remote = &rep, .timeout_ms = 5000, .lg = &lg, .reconnect_s = 60};
 	struct rlimit rl;
 	unsigned ms;
 	int c, lfd, sfd, rc, level;
@@ -130,6 +137,20 @@ int cmd_proxy(int argc, char **argv)
 				return TOOL_EXIT_USAGE;
 			}
 			lg.level = (enum vpcie_log_level)level;
+			break;
+		case 'R':
+			if (!optarg) {
+				cfg.reconnect_s = 60;
+			} else if (tool_parse_uint(optarg, 10, 86400, &ms) || ms == 0) {
+				fprintf(stderr, "vpcie proxy: --reconnect=%s: 1..86400 seconds\n",
+					optarg);
+				return TOOL_EXIT_USAGE;
+			} else {
+				cfg.reconnect_s = ms;
+			}
+			break;
+		case 'N':
+			cfg.reconnect_s = 0;
 			break;
 		case 'h':
 			usage(stdout);

@@ -15,10 +15,15 @@
  *    notice is written to the matching eventfd.
  *  - REGION_INFO: no MMAP flag reaches the client (no fd can).
  *
+ *  - DMA requests relayed to the client get ids of the proxy's own, so a
+ *    late reply meant for a device that has gone cannot reach its successor.
+ *
  * Both sides are treated as hostile: every message is validated before it
- * is relayed, a reply must answer a request in flight, and a device that
- * breaks the protocol or goes away ends the session (the client sees its
- * device die, as with a local one).
+ * is relayed, and a reply must answer a request in flight. A device that
+ * breaks the protocol or goes away is dropped: the client's accesses then
+ * fail while the proxy reconnects (proxy_device.c), or, without
+ * reconnection, the session ends (the client sees its device die, as with
+ * a local one).
  */
 #include <errno.h>
 #include <poll.h>
@@ -32,40 +37,10 @@
 
 #include "proxy_priv.h"
 
-/* what we accept per message; QEMU refuses a server announcing more than 16 */
-#define PROXY_MAX_FDS 16u
 #define PROXY_MAX_VECTORS 2048u /* MSI-X's limit */
 #define DRAIN_BATCH 64
-#define NIDS 65536u
 
-/* A client request in flight at the device. */
-struct pend {
-	uint16_t cmd; /* 0: none */
-	uint64_t addr, size; /* DMA_MAP: the window, removed if the device refuses */
-};
-
-struct session {
-	const struct proxy_cfg *cfg;
-	const struct vpcie_logger *lg;
-	struct vpcie_chan *cl, *dev;
-	struct proxy_maps maps;
-	int *irq[VFIO_PCI_NUM_IRQS]; /* the client's eventfds, -1: none */
-	unsigned nirq[VFIO_PCI_NUM_IRQS];
-	struct pend *to_dev; /* by client msg_id */
-	uint16_t *to_cl;     /* device DMA requests relayed to the client, by id */
-	uint64_t xfer;       /* negotiated max_data_xfer_size */
-	uint64_t dma_local, dma_relayed, irqs; /* counted for the session's log line */
-};
-
-static void limits_for(uint64_t xfer, struct vpcie_chan_limits *lim)
-{
-	uint64_t big = xfer < (64u << 10) ? (64u << 10) : xfer;
-
-	lim->max_msg_size = (uint32_t)(VPCIE_HDR_SIZE + 16u + big);
-	lim->max_fds = PROXY_MAX_FDS;
-}
-
-static void irq_close(struct session *s, unsigned index)
+static void irq_close(struct proxy_session *s, unsigned index)
 {
 	for (unsigned i = 0; i < s->nirq[index]; i++)
 		if (s->irq[index][i] >= 0)
@@ -75,11 +50,12 @@ static void irq_close(struct session *s, unsigned index)
 	s->nirq[index] = 0;
 }
 
-static void session_free(struct session *s)
+static void session_free(struct proxy_session *s)
 {
 	for (unsigned i = 0; i < VFIO_PCI_NUM_IRQS; i++)
 		irq_close(s, i);
 	proxy_maps_clear(&s->maps);
+	proxy_cfglog_clear(&s->cfgw);
 	if (s->cl)
 		vpcie_chan_free(s->cl);
 	if (s->dev)
@@ -88,139 +64,54 @@ static void session_free(struct session *s)
 	free(s->to_cl);
 }
 
-static int relay(struct vpcie_chan *to, const struct vpcie_msg *m, int timeout_ms)
+/* m as it came, with msg_id id */
+static int relay_as(struct vpcie_chan *to, const struct vpcie_msg *m, uint16_t id, int timeout_ms)
 {
 	struct vpcie_msg_hdr h = m->hdr;
 	struct iovec iov = {.iov_base = m->payload, .iov_len = m->payload_len};
 	bool err = h.flags & VPCIE_MSGF_ERROR;
 
+	h.msg_id = id;
 	/* an error reply is a header only, as the spec says */
 	return vpcie_chan_send(to, &h, &iov, (m->payload_len && !err) ? 1 : 0, NULL, 0,
 			       timeout_ms);
 }
 
-/* ---- VERSION on both sides ---------------------------------------------- */
-
-static int read_version(const struct vpcie_msg *m, struct vpcie_caps *caps, uint16_t *minor)
+/* Send to the device; a failure marks it lost (its requests are answered later). */
+static int to_device(struct proxy_session *s, const struct vpcie_msg *m, uint16_t id)
 {
-	const struct vpcie_version *v = m->payload;
-	size_t jlen;
+	int rc = relay_as(s->dev, m, id, s->op_ms);
 
-	vpcie_caps_defaults(caps);
-	caps->twin_fd_index = -1;
-	if (!v || m->payload_len < sizeof(*v))
-		return -EINVAL;
-	if (v->major != VPCIE_PROTO_MAJOR)
-		return -ENOTSUP;
-	*minor = v->minor;
-	jlen = strnlen(v->data, m->payload_len - sizeof(*v));
-	return jlen ? vpcie_caps_from_json(v->data, jlen, caps) : 0;
-}
-
-static int send_version(struct vpcie_chan *ch, const struct vpcie_msg_hdr *req, uint16_t minor,
-			const struct vpcie_caps *caps, uint32_t mask, int timeout_ms)
-{
-	struct vpcie_version ver = {.major = VPCIE_PROTO_MAJOR, .minor = minor};
-	struct vpcie_msg_hdr h = {.cmd = VPCIE_CMD_VERSION, .flags = VPCIE_MSGF_COMMAND};
-	char json[VPCIE_VERSION_JSON_MAX];
-	struct iovec iov[2];
-	int len = vpcie_caps_to_json_subset(caps, mask, json, sizeof(json));
-
-	if (len < 0)
-		return len;
-	iov[0] = (struct iovec){.iov_base = &ver, .iov_len = sizeof(ver)};
-	iov[1] = (struct iovec){.iov_base = json, .iov_len = (size_t)len};
-	if (req)
-		return vpcie_chan_reply(ch, req, iov, 2, NULL, 0, timeout_ms);
-	return vpcie_chan_send(ch, &h, iov, 2, NULL, 0, timeout_ms);
-}
-
-static int connect_device(struct session *s)
-{
-	const struct proxy_cfg *cfg = s->cfg;
-	struct vpcie_chan_limits lim;
-	char name[300], why[256] = "";
-	int fd;
-
-	if (cfg->connect)
-		return cfg->connect(cfg->connect_opaque, &s->dev);
-	vpcie_endpoint_format(cfg->remote, name, sizeof(name));
-	fd = vpcie_endpoint_connect(cfg->remote, cfg->timeout_ms, cfg->psk != NULL);
-	if (fd < 0) {
-		vpcie_err(s->lg, "cannot reach the device at %s: %s%s", name, strerror(-fd),
-			  fd == -EACCES ? " (plaintext TCP is allowed on loopback addresses only: "
-					  "use --psk-file)" : "");
-		return fd;
-	}
-	limits_for(VPCIE_VERSION_JSON_MAX, &lim);
-	if (cfg->psk) {
-		errno = 0;
-		s->dev = vpcie_tls_chan_new(fd, false, cfg->psk, &lim, cfg->timeout_ms, why,
-					    sizeof(why));
-		if (!s->dev) {
-			int err = errno ? errno : EPROTO;
-
-			vpcie_err(s->lg, "device at %s refused: TLS handshake failed: %s", name,
-				  why[0] ? why : strerror(err));
-			return -err;
-		}
-	} else {
-		s->dev = vpcie_chan_new(fd, &lim);
-		if (!s->dev)
-			return -errno;
+	if (rc < 0) {
+		vpcie_err(s->lg, "device connection lost sending %s: %s", vpcie_cmd_name(m->hdr.cmd),
+			  strerror(-rc));
+		s->dev_lost = true;
 	}
 	return 0;
 }
 
-/* VERSION with the device on behalf of a client that proposed cl. */
-static int device_version(struct session *s, const struct vpcie_caps *cl, struct vpcie_caps *dc)
+/* Send to the client; a failure ends the session. */
+static int to_client(struct proxy_session *s, int rc)
 {
-	struct vpcie_caps ours;
-	struct vpcie_msg rep = {0};
-	uint16_t minor = 0;
-	int rc;
-
-	vpcie_caps_defaults(&ours);
-	ours.twin_fd_index = -1;
-	ours.max_msg_fds = 0;
-	ours.max_data_xfer_size = cl->max_data_xfer_size;
-	ours.write_multiple = cl->write_multiple;
-	/* DMA_READs the proxy relays are answered by the client: its limit */
-	ours.dma_read_max = (cl->present & VPCIE_CAP_DMA_READ_MAX) ? cl->dma_read_max : 0;
-	ours.irq_msg = true;
-	rc = send_version(s->dev, NULL, VPCIE_PROTO_MINOR, &ours,
-			  VPCIE_CAP_MAX_MSG_FDS | VPCIE_CAP_MAX_DATA_XFER_SIZE |
-				  VPCIE_CAP_WRITE_MULTIPLE | VPCIE_CAP_DMA_READ_MAX |
-				  VPCIE_CAP_IRQ_MSG,
-			  s->cfg->timeout_ms);
-	if (rc == 0)
-		rc = vpcie_chan_recv(s->dev, &rep, s->cfg->timeout_ms);
-	if (rc < 0) {
-		vpcie_err(s->lg, "device did not answer VERSION: %s", strerror(-rc));
-		return rc;
-	}
-	rc = -EPROTO;
-	if (rep.hdr.cmd != VPCIE_CMD_VERSION ||
-	    (rep.hdr.flags & VPCIE_MSGF_TYPE_MASK) != VPCIE_MSGF_REPLY) {
-		vpcie_err(s->lg, "device answered VERSION with something else");
-	} else if (rep.hdr.flags & VPCIE_MSGF_ERROR) {
-		vpcie_err(s->lg, "device refused VERSION: %s", strerror((int)rep.hdr.error));
-	} else if (read_version(&rep, dc, &minor) < 0 || minor > VPCIE_PROTO_MINOR ||
-		   dc->max_data_xfer_size == 0) {
-		vpcie_err(s->lg, "device's VERSION reply is malformed or of another version");
-	} else {
-		rc = 0;
-		if (!dc->irq_msg)
-			vpcie_warn(s->lg, "device does not send interrupts as messages "
-					  "(vpcie_irq_msg): the client will get none");
-	}
-	vpcie_msg_release(&rep);
-	return rc;
+	if (rc < 0)
+		s->cl_lost = true;
+	return rc < 0 ? -EPIPE : 0;
 }
 
-static int negotiate(struct session *s)
+static int dev_reply_error(struct proxy_session *s, const struct vpcie_msg_hdr *h, int err)
 {
-	struct vpcie_caps cl, dc, rc_caps;
+	if (vpcie_chan_reply_error(s->dev, h, err, s->op_ms) < 0) {
+		vpcie_err(s->lg, "device connection lost: sending an error reply");
+		s->dev_lost = true;
+	}
+	return 0;
+}
+
+/* ---- VERSION on both sides ---------------------------------------------- */
+
+static int negotiate(struct proxy_session *s)
+{
+	struct vpcie_caps *cl = &s->cl_caps, dc, rc_caps;
 	struct vpcie_chan_limits lim;
 	struct vpcie_msg v = {0};
 	uint16_t minor = 0;
@@ -237,39 +128,41 @@ static int negotiate(struct session *s)
 		rc = -EPROTO;
 		goto refuse;
 	}
-	rc = read_version(&v, &cl, &minor);
+	rc = proxy_read_version(&v, cl, &minor);
 	if (rc < 0) {
 		vpcie_warn(s->lg, "client's VERSION is malformed or of another version");
 		goto refuse;
 	}
-	if (cl.max_data_xfer_size > VPCIE_MAX_XFER_LIMIT)
-		cl.max_data_xfer_size = VPCIE_MAX_XFER_LIMIT;
-	rc = connect_device(s);
+	if (cl->max_data_xfer_size > VPCIE_MAX_XFER_LIMIT)
+		cl->max_data_xfer_size = VPCIE_MAX_XFER_LIMIT;
+	rc = proxy_connect_device(s);
 	if (rc == 0)
-		rc = device_version(s, &cl, &dc);
+		rc = proxy_device_version(s, &dc);
 	if (rc < 0) {
 		rc = rc == -EPROTO ? -EIO : rc;
 		goto refuse;
 	}
-	s->xfer = cl.max_data_xfer_size < dc.max_data_xfer_size ? cl.max_data_xfer_size
-								 : dc.max_data_xfer_size;
-	limits_for(s->xfer, &lim);
+	s->irq_msg = dc.irq_msg;
+	s->xfer = cl->max_data_xfer_size < dc.max_data_xfer_size ? cl->max_data_xfer_size
+								   : dc.max_data_xfer_size;
+	proxy_chan_limits(s->xfer, &lim);
 	vpcie_chan_set_limits(s->cl, &lim);
+	lim.max_fds = 0;
 	vpcie_chan_set_limits(s->dev, &lim);
 
 	vpcie_caps_defaults(&rc_caps);
 	rc_caps.twin_fd_index = -1;
-	rc_caps.max_msg_fds = PROXY_MAX_FDS;
+	rc_caps.max_msg_fds = 16; /* QEMU refuses a server announcing more */
 	rc_caps.max_data_xfer_size = s->xfer;
 	rc_caps.max_dma_maps = dc.max_dma_maps < PROXY_MAX_MAPS ? dc.max_dma_maps : PROXY_MAX_MAPS;
 	rc_caps.pgsizes = dc.pgsizes;
-	rc_caps.write_multiple = dc.write_multiple && cl.write_multiple;
-	rc = send_version(s->cl, &v.hdr, minor < VPCIE_PROTO_MINOR ? minor : VPCIE_PROTO_MINOR,
-			  &rc_caps,
-			  cl.present & (VPCIE_CAP_MAX_MSG_FDS | VPCIE_CAP_MAX_DATA_XFER_SIZE |
-					VPCIE_CAP_MAX_DMA_MAPS | VPCIE_CAP_PGSIZES |
-					VPCIE_CAP_WRITE_MULTIPLE),
-			  s->cfg->timeout_ms);
+	rc_caps.write_multiple = dc.write_multiple && cl->write_multiple;
+	rc = proxy_send_version(s->cl, &v.hdr,
+				minor < VPCIE_PROTO_MINOR ? minor : VPCIE_PROTO_MINOR, &rc_caps,
+				cl->present & (VPCIE_CAP_MAX_MSG_FDS | VPCIE_CAP_MAX_DATA_XFER_SIZE |
+					       VPCIE_CAP_MAX_DMA_MAPS | VPCIE_CAP_PGSIZES |
+					       VPCIE_CAP_WRITE_MULTIPLE),
+				s->cfg->timeout_ms);
 	vpcie_msg_release(&v);
 	if (rc == 0)
 		vpcie_info(s->lg, "client connected: max_xfer %llu, device interrupts %s",
@@ -284,7 +177,7 @@ refuse:
 /* ---- Client to device ----------------------------------------------------- */
 
 /* Keep SET_IRQS's eventfds; the request then goes on without them. */
-static int keep_irq_fds(struct session *s, struct vpcie_msg *m)
+static int keep_irq_fds(struct proxy_session *s, struct vpcie_msg *m, bool *kept)
 {
 	const struct vpcie_irq_set *is = m->payload;
 	uint32_t data = is->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
@@ -299,6 +192,7 @@ static int keep_irq_fds(struct session *s, struct vpcie_msg *m)
 	if (data == VFIO_IRQ_SET_DATA_NONE && action == VFIO_IRQ_SET_ACTION_TRIGGER &&
 	    is->count == 0) {
 		irq_close(s, idx); /* the index is disabled */
+		*kept = true;
 		return 0;
 	}
 	if (!trigger_fds)
@@ -324,14 +218,35 @@ static int keep_irq_fds(struct session *s, struct vpcie_msg *m)
 		/* no fds: the client de-assigns the range; notices for it are dropped */
 		*slot = m->nfds ? vpcie_msg_take_fd(m, i) : -1;
 	}
+	*kept = true;
 	return 0;
 }
 
-static int from_client_command(struct session *s, struct vpcie_msg *m)
+/* Config-space writes are kept, to be replayed into a device that restarted. */
+static void keep_cfg_writes(struct proxy_session *s, const struct vpcie_msg *m)
+{
+	if (m->hdr.cmd == VPCIE_CMD_REGION_WRITE) {
+		const struct vpcie_region_access *a = m->payload;
+
+		if (a->region == VFIO_PCI_CONFIG_REGION_INDEX)
+			proxy_cfglog_add(&s->cfgw, a->offset, a->data, a->count);
+	} else if (m->hdr.cmd == VPCIE_CMD_REGION_WRITE_MULTI) {
+		const struct vpcie_write_multi *w = m->payload;
+
+		for (uint64_t i = 0; i < w->wr_cnt; i++)
+			if (w->wrs[i].region == VFIO_PCI_CONFIG_REGION_INDEX)
+				proxy_cfglog_add(&s->cfgw, w->wrs[i].offset, w->wrs[i].data,
+						 w->wrs[i].count);
+	} else if (m->hdr.cmd == VPCIE_CMD_DEVICE_RESET) {
+		proxy_cfglog_clear(&s->cfgw); /* the device's config space is reset */
+	}
+}
+
+static int from_client_command(struct proxy_session *s, struct vpcie_msg *m)
 {
 	const struct vpcie_msg_hdr *h = &m->hdr;
 	int rc = vpcie_validate_command(h->cmd, m->payload, m->payload_len, s->xfer);
-	struct pend p = {.cmd = h->cmd};
+	struct proxy_pend p = {.cmd = h->cmd};
 	bool unsealed;
 
 	if (rc == 0 && m->nfds && h->cmd != VPCIE_CMD_DMA_MAP && h->cmd != VPCIE_CMD_DEVICE_SET_IRQS)
@@ -354,6 +269,7 @@ static int from_client_command(struct session *s, struct vpcie_msg *m)
 			}
 			p.addr = dm->addr;
 			p.size = dm->size;
+			p.kept = rc == 0;
 		}
 	} else if (rc == 0 && h->cmd == VPCIE_CMD_DMA_UNMAP) {
 		const struct vpcie_dma_unmap *um = m->payload;
@@ -362,49 +278,61 @@ static int from_client_command(struct session *s, struct vpcie_msg *m)
 			proxy_maps_clear(&s->maps);
 		else
 			proxy_maps_remove(&s->maps, um->addr, um->size);
+		p.flags = um->flags;
+		p.addr = um->addr;
+		p.size = um->size;
 	} else if (rc == 0 && h->cmd == VPCIE_CMD_DEVICE_SET_IRQS) {
-		rc = keep_irq_fds(s, m);
+		rc = keep_irq_fds(s, m, &p.kept);
+	} else if (rc == 0 && h->cmd == VPCIE_CMD_REGION_READ) {
+		const struct vpcie_region_access *a = m->payload;
+
+		p.flags = a->region;
+		p.addr = a->offset;
+		p.size = a->count;
+	} else if (rc == 0) {
+		keep_cfg_writes(s, m);
 	}
 	if (rc < 0) {
 		vpcie_dbg(s->lg, "client %s refused: %s", vpcie_cmd_name(h->cmd), strerror(-rc));
 		if (h->flags & VPCIE_MSGF_NO_REPLY)
 			return 0;
-		return vpcie_chan_reply_error(s->cl, h, -rc, s->cfg->timeout_ms) ? -EPIPE : 0;
+		return to_client(s, vpcie_chan_reply_error(s->cl, h, -rc, s->cfg->timeout_ms));
 	}
+	if (!proxy_dev_up(s))
+		return proxy_answer_away(s, h, &p);
 	if (!(h->flags & VPCIE_MSGF_NO_REPLY))
 		s->to_dev[h->msg_id] = p;
-	rc = relay(s->dev, m, s->cfg->timeout_ms);
-	if (rc < 0)
-		vpcie_err(s->lg, "device connection lost sending %s: %s", vpcie_cmd_name(h->cmd),
-			  strerror(-rc));
-	return rc;
+	return to_device(s, m, h->msg_id);
 }
 
 /* A client's reply to a DMA request the proxy relayed from the device. */
-static int from_client_reply(struct session *s, struct vpcie_msg *m)
+static int from_client_reply(struct proxy_session *s, struct vpcie_msg *m)
 {
-	uint16_t cmd = s->to_cl[m->hdr.msg_id];
-	int rc;
+	struct proxy_relayed *e = &s->to_cl[m->hdr.msg_id];
+	struct vpcie_msg_hdr h = m->hdr;
 
-	if (!cmd || cmd != m->hdr.cmd) {
+	if (!e->cmd || e->cmd != m->hdr.cmd) {
 		vpcie_warn(s->lg, "client replied to no request (id %u, %s): dropped",
 			   m->hdr.msg_id, vpcie_cmd_name(m->hdr.cmd));
 		return 0;
 	}
-	s->to_cl[m->hdr.msg_id] = 0;
-	if (!(m->hdr.flags & VPCIE_MSGF_ERROR) &&
-	    vpcie_validate_reply(cmd, m->payload, m->payload_len, s->xfer) < 0) {
-		vpcie_warn(s->lg, "malformed %s reply from the client", vpcie_cmd_name(cmd));
-		rc = vpcie_chan_reply_error(s->dev, &m->hdr, EIO, s->cfg->timeout_ms);
-	} else {
-		rc = relay(s->dev, m, s->cfg->timeout_ms);
+	h.msg_id = e->dev_id;
+	if (e->stale || !proxy_dev_up(s)) {
+		vpcie_dbg(s->lg, "client's %s reply for a device that is gone: dropped",
+			  vpcie_cmd_name(e->cmd));
+		*e = (struct proxy_relayed){0};
+		return 0;
 	}
-	if (rc < 0)
-		vpcie_err(s->lg, "device connection lost: %s", strerror(-rc));
-	return rc;
+	*e = (struct proxy_relayed){0};
+	if (!(m->hdr.flags & VPCIE_MSGF_ERROR) &&
+	    vpcie_validate_reply(h.cmd, m->payload, m->payload_len, s->xfer) < 0) {
+		vpcie_warn(s->lg, "malformed %s reply from the client", vpcie_cmd_name(h.cmd));
+		return dev_reply_error(s, &h, EIO);
+	}
+	return to_device(s, m, h.msg_id);
 }
 
-static int from_client(struct session *s, struct vpcie_msg *m)
+static int from_client(struct proxy_session *s, struct vpcie_msg *m)
 {
 	if ((m->hdr.flags & VPCIE_MSGF_TYPE_MASK) == VPCIE_MSGF_REPLY)
 		return from_client_reply(s, m);
@@ -417,15 +345,33 @@ static int from_client(struct session *s, struct vpcie_msg *m)
 
 /* ---- Device to client ----------------------------------------------------- */
 
-static int device_reply(struct session *s, struct vpcie_msg *m)
+/* Remember what identifies the device, to recognise it when it comes back. */
+static void note_identity(struct proxy_session *s, const struct proxy_pend *p,
+			  const struct vpcie_msg *m)
 {
-	struct pend *p = &s->to_dev[m->hdr.msg_id];
-	int rc;
+	if (p->cmd == VPCIE_CMD_DEVICE_GET_INFO) {
+		memcpy(&s->info, m->payload, sizeof(s->info));
+		s->have_info = true;
+	} else if (p->cmd == VPCIE_CMD_REGION_READ && p->flags == VFIO_PCI_CONFIG_REGION_INDEX &&
+		   p->addr == 0 && p->size >= 4) {
+		const struct vpcie_region_access *a = m->payload;
+
+		if (a->count >= 4) {
+			memcpy(&s->id, a->data, 4);
+			s->have_id = true;
+		}
+	}
+}
+
+static int device_reply(struct proxy_session *s, struct vpcie_msg *m)
+{
+	struct proxy_pend *p = &s->to_dev[m->hdr.msg_id];
 
 	if (!p->cmd || p->cmd != m->hdr.cmd) {
-		vpcie_err(s->lg, "device replied to no request (id %u, %s): closing",
+		vpcie_err(s->lg, "device replied to no request (id %u, %s): dropping it",
 			  m->hdr.msg_id, vpcie_cmd_name(m->hdr.cmd));
-		return -EPROTO;
+		s->dev_lost = true;
+		return 0;
 	}
 	if (m->hdr.flags & VPCIE_MSGF_ERROR) {
 		if (p->cmd == VPCIE_CMD_DMA_MAP)
@@ -434,20 +380,21 @@ static int device_reply(struct session *s, struct vpcie_msg *m)
 		vpcie_warn(s->lg, "malformed %s reply from the device", vpcie_cmd_name(p->cmd));
 		if (p->cmd == VPCIE_CMD_DMA_MAP)
 			proxy_maps_remove(&s->maps, p->addr, p->size);
-		p->cmd = 0;
-		return vpcie_chan_reply_error(s->cl, &m->hdr, EIO, s->cfg->timeout_ms) ? -EPIPE
-										      : 0;
+		*p = (struct proxy_pend){0};
+		return to_client(s, vpcie_chan_reply_error(s->cl, &m->hdr, EIO,
+							   s->cfg->timeout_ms));
 	} else if (p->cmd == VPCIE_CMD_DEVICE_GET_REGION_INFO) {
 		struct vpcie_region_info *ri = m->payload;
 
 		ri->flags &= ~(uint32_t)VFIO_REGION_INFO_FLAG_MMAP; /* no fd reaches the client */
+	} else {
+		note_identity(s, p, m);
 	}
-	p->cmd = 0;
-	rc = relay(s->cl, m, s->cfg->timeout_ms);
-	return rc < 0 ? -EPIPE : 0;
+	*p = (struct proxy_pend){0};
+	return to_client(s, relay_as(s->cl, m, m->hdr.msg_id, s->cfg->timeout_ms));
 }
 
-static int irq_notify(struct session *s, const struct vpcie_msg *m)
+static int irq_notify(struct proxy_session *s, const struct vpcie_msg *m)
 {
 	const struct vpcie_irq_notify *n = m->payload;
 	uint64_t one = 1;
@@ -463,21 +410,36 @@ static int irq_notify(struct session *s, const struct vpcie_msg *m)
 	return 0;
 }
 
+/* A free id for a request to the client, or -1. */
+static int client_id(struct proxy_session *s)
+{
+	for (unsigned i = 0; i < PROXY_NIDS; i++) {
+		uint16_t id = s->cl_next_id++;
+
+		if (!s->to_cl[id].cmd)
+			return id;
+	}
+	return -1;
+}
+
 /* DMA_READ/DMA_WRITE: answered from the proxy's mapping, or relayed. */
-static int device_dma(struct session *s, struct vpcie_msg *m)
+static int device_dma(struct proxy_session *s, struct vpcie_msg *m)
 {
 	const struct vpcie_msg_hdr *h = &m->hdr;
 	const struct vpcie_dma_access *a = m->payload;
 	bool write = h->cmd == VPCIE_CMD_DMA_WRITE;
 	bool no_reply = h->flags & VPCIE_MSGF_NO_REPLY;
 	uint8_t *p = proxy_maps_find(&s->maps, a->addr, a->count, write);
-	int rc;
+	int rc, id;
 
 	if (!p) {
+		id = client_id(s);
+		if (id < 0)
+			return no_reply ? 0 : dev_reply_error(s, h, EBUSY);
 		s->dma_relayed++;
 		if (!no_reply)
-			s->to_cl[h->msg_id] = h->cmd;
-		return relay(s->cl, m, s->cfg->timeout_ms) < 0 ? -EPIPE : 0;
+			s->to_cl[id] = (struct proxy_relayed){.cmd = h->cmd, .dev_id = h->msg_id};
+		return to_client(s, relay_as(s->cl, m, (uint16_t)id, s->cfg->timeout_ms));
 	}
 	s->dma_local++;
 	if (write) {
@@ -487,20 +449,22 @@ static int device_dma(struct session *s, struct vpcie_msg *m)
 		memcpy(p, a->data, a->count);
 		if (no_reply)
 			return 0;
-		rc = vpcie_chan_reply(s->dev, h, &iov, 1, NULL, 0, s->cfg->timeout_ms);
+		rc = vpcie_chan_reply(s->dev, h, &iov, 1, NULL, 0, s->op_ms);
 	} else {
 		struct vpcie_dma_access r = {.addr = a->addr, .count = a->count};
 		struct iovec iov[2] = {{.iov_base = &r, .iov_len = sizeof(r)},
 				       {.iov_base = p, .iov_len = a->count}};
 
-		rc = vpcie_chan_reply(s->dev, h, iov, 2, NULL, 0, s->cfg->timeout_ms);
+		rc = vpcie_chan_reply(s->dev, h, iov, 2, NULL, 0, s->op_ms);
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		vpcie_err(s->lg, "device connection lost: %s", strerror(-rc));
-	return rc;
+		s->dev_lost = true;
+	}
+	return 0;
 }
 
-static int from_device(struct session *s, struct vpcie_msg *m)
+int proxy_from_device(struct proxy_session *s, struct vpcie_msg *m)
 {
 	const struct vpcie_msg_hdr *h = &m->hdr;
 	int rc;
@@ -508,8 +472,9 @@ static int from_device(struct session *s, struct vpcie_msg *m)
 	if ((h->flags & VPCIE_MSGF_TYPE_MASK) == VPCIE_MSGF_REPLY)
 		return device_reply(s, m);
 	if (m->nfds || (h->flags & VPCIE_MSGF_TYPE_MASK) != VPCIE_MSGF_COMMAND) {
-		vpcie_err(s->lg, "device sent a malformed message: closing");
-		return -EPROTO;
+		vpcie_err(s->lg, "device sent a malformed message: dropping it");
+		s->dev_lost = true;
+		return 0;
 	}
 	if (h->cmd == VPCIE_CMD_IRQ_NOTIFY)
 		return irq_notify(s, m);
@@ -521,15 +486,19 @@ static int from_device(struct session *s, struct vpcie_msg *m)
 	vpcie_warn(s->lg, "device %s refused: %s", vpcie_cmd_name(h->cmd), strerror(-rc));
 	if (h->flags & VPCIE_MSGF_NO_REPLY)
 		return 0;
-	return vpcie_chan_reply_error(s->dev, h, -rc, s->cfg->timeout_ms);
+	return dev_reply_error(s, h, -rc);
 }
 
 /* ---- The loop ------------------------------------------------------------- */
 
-static int drain(struct session *s, struct vpcie_chan *ch,
-		 int (*fn)(struct session *, struct vpcie_msg *), const char *who)
+/*
+ * Handle what ch has buffered or readable, up to a batch. A receive error
+ * is returned; errors of handling are in s->cl_lost / s->dev_lost.
+ */
+static int drain(struct proxy_session *s, struct vpcie_chan *ch,
+		 int (*fn)(struct proxy_session *, struct vpcie_msg *), const char *who)
 {
-	for (int i = 0; i < DRAIN_BATCH; i++) {
+	for (int i = 0; i < DRAIN_BATCH && !s->cl_lost && !s->dev_lost; i++) {
 		struct vpcie_msg m = {0};
 		int rc = vpcie_chan_recv(ch, &m, 0);
 
@@ -550,16 +519,52 @@ static int drain(struct session *s, struct vpcie_chan *ch,
 	return 0;
 }
 
+/* One turn of the loop: 1 stop, 0 go on, -errno the session is over. */
+static int turn(struct proxy_session *s, int stop_fd)
+{
+	bool up = s->dev != NULL;
+	bool buffered = vpcie_chan_has_buffered(s->cl) || (up && vpcie_chan_has_buffered(s->dev));
+	struct pollfd pfd[3] = {{.fd = stop_fd, .events = POLLIN},
+				{.fd = vpcie_chan_fd(s->cl), .events = POLLIN},
+				{.fd = up ? vpcie_chan_fd(s->dev) : -1, .events = POLLIN}};
+	int timeout = -1, rc;
+
+	if (!up) {
+		int64_t left = s->next_try - proxy_now_ms();
+
+		timeout = left < 0 ? 0 : (int)left;
+	}
+	if (poll(pfd, 3, buffered ? 0 : timeout) < 0 && errno != EINTR)
+		return -errno;
+	if (pfd[0].revents)
+		return 1;
+	rc = drain(s, s->cl, from_client, "client");
+	if (rc < 0 || s->cl_lost)
+		return rc < 0 ? rc : -EPIPE;
+	if (s->dev && !s->dev_lost && drain(s, s->dev, proxy_from_device, "device") < 0)
+		s->dev_lost = true;
+	if (s->cl_lost)
+		return -EPIPE;
+	if (s->dev && s->dev_lost) {
+		rc = proxy_device_gone(s);
+		if (rc < 0)
+			return rc;
+	}
+	if (!s->dev && proxy_now_ms() >= s->next_try)
+		return proxy_reconnect(s);
+	return 0;
+}
+
 int proxy_session_run(const struct proxy_cfg *cfg, int client_fd, int stop_fd)
 {
-	struct session s = {.cfg = cfg, .lg = cfg->lg};
+	struct proxy_session s = {.cfg = cfg, .lg = cfg->lg, .op_ms = cfg->timeout_ms};
 	struct vpcie_chan_limits lim;
 	int rc;
 
-	limits_for(VPCIE_VERSION_JSON_MAX, &lim);
+	proxy_chan_limits(VPCIE_VERSION_JSON_MAX, &lim);
 	s.cl = vpcie_chan_new(client_fd, &lim);
-	s.to_dev = calloc(NIDS, sizeof(*s.to_dev));
-	s.to_cl = calloc(NIDS, sizeof(*s.to_cl));
+	s.to_dev = calloc(PROXY_NIDS, sizeof(*s.to_dev));
+	s.to_cl = calloc(PROXY_NIDS, sizeof(*s.to_cl));
 	if (!s.cl || !s.to_dev || !s.to_cl) {
 		rc = -ENOMEM;
 		goto out;
@@ -569,31 +574,15 @@ int proxy_session_run(const struct proxy_cfg *cfg, int client_fd, int stop_fd)
 		rc = 0; /* the client was told; serve the next one */
 		goto out;
 	}
-	for (;;) {
-		bool buffered = vpcie_chan_has_buffered(s.cl) || vpcie_chan_has_buffered(s.dev);
-		struct pollfd pfd[3] = {{.fd = stop_fd, .events = POLLIN},
-					{.fd = vpcie_chan_fd(s.cl), .events = POLLIN},
-					{.fd = vpcie_chan_fd(s.dev), .events = POLLIN}};
-
-		if (poll(pfd, 3, buffered ? 0 : -1) < 0 && errno != EINTR) {
-			rc = -errno;
-			break;
-		}
-		if (pfd[0].revents) {
-			rc = 1;
-			break;
-		}
-		rc = drain(&s, s.cl, from_client, "client");
-		if (rc == 0)
-			rc = drain(&s, s.dev, from_device, "device");
-		if (rc < 0) {
-			vpcie_info(s.lg, "session over: %llu DMA served from mapped memory, %llu "
-					 "relayed to the client, %llu interrupts",
-				   (unsigned long long)s.dma_local, (unsigned long long)s.dma_relayed,
-				   (unsigned long long)s.irqs);
-			rc = 0;
-			break;
-		}
+	do
+		rc = turn(&s, stop_fd);
+	while (rc == 0);
+	if (rc < 0) {
+		vpcie_info(s.lg, "session over: %llu DMA served from mapped memory, %llu relayed "
+				 "to the client, %llu interrupts, %llu reconnections",
+			   (unsigned long long)s.dma_local, (unsigned long long)s.dma_relayed,
+			   (unsigned long long)s.irqs, (unsigned long long)s.reconnects);
+		rc = 0;
 	}
 out:
 	session_free(&s); /* vpcie_chan_new closed client_fd if it failed */
