@@ -35,6 +35,19 @@ template <std::size_t W> void get(uint8_t *dst, const VlWide<W> &port, unsigned 
 	std::memcpy(dst, port.data(), n < W * 4 ? n : W * 4);
 }
 
+// Ports added after the first slice (cpl_wfail, irq_mode, irq_vectors) are
+// optional: a design with an older port list still builds.
+#define VL_OPTIONAL_IN(name)                                                        \
+	template <typename T>                                                       \
+	auto set_##name(T *t, const struct vpcie_rtl_in *in, int)->decltype((void)(t->name = 0)) \
+	{                                                                           \
+		t->name = in->name;                                                 \
+	}                                                                           \
+	template <typename T> void set_##name(T *, const struct vpcie_rtl_in *, long) {}
+VL_OPTIONAL_IN(cpl_wfail)
+VL_OPTIONAL_IN(irq_mode)
+VL_OPTIONAL_IN(irq_vectors)
+
 struct vl {
 	VerilatedContext ctx;
 	VL_TOP *top;
@@ -62,6 +75,9 @@ void set_inputs(void *m, const struct vpcie_rtl_in *in)
 	t->cpl_size = in->cpl_size;
 	put(t->cpl_data, in->cpl_data, VPCIE_RTL_PAYLOAD_MAX);
 	t->msi_rdy = in->msi_rdy;
+	set_cpl_wfail(t, in, 0);
+	set_irq_mode(t, in, 0);
+	set_irq_vectors(t, in, 0);
 	t->eval(); // combinational outputs settle before the edge
 }
 
