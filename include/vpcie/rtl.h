@@ -88,6 +88,10 @@ struct vpcie_rtl_in {
 	 * issued before that read failed (PCIe writes are posted; a read
 	 * flushes them, so it is where a design learns of a failed write). */
 	bool cpl_wfail;
+	/* The failure (cpl_err, cpl_wfail) was an address outside the host's
+	 * memory (-EFAULT), not e.g. bus mastering off or a lost connection. */
+	bool cpl_fault;
+	bool cpl_wfault;
 	/* The host's interrupt set-up, as the function's own config space has
 	 * it: irq_mode is enum vpcie_irq_mode (0 none, 1 INTx, 2 MSI, 3 MSI-X),
 	 * irq_vectors the vectors usable in that mode (INTx: 1). */

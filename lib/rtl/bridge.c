@@ -88,7 +88,7 @@ void vpcie_rtl_reset(struct vpcie_rtl *r)
 	r->mwr.len = 0;
 	r->mrd.active = r->mrd.fetch = false;
 	r->msi_pending = false;
-	r->mwr_failed = false;
+	r->mwr_failed = r->mwr_fault = false;
 	r->intx_level = r->intx_seen = false;
 	r->rst_left = r->opts.reset_cycles;
 	r->idle = 0;
@@ -121,6 +121,7 @@ static void mwr_flush(struct vpcie_rtl *r)
 	if (rc) {
 		r->st.dma_errors++;
 		r->mwr_failed = true;
+		r->mwr_fault |= rc == -EFAULT;
 	}
 	r->mwr.len = 0;
 }
@@ -146,16 +147,21 @@ static void mwr_add(struct vpcie_rtl *r, const struct vpcie_rtl_out *o)
 static void host_actions(struct vpcie_rtl *r)
 {
 	if (r->mrd.fetch) {
+		int rc;
+
 		mwr_flush(r);
 		r->env_busy++;
-		r->mrd.err = r->env.dma_read(r->env_opaque, r->mrd.addr, r->mrd.buf, r->mrd.len) != 0;
+		rc = r->env.dma_read(r->env_opaque, r->mrd.addr, r->mrd.buf, r->mrd.len);
+		r->mrd.err = rc != 0;
+		r->mrd.fault = rc == -EFAULT;
 		r->env_busy--;
 		if (r->mrd.err)
 			r->st.dma_errors++;
 		r->mrd.fetch = false;
 		r->mrd.off = 0;
 		r->mrd.wfail = r->mwr_failed;
-		r->mwr_failed = false;
+		r->mrd.wfault = r->mwr_fault;
+		r->mwr_failed = r->mwr_fault = false;
 		rtl_irq_config(r); /* the host may have changed it meanwhile */
 	}
 	if (r->msi_pending) {
@@ -216,6 +222,8 @@ bool rtl_step(struct vpcie_rtl *r)
 		in.cpl_tag = r->mrd.tag;
 		in.cpl_err = r->mrd.err;
 		in.cpl_wfail = r->mrd.wfail;
+		in.cpl_fault = r->mrd.fault;
+		in.cpl_wfault = r->mrd.wfault;
 		in.cpl_last = r->mrd.err || n == left;
 		in.cpl_size = (uint16_t)(r->mrd.err ? 0 : n);
 		if (!r->mrd.err)
@@ -260,7 +268,7 @@ bool rtl_step(struct vpcie_rtl *r)
 	if (in.mrd_rdy && out.mrd_en) {
 		r->st.mrd_requests++;
 		r->mrd.active = true;
-		r->mrd.wfail = false;
+		r->mrd.wfail = r->mrd.wfault = r->mrd.fault = false;
 		r->mrd.tag = out.mrd_tag;
 		r->mrd.addr = out.mrd_addr;
 		r->mrd.off = 0;

@@ -45,9 +45,10 @@ struct vpcie_rtl {
 		uint64_t addr;
 		uint32_t len, off;
 		uint8_t tag;
-		bool active, fetch, err, wfail;
+		bool active, fetch, err, wfail, fault, wfault;
 	} mrd;
-	bool mwr_failed;                /* a DMA write failed since the last read */
+	bool mwr_failed, mwr_fault;     /* a DMA write failed since the last read
+					 * (with -EFAULT) */
 	uint8_t irq_mode;               /* env->irq_config, refreshed per run/access */
 	uint16_t irq_vectors;
 	bool msi_pending;

@@ -15,10 +15,11 @@
 // A command starts when COMMAND is non-zero and the engine is idle: COMMAND
 // and STATUS are cleared, then the first set bit in 6.1's order acts.
 // DMA: reads in requests of up to MAXRD bytes (one outstanding), 8-byte
-// beats; writes as 8-byte beats. A failed read completion (cpl_err) is a bad
-// source; a posted write that failed is reported with the next read
-// (cpl_wfail), so WRITE and COPY end with a one-byte "fence" read of the
-// destination's last byte, as PCIe drivers read back to flush writes.
+// beats; writes as 8-byte beats. A failed read completion (cpl_err) fails
+// the command, and cpl_fault says the source address was bad; a posted
+// write that failed is reported with the next read (cpl_wfail, cpl_wfault),
+// so WRITE and COPY end with a one-byte "fence" read of the destination's
+// last byte, as PCIe drivers read back to flush posted writes.
 `default_nettype none
 module epf_test #(
 	parameter [31:0] CAPS_VALUE = 32'hf, // UNALIGNED_ACCESS | MSI | MSI-X | INTX
@@ -227,11 +228,15 @@ module epf_test #(
 			end
 			ST_RD_DATA: begin
 				if (cpl_take) begin
+					// a bad address is reported as such; other
+					// DMA errors (bus mastering off...) only fail
 					if (cpl_err) begin
-						fail <= 1; src_bad <= 1;
+						fail <= 1;
+						if (cpl_fault) src_bad <= 1;
 					end
 					if (cpl_wfail) begin
-						fail <= 1; dst_bad <= 1;
+						fail <= 1;
+						if (cpl_wfault) dst_bad <= 1;
 					end
 					if (crc_rd)
 						crc <= crc_next;
@@ -261,9 +266,10 @@ module epf_test #(
 					st <= ST_FENCE_DATA;
 			end
 			ST_FENCE_DATA: if (cpl_take) begin
-				if (cpl_err || cpl_wfail) begin
-					fail <= 1; dst_bad <= 1;
-				end
+				if (cpl_err || cpl_wfail)
+					fail <= 1;
+				if ((cpl_err && cpl_fault) || (cpl_wfail && cpl_wfault))
+					dst_bad <= 1;
 				if (cpl_last)
 					st <= ST_DONE;
 			end

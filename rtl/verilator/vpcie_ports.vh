@@ -44,6 +44,8 @@
 	input  wire [15:0] cpl_size,
 	input  wire [63:0] cpl_data,
 	input  wire        cpl_wfail,      // a DMA write before this read failed
+	input  wire        cpl_fault,      // cpl_err was an address outside host memory
+	input  wire        cpl_wfault,     // cpl_wfail was
 	// interrupts, clock control
 	output wire        msi_en,
 	input  wire        msi_rdy,
