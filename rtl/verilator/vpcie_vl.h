@@ -33,6 +33,13 @@ void vpcie_vl_free(void *model);
  */
 int vpcie_vl_wave(void *model, const char *path);
 
+/*
+ * Benchmark floor: n clock cycles of the bare model (clk low, eval, clk
+ * high, eval) with its inputs as last set - what a plain Verilator
+ * testbench costs, no bridge. Outputs are not looked at.
+ */
+void vpcie_vl_bare_cycles(void *model, uint64_t n);
+
 /* Width of the design's mwr_data/cpl_data in bytes (opts.payload_bytes). */
 unsigned vpcie_vl_payload_bytes(void);
 

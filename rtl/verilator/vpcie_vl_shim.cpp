@@ -69,6 +69,7 @@ void set_inputs(void *m, const struct vpcie_rtl_in *in)
 	vl *v = static_cast<vl *>(m);
 	VL_TOP *t = v->top;
 
+	t->clk = 0; // the falling edge: evaluated with the new inputs, below
 	t->rst = in->rst;
 	t->req_en = in->req_en;
 	t->req_wr = in->req_wr;
@@ -92,7 +93,7 @@ void set_inputs(void *m, const struct vpcie_rtl_in *in)
 	set_cpl_wfault(t, in, 0);
 	set_irq_mode(t, in, 0);
 	set_irq_vectors(t, in, 0);
-	t->eval(); // combinational outputs settle before the edge
+	t->eval(); // falling edge, and combinational outputs settle before the rising one
 	if (v->vcd)
 		v->vcd->dump(v->time);
 }
@@ -130,9 +131,7 @@ void clock(void *m)
 	t->eval();
 	if (v->vcd)
 		v->vcd->dump(v->time + PERIOD / 2);
-	t->clk = 0;
-	t->eval();
-	v->time += PERIOD;
+	v->time += PERIOD; // clk falls in the next set_inputs()
 }
 
 } // namespace
@@ -200,6 +199,18 @@ int vpcie_vl_wave(void *m, const char *path)
 		return -EIO;
 	}
 	return 0;
+}
+
+void vpcie_vl_bare_cycles(void *m, uint64_t n)
+{
+	VL_TOP *t = static_cast<vl *>(m)->top;
+
+	for (uint64_t i = 0; i < n; i++) {
+		t->clk = 0;
+		t->eval();
+		t->clk = 1;
+		t->eval();
+	}
 }
 
 unsigned vpcie_vl_payload_bytes(void)
