@@ -118,20 +118,20 @@ module epf_test #(
 	assign intx = 1'b0; // INTx goes as a pulse on the msi channel (vector 0)
 	assign busy = st != ST_IDLE || regs[R_COMMAND] != 32'd0;
 
-	// The beat the checksum takes this cycle: a READ completion beat or a
-	// WRITE beat, when it moves.
+	// The checksum runs over a READ completion beat or a WRITE beat as it
+	// moves: n bytes of d, lane 0 first, a table step per byte. Used in the
+	// clocked block only (evaluated at the edge where a beat moves).
 	wire        cpl_take = cpl_en && cpl_rdy;
 	wire        crc_rd = st == ST_RD_DATA && op == OP_READ && cpl_take && !cpl_err;
-	wire [63:0] crc_data = crc_rd ? cpl_data : rng;
-	wire [3:0]  crc_n = crc_rd ? cpl_size[3:0] : wbeat;
-	reg  [31:0] crc_next;
-	integer k;
-	always @* begin
-		crc_next = crc;
-		for (k = 0; k < 8; k = k + 1)
-			if (k < crc_n)
-				crc_next = crc_tab[crc_next[7:0] ^ crc_data[8*k +: 8]] ^ (crc_next >> 8);
-	end
+	function [31:0] crc_beat(input [31:0] c, input [63:0] d, input [3:0] n);
+		integer k;
+		begin
+			crc_beat = c;
+			for (k = 0; k < 8; k = k + 1)
+				if (k < {28'd0, n})
+					crc_beat = crc_tab[crc_beat[7:0] ^ d[8*k +: 8]] ^ (crc_beat >> 8);
+		end
+	endfunction
 
 	// IRQ_TYPE/IRQ_NUMBER -> which interrupt, if the host enabled it
 	wire [31:0] irq_type = regs[R_IRQ_TYPE];
@@ -239,7 +239,7 @@ module epf_test #(
 						if (cpl_wfault) dst_bad <= 1;
 					end
 					if (crc_rd)
-						crc <= crc_next;
+						crc <= crc_beat(crc, cpl_data, cpl_size[3:0]);
 					if (op == OP_COPY && !cpl_err) begin
 						cbuf_v <= 1;
 						cbuf <= cpl_data;
@@ -254,7 +254,7 @@ module epf_test #(
 				end
 			end
 			ST_WR_DATA: if (mwr_rdy) begin
-				crc <= crc_next;
+				crc <= crc_beat(crc, rng, wbeat);
 				rng <= rng_next;
 				off <= off + {28'd0, wbeat};
 				if (off + {28'd0, wbeat} == size)
