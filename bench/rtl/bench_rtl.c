@@ -51,6 +51,16 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* CPU time of this thread: cycle rates per CPU second do not depend on
+ * how many other processes share the machine (wall-clock rates do). */
+static double cpu_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -158,15 +168,15 @@ static uint32_t rd32(struct rig *g, uint32_t off)
 	return v;
 }
 
-/* One command of XFER bytes; returns seconds, cycles in *cyc, or -1 if the
- * design did not report success. */
-static double run_cmd(struct rig *g, uint32_t cmd, uint64_t *cyc)
+/* One command of XFER bytes; returns seconds, cycles in *cyc, CPU seconds
+ * in *cpu, or -1 if the design did not report success. */
+static double run_cmd(struct rig *g, uint32_t cmd, uint64_t *cyc, double *cpu)
 {
 	uint64_t src = HOST_BASE + 3, dst = HOST_BASE + (2u << 20) + 5;
 	uint32_t want = cmd == EPF_CMD_READ ? EPF_STATUS_READ_SUCCESS
 		      : cmd == EPF_CMD_WRITE ? EPF_STATUS_WRITE_SUCCESS : EPF_STATUS_COPY_SUCCESS;
 	struct vpcie_rtl_stats s0, s1;
-	double t0, t1;
+	double t0, t1, c0;
 	uint32_t st;
 
 	wr32(g, EPF_REG_LOWER_SRC_ADDR, (uint32_t)src);
@@ -182,10 +192,12 @@ static double run_cmd(struct rig *g, uint32_t cmd, uint64_t *cyc)
 		;
 	vpcie_rtl_get_stats(g->rtl, &s0);
 	t0 = now_s();
+	c0 = cpu_now_s();
 	wr32(g, EPF_REG_COMMAND, cmd);
 	while (vpcie_rtl_run(g->rtl, 1u << 20))
 		;
 	t1 = now_s();
+	*cpu = cpu_now_s() - c0;
 	vpcie_rtl_get_stats(g->rtl, &s1);
 	st = rd32(g, EPF_REG_STATUS);
 	if (!(st & want) || (cmd == EPF_CMD_COPY &&
@@ -288,13 +300,15 @@ static int socket_figures(const char *prog, const char *sock, unsigned n, double
 
 enum { F_BARE_IDLE, F_BARE_BUSY, F_MMIO_CYC, F_MMIO_NS, F_RD_CYC, F_RD_MBS, F_RD_BPC,
        F_WR_CYC, F_WR_MBS, F_WR_BPC, F_CP_CYC, F_CP_MBS, F_CP_BPC, F_RTT_RTL, F_RTT_C,
-       F_IDLE, NF };
+       F_IDLE, F_BARE_IDLE_CPU, F_BARE_BUSY_CPU, F_RD_CPU, F_WR_CPU, F_CP_CPU, NF };
 static const char *const fname[NF] = {
 	"bare.idle.cycles_per_s", "bare.busy.cycles_per_s", "bridge.mmio.cycles_per_s",
 	"bridge.mmio.read_ns", "bridge.read.cycles_per_s", "bridge.read.MB_per_s",
 	"bridge.read.bytes_per_cycle", "bridge.write.cycles_per_s", "bridge.write.MB_per_s",
 	"bridge.write.bytes_per_cycle", "bridge.copy.cycles_per_s", "bridge.copy.MB_per_s",
 	"bridge.copy.bytes_per_cycle", "mmio.rtt.rtl_ns", "mmio.rtt.c_ns", "idle.cpu_percent",
+	"bare.idle.cycles_per_cpu_s", "bare.busy.cycles_per_cpu_s", "bridge.read.cycles_per_cpu_s",
+	"bridge.write.cycles_per_cpu_s", "bridge.copy.cycles_per_cpu_s",
 };
 
 static int one_rep(double *f, const char *vdev, const char *cdev)
@@ -304,13 +318,15 @@ static int one_rep(double *f, const char *vdev, const char *cdev)
 	struct rig g;
 	struct vpcie_rtl_stats s0, s1;
 	char sock[64];
-	double t0;
+	double t0, c0;
 
 	if (rig_open(&g))
 		return -1;
 	/* bare, idle: the model as reset left it */
 	t0 = now_s();
+	c0 = cpu_now_s();
 	vpcie_vl_bare_cycles(g.model, bare_n);
+	f[F_BARE_IDLE_CPU] = (double)bare_n / (cpu_now_s() - c0);
 	f[F_BARE_IDLE] = (double)bare_n / (now_s() - t0);
 	/* bridge, register traffic: write + read back */
 	vpcie_rtl_get_stats(g.rtl, &s0);
@@ -325,10 +341,11 @@ static int one_rep(double *f, const char *vdev, const char *cdev)
 	f[F_MMIO_CYC] = (double)(s1.cycles - s0.cycles) / (now_s() - t0);
 	for (unsigned c = 0; c < 3; c++) {
 		uint64_t cyc;
-		double s = run_cmd(&g, cmds[c], &cyc);
+		double cpu, s = run_cmd(&g, cmds[c], &cyc, &cpu);
 
 		if (s < 0)
 			return -1;
+		f[F_RD_CPU + c] = (double)cyc / cpu;
 		f[F_RD_CYC + 3 * c] = (double)cyc / s;
 		f[F_RD_MBS + 3 * c] = XFER / s / 1e6;
 		f[F_RD_BPC + 3 * c] = (double)XFER / (double)cyc;
@@ -362,7 +379,9 @@ static int one_rep(double *f, const char *vdev, const char *cdev)
 		for (int i = 0; i < 8; i++)
 			vpcie_vl_model.clock(g.model);
 		t0 = now_s();
+		c0 = cpu_now_s();
 		vpcie_vl_bare_cycles(g.model, bare_n);
+		f[F_BARE_BUSY_CPU] = (double)bare_n / (cpu_now_s() - c0);
 		f[F_BARE_BUSY] = (double)bare_n / (now_s() - t0);
 	}
 	rig_close(&g);
@@ -420,23 +439,28 @@ int main(int argc, char **argv)
 		printf("{\"reps\": %u, \"beat_bytes\": %u", reps, vpcie_vl_payload_bytes());
 		for (unsigned k = 0; k < NF; k++)
 			printf(", \"%s\": %.4g", fname[k], m[k]);
-		printf(", \"bridge_overhead_busy\": %.3g, \"mmio_rtt_ratio\": %.3g}\n",
-		       m[F_BARE_BUSY] / m[F_RD_CYC], m[F_RTT_RTL] / m[F_RTT_C]);
+		printf(", \"bridge_overhead_busy\": %.3g, \"bridge_overhead_busy_cpu\": %.3g"
+		       ", \"mmio_rtt_ratio\": %.3g}\n", m[F_BARE_BUSY] / m[F_RD_CYC],
+		       m[F_BARE_BUSY_CPU] / m[F_RD_CPU], m[F_RTT_RTL] / m[F_RTT_C]);
 	} else {
 		printf("vpcie-rtl-bench: pci-epf-test in Verilog, medians of %u runs, %u-byte DMA beats\n",
 		       reps, vpcie_vl_payload_bytes());
-		printf("  bare model, idle            %8.2f M cycles/s (floor)\n", m[F_BARE_IDLE] / 1e6);
-		printf("  bare model, DMA read beats  %8.2f M cycles/s (floor)\n", m[F_BARE_BUSY] / 1e6);
+		printf("  (M cycles/s: wall clock; per CPU-s: this thread's CPU time, what the\n"
+		       "   rate would be with a core to itself)\n");
+		printf("  bare model, idle            %8.2f M cycles/s, %6.2f per CPU-s (floor)\n",
+		       m[F_BARE_IDLE] / 1e6, m[F_BARE_IDLE_CPU] / 1e6);
+		printf("  bare model, DMA read beats  %8.2f M cycles/s, %6.2f per CPU-s (floor)\n",
+		       m[F_BARE_BUSY] / 1e6, m[F_BARE_BUSY_CPU] / 1e6);
 		printf("  bridge, register traffic    %8.2f M cycles/s, read %.0f ns in-process\n",
 		       m[F_MMIO_CYC] / 1e6, m[F_MMIO_NS]);
 		for (unsigned c2 = 0; c2 < 3; c2++)
-			printf("  bridge, %-5s %7u B      %8.2f M cycles/s  %7.1f MB/s  %.2f B/cycle "
-			       "(beat %u)\n",
+			printf("  bridge, %-5s %7u B      %8.2f M cycles/s, %6.2f per CPU-s  %6.1f MB/s  "
+			       "%.2f B/cycle (beat %u)\n",
 			       c2 == 0 ? "READ" : c2 == 1 ? "WRITE" : "COPY", XFER,
-			       m[F_RD_CYC + 3 * c2] / 1e6, m[F_RD_MBS + 3 * c2], m[F_RD_BPC + 3 * c2],
-			       vpcie_vl_payload_bytes());
-		printf("  bridge overhead during DMA read beats: bare / bridge = %.2fx\n",
-		       m[F_BARE_BUSY] / m[F_RD_CYC]);
+			       m[F_RD_CYC + 3 * c2] / 1e6, m[F_RD_CPU + c2] / 1e6, m[F_RD_MBS + 3 * c2],
+			       m[F_RD_BPC + 3 * c2], vpcie_vl_payload_bytes());
+		printf("  bridge overhead during DMA read beats: bare / bridge = %.2fx (per CPU-s %.2fx)\n",
+		       m[F_BARE_BUSY] / m[F_RD_CYC], m[F_BARE_BUSY_CPU] / m[F_RD_CPU]);
 		printf("  MMIO read round trip (socket): Verilog %.1f us, C epf-test %.1f us, ratio %.2f\n",
 		       m[F_RTT_RTL] / 1e3, m[F_RTT_C] / 1e3, m[F_RTT_RTL] / m[F_RTT_C]);
 		printf("  idle Verilog device after traffic: %.2f %% of a core over 2 s\n", m[F_IDLE]);
