@@ -123,6 +123,12 @@ if awk '
 else
 	fail "--wave: $vcd is not the expected VCD ($(wc -c <"$vcd") bytes)"
 fi
+# The picture script of docs/rtl.md draws the first command from it.
+if command -v python3 >/dev/null; then
+	python3 "$(dirname "$0")/../../scripts/vcd2svg.py" "$vcd" "$tmp/w.svg" --around busy:1 &&
+		grep -q '>mrd_en<' "$tmp/w.svg" && grep -q '<polygon' "$tmp/w.svg" && ok ||
+		fail "scripts/vcd2svg.py on $vcd"
+fi
 if command -v vcd2fst >/dev/null; then
 	vcd2fst "$vcd" "$tmp/epf.fst" >/dev/null 2>&1 && [ -s "$tmp/epf.fst" ] && ok ||
 		fail "vcd2fst (GTKWave) cannot read $vcd"
