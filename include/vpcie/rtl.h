@@ -83,6 +83,20 @@ struct vpcie_rtl_in {
 	uint16_t cpl_size;
 	uint8_t cpl_data[VPCIE_RTL_PAYLOAD_MAX];
 	bool msi_rdy;        /* interrupt request accepted at this edge if msi_en */
+	/* Additions after the first slice (a design may leave them unused): */
+	/* With every beat of a DMA read's completion: a DMA write the design
+	 * issued before that read failed (PCIe writes are posted; a read
+	 * flushes them, so it is where a design learns of a failed write). */
+	bool cpl_wfail;
+	/* The failure (cpl_err, cpl_wfail) was an address outside the host's
+	 * memory (-EFAULT), not e.g. bus mastering off or a lost connection. */
+	bool cpl_fault;
+	bool cpl_wfault;
+	/* The host's interrupt set-up, as the function's own config space has
+	 * it: irq_mode is enum vpcie_irq_mode (0 none, 1 INTx, 2 MSI, 3 MSI-X),
+	 * irq_vectors the vectors usable in that mode (INTx: 1). */
+	uint8_t irq_mode;
+	uint16_t irq_vectors;
 };
 
 /* Design -> bridge. */
@@ -129,6 +143,9 @@ struct vpcie_rtl_env {
 	int (*intx)(void *opaque, bool asserted);
 	/* Work arrived (a posted write): call vpcie_rtl_run() soon. */
 	void (*kick)(void *opaque);
+	/* Optional: the host's interrupt mode and vectors (irq_mode and
+	 * irq_vectors of struct vpcie_rtl_in); NULL reads as mode 0. */
+	void (*irq_config)(void *opaque, uint8_t *mode, uint16_t *vectors);
 };
 
 struct vpcie_rtl_opts {

@@ -88,6 +88,7 @@ void vpcie_rtl_reset(struct vpcie_rtl *r)
 	r->mwr.len = 0;
 	r->mrd.active = r->mrd.fetch = false;
 	r->msi_pending = false;
+	r->mwr_failed = r->mwr_fault = false;
 	r->intx_level = r->intx_seen = false;
 	r->rst_left = r->opts.reset_cycles;
 	r->idle = 0;
@@ -96,6 +97,14 @@ void vpcie_rtl_reset(struct vpcie_rtl *r)
 }
 
 /* ---- host side of the DMA and interrupt channels -------------------------- */
+
+/* The host's interrupt set-up changes only by config writes, which the
+ * runtime serves between runs or while an env call waits: read it then. */
+void rtl_irq_config(struct vpcie_rtl *r)
+{
+	if (r->env.irq_config)
+		r->env.irq_config(r->env_opaque, &r->irq_mode, &r->irq_vectors);
+}
 
 /* The env calls below may serve host commands while they wait (see
  * vpcie_dev_dma_read): nested accesses then clock the design with the DMA
@@ -109,8 +118,11 @@ static void mwr_flush(struct vpcie_rtl *r)
 	r->env_busy++;
 	rc = r->env.dma_write(r->env_opaque, r->mwr.addr, r->mwr.buf, r->mwr.len);
 	r->env_busy--;
-	if (rc)
+	if (rc) {
 		r->st.dma_errors++;
+		r->mwr_failed = true;
+		r->mwr_fault |= rc == -EFAULT;
+	}
 	r->mwr.len = 0;
 }
 
@@ -135,14 +147,22 @@ static void mwr_add(struct vpcie_rtl *r, const struct vpcie_rtl_out *o)
 static void host_actions(struct vpcie_rtl *r)
 {
 	if (r->mrd.fetch) {
+		int rc;
+
 		mwr_flush(r);
 		r->env_busy++;
-		r->mrd.err = r->env.dma_read(r->env_opaque, r->mrd.addr, r->mrd.buf, r->mrd.len) != 0;
+		rc = r->env.dma_read(r->env_opaque, r->mrd.addr, r->mrd.buf, r->mrd.len);
+		r->mrd.err = rc != 0;
+		r->mrd.fault = rc == -EFAULT;
 		r->env_busy--;
 		if (r->mrd.err)
 			r->st.dma_errors++;
 		r->mrd.fetch = false;
 		r->mrd.off = 0;
+		r->mrd.wfail = r->mwr_failed;
+		r->mrd.wfault = r->mwr_fault;
+		r->mwr_failed = r->mwr_fault = false;
+		rtl_irq_config(r); /* the host may have changed it meanwhile */
 	}
 	if (r->msi_pending) {
 		mwr_flush(r);
@@ -189,6 +209,8 @@ bool rtl_step(struct vpcie_rtl *r)
 		in.req_data = head->data;
 	}
 	in.rep_rdy = true;
+	in.irq_mode = r->irq_mode;
+	in.irq_vectors = r->irq_vectors;
 	in.mwr_rdy = host_ok;
 	in.mrd_rdy = host_ok && !r->mrd.active;
 	in.msi_rdy = host_ok && !r->msi_pending;
@@ -199,6 +221,9 @@ bool rtl_step(struct vpcie_rtl *r)
 		in.cpl_en = true;
 		in.cpl_tag = r->mrd.tag;
 		in.cpl_err = r->mrd.err;
+		in.cpl_wfail = r->mrd.wfail;
+		in.cpl_fault = r->mrd.fault;
+		in.cpl_wfault = r->mrd.wfault;
 		in.cpl_last = r->mrd.err || n == left;
 		in.cpl_size = (uint16_t)(r->mrd.err ? 0 : n);
 		if (!r->mrd.err)
@@ -243,6 +268,7 @@ bool rtl_step(struct vpcie_rtl *r)
 	if (in.mrd_rdy && out.mrd_en) {
 		r->st.mrd_requests++;
 		r->mrd.active = true;
+		r->mrd.wfail = r->mrd.wfault = r->mrd.fault = false;
 		r->mrd.tag = out.mrd_tag;
 		r->mrd.addr = out.mrd_addr;
 		r->mrd.off = 0;
@@ -279,6 +305,7 @@ bool vpcie_rtl_run(struct vpcie_rtl *r, uint64_t max_cycles)
 {
 	if (r->in_access || r->env_busy)
 		return true; /* nested in a host access: come back later */
+	rtl_irq_config(r);
 	for (uint64_t i = 0; i < max_cycles; i++) {
 		if (!r->rst_left && r->idle >= r->opts.tail_cycles)
 			break;
@@ -315,6 +342,7 @@ static int clock_until(struct vpcie_rtl *r, bool (*done)(struct vpcie_rtl *))
 	uint64_t deadline = vpcie_now_ns() + (uint64_t)r->opts.read_timeout_ms * 1000000u;
 	int rc = 0;
 
+	rtl_irq_config(r);
 	r->in_access++;
 	for (uint64_t n = 0; !done(r); n++) {
 		if (n >= r->opts.read_timeout_cycles ||

@@ -35,6 +35,15 @@ static int dev_intx(void *o, bool asserted)
 	return vpcie_dev_irq_intx(((struct vpcie_rtl *)o)->dev, asserted);
 }
 
+static void dev_irq_config(void *o, uint8_t *mode, uint16_t *vectors)
+{
+	struct vpcie_dev *dev = ((struct vpcie_rtl *)o)->dev;
+	enum vpcie_irq_mode m = vpcie_dev_irq_mode(dev);
+
+	*mode = (uint8_t)m;
+	*vectors = m == VPCIE_IRQ_NONE ? 0 : (uint16_t)vpcie_dev_irq_vectors(dev);
+}
+
 static void dev_kick(void *o)
 {
 	struct vpcie_rtl *r = o;
@@ -65,6 +74,7 @@ static const struct vpcie_rtl_env dev_env = {
 	.irq = dev_irq,
 	.intx = dev_intx,
 	.kick = dev_kick,
+	.irq_config = dev_irq_config,
 };
 
 struct vpcie_rtl *vpcie_rtl_new(struct vpcie_dev *dev, const struct vpcie_rtl_model *model,

@@ -45,8 +45,12 @@ struct vpcie_rtl {
 		uint64_t addr;
 		uint32_t len, off;
 		uint8_t tag;
-		bool active, fetch, err;
+		bool active, fetch, err, wfail, fault, wfault;
 	} mrd;
+	bool mwr_failed, mwr_fault;     /* a DMA write failed since the last read
+					 * (with -EFAULT) */
+	uint8_t irq_mode;               /* env->irq_config, refreshed per run/access */
+	uint16_t irq_vectors;
 	bool msi_pending;
 	uint16_t msi_vec;
 	bool intx_level, intx_seen;
@@ -63,5 +67,6 @@ struct vpcie_rtl *rtl_alloc(const struct vpcie_rtl_model *model, void *model_opa
 			    const struct vpcie_rtl_opts *opts);
 void rtl_release(struct vpcie_rtl *r);
 bool rtl_step(struct vpcie_rtl *r);
+void rtl_irq_config(struct vpcie_rtl *r);
 
 #endif

@@ -17,6 +17,8 @@ struct vl_prog {
 	struct vpcie_rtl *rtl;
 };
 
+enum { OPT_WAVE = 0x20000 }; /* above vpcie/cli.h's codes */
+
 static void on_reset(struct vpcie_dev *dev, void *opaque, enum vpcie_reset_kind kind)
 {
 	struct vl_prog *p = opaque;
@@ -31,6 +33,8 @@ static void usage(FILE *f, const char *prog, const struct vpcie_vl_program *vp)
 {
 	fprintf(f, "usage: %s --socket PATH [options]\n%s\n\n", prog, vp->about);
 	vpcie_cli_usage(f);
+	fprintf(f, "      --wave FILE        record the design's signals into FILE (VCD, for\n"
+		   "                         GTKWave; vcd2fst makes FST); a cycle is 10 ns\n");
 	fprintf(f, "  -h, --help             this text\n");
 }
 
@@ -38,6 +42,7 @@ int vpcie_vl_main(int argc, char **argv, const struct vpcie_vl_program *vp)
 {
 	static const struct option longopts[] = {
 		VPCIE_CLI_LONGOPTS,
+		{"wave", required_argument, NULL, OPT_WAVE},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -47,6 +52,7 @@ int vpcie_vl_main(int argc, char **argv, const struct vpcie_vl_program *vp)
 	struct vpcie_cli cli;
 	struct vpcie_dev *dev;
 	struct vl_prog p = {0};
+	const char *wave = NULL;
 	void *model;
 	int c, ret;
 
@@ -60,6 +66,7 @@ int vpcie_vl_main(int argc, char **argv, const struct vpcie_vl_program *vp)
 		}
 		switch (c) {
 		case 'h': usage(stdout, argv[0], vp); return 0;
+		case OPT_WAVE: wave = optarg; break;
 		default: usage(stderr, argv[0], vp); return 2;
 		}
 	}
@@ -68,6 +75,11 @@ int vpcie_vl_main(int argc, char **argv, const struct vpcie_vl_program *vp)
 	model = vpcie_vl_new();
 	if (!model) {
 		fprintf(stderr, "%s: cannot create the model\n", opts.name);
+		return 1;
+	}
+	if (wave && (ret = vpcie_vl_wave(model, wave)) != 0) {
+		fprintf(stderr, "%s: --wave %s: %s\n", opts.name, wave, strerror(-ret));
+		vpcie_vl_free(model);
 		return 1;
 	}
 	dev = vpcie_dev_new(vp->ids, &ops, &p, &opts);

@@ -43,10 +43,16 @@
 	input  wire [7:0]  cpl_tag,
 	input  wire [15:0] cpl_size,
 	input  wire [63:0] cpl_data,
+	input  wire        cpl_wfail,      // a DMA write before this read failed
+	input  wire        cpl_fault,      // cpl_err was an address outside host memory
+	input  wire        cpl_wfault,     // cpl_wfail was
 	// interrupts, clock control
 	output wire        msi_en,
 	input  wire        msi_rdy,
 	output wire [15:0] msi_vec,
 	output wire        intx,
-	output wire        busy
+	output wire        busy,
+	// the host's interrupt set-up: irq_mode 0 none, 1 INTx, 2 MSI, 3 MSI-X
+	input  wire [1:0]  irq_mode,
+	input  wire [15:0] irq_vectors
 /* verilator lint_on UNUSEDSIGNAL */

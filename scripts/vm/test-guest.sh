@@ -25,6 +25,9 @@ Usage: scripts/vm/test-guest.sh [--build DIR] [--cache DIR] [--keep-logs DIR] [o
   --keep-logs DIR   keep every log (consoles, QEMU, devices, config dumps) in DIR
                     (default: a temporary directory, removed unless a test failed)
   --only NAME       run only epf-pcitest, epf-private-ram or two-devices (repeatable)
+  --epf PROGRAM     the pci-epf-test device program (default BUILD/devices/epf-test/
+                    vpcie-epf-test; scripts/vm/test-rtl.sh passes the Verilog one)
+  --epf-timeout S   guest time limit of the whole-matrix boot (default 240)
   --smp N           vCPUs of the epf-pcitest guest (default 11: the fewest with
                     which Linux grants pci_endpoint_test all 2048 MSI-X vectors)
   --verbose         also print the full lspci -F decode diff of each device
@@ -38,6 +41,8 @@ EOF
 BUILD="build"
 CACHE="${VPCIE_VM_CACHE:-$HOME/.cache/vpcie-vm}"
 KEEP_LOGS=""
+EPF=""
+EPF_TIMEOUT_ARG=""
 ONLY=()
 SMP=11
 VERBOSE=0
@@ -47,6 +52,8 @@ while [ $# -gt 0 ]; do
         --cache) CACHE="${2:?--cache needs a directory}"; shift 2 ;;
         --keep-logs) KEEP_LOGS="${2:?--keep-logs needs a directory}"; shift 2 ;;
         --only) ONLY+=("${2:?--only needs a test name}"); shift 2 ;;
+        --epf) EPF="${2:?--epf needs a program}"; shift 2 ;;
+        --epf-timeout) EPF_TIMEOUT_ARG="${2:?--epf-timeout needs seconds}"; shift 2 ;;
         --smp) SMP="${2:?--smp needs a number}"; shift 2 ;;
         --verbose) VERBOSE=1; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -54,6 +61,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$SMP" in ''|*[!0-9]*|0) echo "test-guest: --smp wants a number" >&2; exit 2 ;; esac
+case "$EPF_TIMEOUT_ARG" in *[!0-9]*) echo "test-guest: --epf-timeout wants seconds" >&2; exit 2 ;; esac
 
 T_START=$(date +%s%N)
 say() { echo "test-guest: $*"; }
@@ -70,7 +78,7 @@ FAILED=0
 
 # Limits. The guest timeout is enforced by scripts/vm/run; the outer timeout
 # covers run itself (provisioning is already done by then).
-EPF_TIMEOUT=240      # whole matrix: 65-90 s on 2 TCG host cores
+EPF_TIMEOUT=${EPF_TIMEOUT_ARG:-240} # whole matrix: 65-90 s on 2 TCG host cores
 MSIX_TIMEOUT=200     # only when the platform grants fewer than 2048 vectors
 TWO_TIMEOUT=120      # ~15 s
 PRIV_TIMEOUT=180     # ~20 s
@@ -79,7 +87,8 @@ OUTER_SLACK=60
 # --- inputs ---------------------------------------------------------------------
 [ -d "$BUILD" ] || { say "no build directory $BUILD"; result guest-tests FAIL; exit 1; }
 BUILD="$(cd "$BUILD" && pwd)"
-EPF="$BUILD/devices/epf-test/vpcie-epf-test"
+EPF="${EPF:-$BUILD/devices/epf-test/vpcie-epf-test}"
+case "$EPF" in /*) ;; *) EPF="$PWD/$EPF" ;; esac
 SAMPLE="$BUILD/devices/sample/vpcie-sample"
 VPCIE="$BUILD/tools/vpcie/vpcie"
 for f in "$EPF" "$SAMPLE" "$VPCIE"; do

@@ -5,7 +5,10 @@
  * writes with byte enables, posted-write ordering under back-pressure, a
  * design that never answers (timeout, then the late answer is dropped),
  * DMA write and read with their interrupts, INTx, and the rule that DMA and
- * interrupts wait while a host access is in progress.
+ * interrupts wait while a host access is in progress; how DMA failures
+ * reach the design (cpl_err/cpl_fault, a failed posted write reported with
+ * the next read's cpl_wfail/cpl_wfault) and the host's interrupt set-up
+ * (irq_mode, irq_vectors).
  *
  * Model, BAR0, 8 registers of 64 bits at 0x00..0x38:
  *	0x00 DMA address  0x08 DMA length  0x10 seed  0x18 MSI vector
@@ -45,6 +48,7 @@ struct model {
 	unsigned dma;           /* 0 idle, 1 writing, 2 read requested, 3 receiving, 4 msi */
 	uint64_t done;
 	uint64_t sum;
+	unsigned cpl_flags;     /* last completion: 1 err, 2 fault, 4 wfail, 8 wfault */
 };
 
 static bool req_rdy(const struct model *m)
@@ -140,6 +144,8 @@ static void m_clock(void *o)
 		for (unsigned i = 0; i < in->cpl_size; i++)
 			m->sum += in->cpl_data[i];
 		if (in->cpl_last) {
+			m->cpl_flags = (in->cpl_err ? 1u : 0) | (in->cpl_fault ? 2u : 0) |
+				       (in->cpl_wfail ? 4u : 0) | (in->cpl_wfault ? 8u : 0);
 			m->reg[4] = in->cpl_err ? 0xdead : m->sum;
 			m->dma = 4;
 		}
@@ -165,6 +171,7 @@ struct host {
 	unsigned nev;
 	unsigned vec;
 	unsigned kicks;
+	int fail_rc;            /* non-zero: every DMA fails with it */
 };
 
 static void ev(struct host *h, char c)
@@ -178,6 +185,8 @@ static int h_read(void *o, uint64_t addr, void *buf, size_t len)
 	struct host *h = o;
 
 	ev(h, 'R');
+	if (h->fail_rc)
+		return h->fail_rc;
 	if (addr < HOST_BASE || addr + len > HOST_BASE + HOST_SIZE)
 		return -EFAULT;
 	memcpy(buf, h->mem + (addr - HOST_BASE), len);
@@ -189,6 +198,8 @@ static int h_write(void *o, uint64_t addr, const void *buf, size_t len)
 	struct host *h = o;
 
 	ev(h, 'W');
+	if (h->fail_rc)
+		return h->fail_rc;
 	if (addr < HOST_BASE || addr + len > HOST_BASE + HOST_SIZE)
 		return -EFAULT;
 	memcpy(h->mem + (addr - HOST_BASE), buf, len);
@@ -215,12 +226,20 @@ static void h_kick(void *o)
 	((struct host *)o)->kicks++;
 }
 
+static void h_irq_config(void *o, uint8_t *mode, uint16_t *vectors)
+{
+	(void)o;
+	*mode = 3; /* MSI-X */
+	*vectors = 2048;
+}
+
 static const struct vpcie_rtl_env host_env = {
 	.dma_read = h_read,
 	.dma_write = h_write,
 	.irq = h_irq,
 	.intx = h_intx,
 	.kick = h_kick,
+	.irq_config = h_irq_config,
 };
 
 struct fx {
@@ -420,6 +439,48 @@ static void test_dma_read(void **state)
 	fx_free(f);
 }
 
+/* A failed read is cpl_err (+ cpl_fault for an address outside the host's
+ * memory); a failed posted write is reported by the next read's completion
+ * (cpl_wfail, cpl_wfault), once. */
+static void test_dma_faults(void **state)
+{
+	struct fx *f = fx_new(10000);
+
+	(void)state;
+	/* the host's interrupt set-up reaches the design */
+	assert_int_equal(f->m.in.irq_mode, 3);
+	assert_int_equal(f->m.in.irq_vectors, 2048);
+	/* a DMA write outside host memory, then a good read: wfail + wfault */
+	wr64(f, 0x00, 0x100);
+	wr64(f, 0x08, 64);
+	wr64(f, 0x38, 1);
+	run_idle(f);
+	wr64(f, 0x00, HOST_BASE);
+	wr64(f, 0x38, 2);
+	run_idle(f);
+	assert_int_equal(f->m.cpl_flags, 4 | 8);
+	assert_int_not_equal(rd64(f, 0x20), 0xdead);
+	/* reported once */
+	wr64(f, 0x38, 2);
+	run_idle(f);
+	assert_int_equal(f->m.cpl_flags, 0);
+	/* a read outside host memory: err + fault */
+	wr64(f, 0x00, 0x100);
+	wr64(f, 0x38, 2);
+	run_idle(f);
+	assert_int_equal(f->m.cpl_flags, 1 | 2);
+	/* the host refuses every DMA (bus mastering off): not an address fault */
+	f->h.fail_rc = -EPERM;
+	wr64(f, 0x00, HOST_BASE);
+	wr64(f, 0x38, 1);
+	run_idle(f);
+	wr64(f, 0x38, 2);
+	run_idle(f);
+	assert_int_equal(f->m.cpl_flags, 1 | 4);
+	assert_string_equal(f->h.events, "WIRIRIRIWIRI");
+	fx_free(f);
+}
+
 /* DMA and interrupts wait while a host access is in progress. */
 static void test_dma_held_during_access(void **state)
 {
@@ -474,6 +535,7 @@ int main(void)
 		cmocka_unit_test(test_hung_read),
 		cmocka_unit_test(test_dma_write_msi),
 		cmocka_unit_test(test_dma_read),
+		cmocka_unit_test(test_dma_faults),
 		cmocka_unit_test(test_dma_held_during_access),
 		cmocka_unit_test(test_intx_and_idle),
 	};
