@@ -94,7 +94,7 @@ int vpcie_ghdl_main(int argc, char **argv, const struct vpcie_ghdl_program *gp)
 
 		vpcie_rtl_get_stats(p.rtl, &st);
 		vpcie_ghdl_counts(&steps, &phases);
-		fprintf(stderr, "%s: %" PRIu64 " cycles, %" PRIu64 " GHDL phases, %" PRIu64
+		fprintf(stderr, "%s: info: %" PRIu64 " cycles, %" PRIu64 " GHDL phases, %" PRIu64
 			" simulation steps\n", opts.name, st.cycles, phases, steps);
 	}
 	vpcie_rtl_free(p.rtl);

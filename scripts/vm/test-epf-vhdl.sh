@@ -5,8 +5,8 @@
 # simulated by GHDL (rtl/epf-test/epf_test.vhd, docs/rtl.md). This is
 # test-guest.sh's epf-pcitest with the RTL device program.
 #
-# Prints "GUEST-RESULT epf-vhdl-... OK|FAIL|SKIP" lines (scripts/test-all.sh
-# counts them). Options: those of test-guest.sh (--build, --cache,
+# Prints test-guest.sh's "GUEST-RESULT <name> OK|FAIL|SKIP" lines
+# (scripts/test-all.sh files them under test-epf-vhdl). Options: those of test-guest.sh (--build, --cache,
 # --keep-logs, --smp, --verbose). Exit status as test-guest.sh's; 77 with a
 # SKIP line when the build has no GHDL device (ghdl-llvm not installed).
 set -uo pipefail
@@ -30,5 +30,4 @@ fi
 PROG="$(cd "$(dirname "$PROG")" && pwd)/$(basename "$PROG")"
 # The RTL device is slower than the C one (GHDL: ~0.1 M cycles/s): a longer
 # guest timeout for the whole matrix.
-exec "$SELF_DIR/test-guest.sh" --only epf-pcitest --epf "$PROG" --name epf-vhdl \
-    --epf-timeout 600 "${args[@]+"${args[@]}"}"
+exec "$SELF_DIR/test-guest.sh" --only epf-pcitest --epf "$PROG" --epf-timeout 900 "${args[@]+"${args[@]}"}"

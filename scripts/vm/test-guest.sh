@@ -25,13 +25,11 @@ Usage: scripts/vm/test-guest.sh [--build DIR] [--cache DIR] [--keep-logs DIR] [o
   --keep-logs DIR   keep every log (consoles, QEMU, devices, config dumps) in DIR
                     (default: a temporary directory, removed unless a test failed)
   --only NAME       run only epf-pcitest, epf-private-ram or two-devices (repeatable)
+  --epf PROGRAM     the pci-epf-test device program (default BUILD/devices/epf-test/
+                    vpcie-epf-test; scripts/vm/test-rtl.sh passes the Verilog one)
+  --epf-timeout S   guest time limit of the whole-matrix boot (default 240)
   --smp N           vCPUs of the epf-pcitest guest (default 11: the fewest with
                     which Linux grants pci_endpoint_test all 2048 MSI-X vectors)
-  --epf PROG        the pci-epf-test device program of epf-pcitest and
-                    epf-private-ram (default DIR/devices/epf-test/vpcie-epf-test;
-                    e.g. an RTL one, scripts/vm/test-epf-vhdl.sh)
-  --name NAME       result name of epf-pcitest (default epf-pcitest)
-  --epf-timeout S   guest timeout of epf-pcitest's first boot (default 240)
   --verbose         also print the full lspci -F decode diff of each device
   -h, --help        this text
 
@@ -43,29 +41,27 @@ EOF
 BUILD="build"
 CACHE="${VPCIE_VM_CACHE:-$HOME/.cache/vpcie-vm}"
 KEEP_LOGS=""
+EPF=""
+EPF_TIMEOUT_ARG=""
 ONLY=()
 SMP=11
 VERBOSE=0
-EPF_PROG=""
-EPF_NAME=epf-pcitest
-EPF_TIMEOUT=240      # whole matrix: 65-90 s on 2 TCG host cores
 while [ $# -gt 0 ]; do
     case "$1" in
         --build) BUILD="${2:?--build needs a directory}"; shift 2 ;;
         --cache) CACHE="${2:?--cache needs a directory}"; shift 2 ;;
         --keep-logs) KEEP_LOGS="${2:?--keep-logs needs a directory}"; shift 2 ;;
         --only) ONLY+=("${2:?--only needs a test name}"); shift 2 ;;
+        --epf) EPF="${2:?--epf needs a program}"; shift 2 ;;
+        --epf-timeout) EPF_TIMEOUT_ARG="${2:?--epf-timeout needs seconds}"; shift 2 ;;
         --smp) SMP="${2:?--smp needs a number}"; shift 2 ;;
-        --epf) EPF_PROG="${2:?--epf needs a program}"; shift 2 ;;
-        --name) EPF_NAME="${2:?--name needs a name}"; shift 2 ;;
-        --epf-timeout) EPF_TIMEOUT="${2:?--epf-timeout needs seconds}"; shift 2 ;;
         --verbose) VERBOSE=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "test-guest: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 case "$SMP" in ''|*[!0-9]*|0) echo "test-guest: --smp wants a number" >&2; exit 2 ;; esac
-case "$EPF_TIMEOUT" in ''|*[!0-9]*|0) echo "test-guest: --epf-timeout wants seconds" >&2; exit 2 ;; esac
+case "$EPF_TIMEOUT_ARG" in *[!0-9]*) echo "test-guest: --epf-timeout wants seconds" >&2; exit 2 ;; esac
 
 T_START=$(date +%s%N)
 say() { echo "test-guest: $*"; }
@@ -82,6 +78,7 @@ FAILED=0
 
 # Limits. The guest timeout is enforced by scripts/vm/run; the outer timeout
 # covers run itself (provisioning is already done by then).
+EPF_TIMEOUT=${EPF_TIMEOUT_ARG:-240} # whole matrix: 65-90 s on 2 TCG host cores
 MSIX_TIMEOUT=200     # only when the platform grants fewer than 2048 vectors
 TWO_TIMEOUT=120      # ~15 s
 PRIV_TIMEOUT=180     # ~20 s
@@ -90,7 +87,8 @@ OUTER_SLACK=60
 # --- inputs ---------------------------------------------------------------------
 [ -d "$BUILD" ] || { say "no build directory $BUILD"; result guest-tests FAIL; exit 1; }
 BUILD="$(cd "$BUILD" && pwd)"
-EPF="${EPF_PROG:-$BUILD/devices/epf-test/vpcie-epf-test}"
+EPF="${EPF:-$BUILD/devices/epf-test/vpcie-epf-test}"
+case "$EPF" in /*) ;; *) EPF="$PWD/$EPF" ;; esac
 SAMPLE="$BUILD/devices/sample/vpcie-sample"
 VPCIE="$BUILD/tools/vpcie/vpcie"
 for f in "$EPF" "$SAMPLE" "$VPCIE"; do
@@ -205,8 +203,8 @@ EOF
 test_epf() {
     local t0 dir st st2=0 granted
     t0=$(date +%s%N)
-    say "=== $EPF_NAME: $(basename "$EPF") + pci_endpoint_test + upstream pcitest.sh ($SMP vCPUs, intel-iommu intremap)"
-    dir="$LOGS/$EPF_NAME"
+    say "=== epf-pcitest: vpcie-epf-test + pci_endpoint_test + upstream pcitest.sh ($SMP vCPUs, intel-iommu intremap)"
+    dir="$LOGS/epf-pcitest"
     mkdir -p "$dir" "$WORK/epf"
 
     make_fake_pcitest
@@ -242,19 +240,18 @@ test_epf() {
             msix_args=(--msix-console "$dir/boot2/console.log")
         fi
     fi
-    device_log_notes "$dir/boot1/dev0.log" "$(basename "$EPF")"
-    python3 "$RESULTS" epf --name "$EPF_NAME" --expected "$dir/expected.tsv" \
-        --console "$dir/boot1/console.log" \
+    device_log_notes "$dir/boot1/dev0.log" "vpcie-epf-test"
+    python3 "$RESULTS" epf --expected "$dir/expected.tsv" --console "$dir/boot1/console.log" \
         "${msix_args[@]+"${msix_args[@]}"}" | tee "$dir/results.txt"
     grep -q ' FAIL$' "$dir/results.txt" && FAILED=1
     local died=""
     grep -qs 'exited during the run' "$dir/boot1/run.out" "$dir/boot2/run.out" && died=1
     if [ $st -ne 0 ] || [ $st2 -ne 0 ] || [ -n "$died" ]; then
-        result "$EPF_NAME-run" FAIL
-        say "$EPF_NAME: boot 1: $(describe_status $st); boot 2: $(describe_status $st2)${died:+; the device process died}"
+        result epf-pcitest-run FAIL
+        say "epf-pcitest: boot 1: $(describe_status $st); boot 2: $(describe_status $st2)${died:+; the device process died}"
         say "last pcitest lines before the end: $(grep -aE '^(BAR|SET IRQ|LEGACY|MSI|READ|WRITE|COPY|EPF-SECTION)' "$dir/boot1/console.log" | tail -n 2 | tr -s '\t\r\n' '  ')"
     fi
-    say "$EPF_NAME took $(elapsed "$t0")"
+    say "epf-pcitest took $(elapsed "$t0")"
 }
 
 # =============================================================================
