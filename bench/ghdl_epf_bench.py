@@ -14,6 +14,10 @@ the same tools and waiting discipline (docs/rtl.md, "VHDL with GHDL").
   cycles.traffic   the same while it only serves register reads (the design
                    idle, clocked for each access and its tail)
   idle.cpu         the device's CPU time over 5 s after traffic, % of a core
+  cycles.bare      the floor of cycles.busy: epf_test.vhd under GHDL alone
+                   (bench/ghdl/epf_bare_tb.vhd: a VHDL testbench instead of
+                   the C bridge, 1 MiB WRITE + READ rounds), cycles per CPU
+                   second; cycles.busy / cycles.bare is the bridge's cost
 
 Usage: bench/ghdl_epf_bench.py [--build DIR] [--runs N] [--reads N] [--json]
 Figures are medians of --runs (default 5); the machine's load average is
@@ -23,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import signal
 import statistics
 import subprocess
@@ -86,12 +91,30 @@ def cycles_of(log):
     return int(m.group(1)) if m else None
 
 
+def bare_cycles_per_cpu_s(src, tmp, ghdl):
+    """epf_test.vhd with the VHDL testbench: cycles per CPU second."""
+    work = os.path.join(tmp, "bare")
+    os.mkdir(work)
+    flags = ["--std=08", "-O2", "--workdir=."]
+    subprocess.run([ghdl, "-a"] + flags + [os.path.join(src, "rtl/ghdl/vpcie_pkg.vhd"),
+                   os.path.join(src, "rtl/epf-test/epf_test.vhd"),
+                   os.path.join(src, "bench/ghdl/epf_bare_tb.vhd")], cwd=work, check=True)
+    subprocess.run([ghdl, "-e"] + flags + ["-o", "tb", "epf_bare_tb"], cwd=work, check=True)
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(["./tb", "--ieee-asserts=disable-at-0"], cwd=work, check=True,
+                         capture_output=True, text=True).stdout
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return int(re.search(r"bare cycles (\d+)", out).group(1)) / cpu
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--reads", type=int, default=2000)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--ghdl", default=os.environ.get("GHDL", "ghdl-llvm"))
     a = ap.parse_args()
     vpcie = os.path.join(a.build, "tools/vpcie/vpcie")
     progs = {"c": os.path.join(a.build, "devices/epf-test/vpcie-epf-test"),
@@ -136,6 +159,12 @@ def main():
         c1 = cpu_ticks(d.p.pid)
         cyc = cycles_of(d.stop())
         res["vhdl.cycles.traffic_per_cpu_s"] = cyc / max(c1 - c0, 1) * HZ
+        src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        res["vhdl.cycles.bare_per_cpu_s"] = statistics.median(
+            bare_cycles_per_cpu_s(src, os.path.join(tmp, str(i)), a.ghdl)
+            for i in range(a.runs) if not os.mkdir(os.path.join(tmp, str(i))))
+    res["ratio.cycles.bare_over_busy"] = (res["vhdl.cycles.bare_per_cpu_s"] /
+                                          res["vhdl.cycles.busy_per_cpu_s"])
     res["ratio.mmio.read"] = res["vhdl.mmio.read_us"] / res["c.mmio.read_us"]
     for case in ("READ", "WRITE", "COPY"):
         res[f"ratio.dma.{case}"] = res[f"c.dma.{case}_MBps"] / res[f"vhdl.dma.{case}_MBps"]
@@ -150,6 +179,8 @@ def main():
               f"{res[f'vhdl.dma.{case}_MBps']:8.2f} MB/s ratio {res[f'ratio.dma.{case}']:.0f}x")
     print(f"GHDL cycles/CPU-s        busy (DMA) {res['vhdl.cycles.busy_per_cpu_s'] / 1e3:.1f} k, "
           f"register traffic {res['vhdl.cycles.traffic_per_cpu_s'] / 1e3:.1f} k")
+    print(f"GHDL alone (floor)       {res['vhdl.cycles.bare_per_cpu_s'] / 1e3:.1f} k cycles/CPU-s: "
+          f"the bridge costs {res['ratio.cycles.bare_over_busy']:.2f}x")
     print(f"DMA bytes per cycle      {res['vhdl.dma.bytes_per_cycle']:.1f} (interface: 32)")
     print(f"idle device CPU          {res['vhdl.idle.cpu_percent']:.2f} % of a core over 5 s")
 
