@@ -14,6 +14,7 @@
 #include "vpcie_ghdl.h"
 
 #define OPT_WAVE 'w'
+#define EXTRA_MAX 8
 
 /* The reset callback's opaque: the bridge exists only after the device. */
 struct ghdl_prog {
@@ -33,6 +34,8 @@ static void on_reset(struct vpcie_dev *dev, void *opaque, enum vpcie_reset_kind 
 static void usage(FILE *f, const char *prog, const struct vpcie_ghdl_program *gp)
 {
 	fprintf(f, "usage: %s --socket PATH [options]\n%s\n\n", prog, gp->about);
+	if (gp->options_help)
+		fputs(gp->options_help, f);
 	vpcie_cli_usage(f);
 	fprintf(f, "      --wave FILE        GHDL's waveform of the simulation: VCD if FILE ends\n"
 		   "                         in .vcd, else GHW (GTKWave opens both); written as\n"
@@ -42,12 +45,13 @@ static void usage(FILE *f, const char *prog, const struct vpcie_ghdl_program *gp
 
 int vpcie_ghdl_main(int argc, char **argv, const struct vpcie_ghdl_program *gp)
 {
-	static const struct option longopts[] = {
+	static const struct option common[] = {
 		VPCIE_CLI_LONGOPTS,
 		{"wave", required_argument, NULL, OPT_WAVE},
 		{"help", no_argument, NULL, 'h'},
-		{0},
 	};
+	struct option longopts[sizeof(common) / sizeof(common[0]) + EXTRA_MAX + 1] = {{0}};
+	size_t nopt = sizeof(common) / sizeof(common[0]);
 	const struct vpcie_dev_ops ops = {.reset = on_reset};
 	struct vpcie_rtl_opts ropts = {0};
 	struct vpcie_dev_opts opts;
@@ -57,6 +61,14 @@ int vpcie_ghdl_main(int argc, char **argv, const struct vpcie_ghdl_program *gp)
 	const char *wave = NULL;
 	int c, ret;
 
+	memcpy(longopts, common, sizeof(common));
+	for (size_t i = 0; gp->options && gp->options[i].name; i++) {
+		if (i == EXTRA_MAX) {
+			fprintf(stderr, "%s: too many program options\n", gp->name);
+			return 2;
+		}
+		longopts[nopt++] = gp->options[i];
+	}
 	vpcie_dev_opts_defaults(&opts);
 	opts.name = gp->name;
 	vpcie_cli_init(&cli, opts.name);
@@ -68,7 +80,14 @@ int vpcie_ghdl_main(int argc, char **argv, const struct vpcie_ghdl_program *gp)
 		switch (c) {
 		case OPT_WAVE: wave = optarg; break;
 		case 'h': usage(stdout, argv[0], gp); return 0;
-		default: usage(stderr, argv[0], gp); return 2;
+		default:
+			if (c >= 0x100 && c < VPCIE_CLI_CODE_BASE && gp->option) {
+				if (gp->option(c, optarg))
+					return 2;
+				break;
+			}
+			usage(stderr, argv[0], gp);
+			return 2;
 		}
 	}
 	if (vpcie_cli_finish(&cli, argc - optind))

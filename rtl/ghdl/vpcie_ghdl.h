@@ -20,6 +20,7 @@
 #ifndef VPCIE_GHDL_H
 #define VPCIE_GHDL_H
 
+#include <getopt.h>
 #include <stdint.h>
 
 #include <vpcie/device.h>
@@ -55,6 +56,12 @@ struct vpcie_ghdl_program {
 	const char *about;
 	const struct vpcie_ids *ids;
 	int (*setup)(struct vpcie_dev *dev, struct vpcie_rtl *rtl); /* 0 or -errno */
+	/* Optional options of the program: getopt_long entries (up to 8, with
+	 * codes >= 0x100, ended by a zeroed entry), their --help lines, and
+	 * the handler: 0, or -1 after printing why the value is bad. */
+	const struct option *options;
+	const char *options_help;
+	int (*option)(int code, const char *arg);
 };
 int vpcie_ghdl_main(int argc, char **argv, const struct vpcie_ghdl_program *gp);
 

@@ -9,8 +9,8 @@
 #    MSI-X 1-2048, READ/WRITE/COPY of 1 B .. 1 MB with and without
 #    USE_DMA), with shared memory and with DMA messages;
 #  - the idle device sleeps (< 1% of a core over 2 s after traffic);
-#  - --wave writes a VCD and a GHW file; SIGTERM exits 0 and removes the
-#    socket.
+#  - --wave writes a VCD and a GHW file; --msix N; SIGTERM exits 0 and
+#    removes the socket.
 #
 # Environment (set by meson): VPCIE = the vpcie tool, VPCIE_EPF_VHDL = the
 # device program. Exit 0 pass, 1 fail.
@@ -151,5 +151,17 @@ for w in w.vcd w.ghw; do
 	*.ghw) head -c 16 "$tmp/$w" | grep -q 'GHDLwave' && ok || fail "$w: not a GHW file" ;;
 	esac
 done
+
+# --msix N: the MSI-X capability and table sized to N vectors (the guest
+# test's second boot uses it when the platform grants fewer than 2048).
+"$VPCIE_EPF_VHDL" --msix 0 --socket "$sock" 2>/dev/null
+[ $? = 2 ] && ok || fail "--msix 0 accepted"
+"$VPCIE_EPF_VHDL" --msix 3 --socket "$sock" 2>"$tmp/dev.log" &
+pid=$!
+"$VPCIE" mmio --socket "$sock" --wait 10000 0:0.L >/dev/null 2>&1 || fail "--msix 3: no device"
+pcitest_ok 1 -x 3
+out=$("$VPCIE" pcitest --socket "$sock" -x 4 2>&1)
+printf '%s\n' "$out" | grep -q 'MSI-X4 is disabled (3 vectors)' && ok || fail "--msix 3, -x 4: $out"
+stop_device
 
 test_finish
