@@ -8,8 +8,9 @@
 # object (ld -r) with the analysed design, the generated simulation top
 # (vpcie_top.vhd.in), the VHPIDIRECT package and the std/ieee units it
 # uses; GRT.a is a copy of GHDL's runtime library (GRT), linked after it as
-# GHDL links it. ghdl_model.c drives the result. VHDL-2008, GHDL's LLVM back-end (GHDL=ghdl-llvm;
-# ghdl-gcc works too, ghdl-mcode cannot: it makes no object files).
+# GHDL links it. ghdl_model.c drives the result. VHDL-2008, GHDL's LLVM
+# back-end (GHDL=ghdl-llvm; ghdl-mcode makes no object files, ghdl-gcc's
+# Debian objects are not PIC).
 set -eu
 out=$1 grt_out=$2 top=$3 pw=$4 glue=$5
 shift 5
