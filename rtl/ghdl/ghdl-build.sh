@@ -11,6 +11,7 @@
 # GHDL links it. ghdl_model.c drives the result. VHDL-2008, GHDL's LLVM
 # back-end (GHDL=ghdl-llvm; ghdl-mcode makes no object files, ghdl-gcc's
 # Debian objects are not PIC).
+# shellcheck disable=SC2086 # $flags, $srcs, $objs: lists split on purpose
 set -eu
 out=$1 grt_out=$2 top=$3 pw=$4 glue=$5
 shift 5
@@ -32,7 +33,6 @@ grt_out=$(cd "$(dirname "$grt_out")" && pwd)/$(basename "$grt_out")
 sed "s/@TOP@/$top/g; s/@PAYLOAD_W@/$pw/g" "$glue/vpcie_top.vhd.in" >"$work/vpcie_ghdl_top.vhd"
 cd "$work"   # GHDL writes e~top.o into the current directory
 flags="--std=08 -O2 --workdir=."
-# shellcheck disable=SC2086 # word splitting of the source list is wanted
 $ghdl -a $flags "$glue/vpcie_pkg.vhd" "$glue/vpcie_ghdl.vhd" $srcs vpcie_ghdl_top.vhd
 $ghdl --bind $flags vpcie_ghdl_top
 $ghdl --list-link $flags vpcie_ghdl_top >link.lst
@@ -40,6 +40,5 @@ grt=$(grep '/libgrt\.a$' link.lst)
 objs=$(grep '\.o$' link.lst)
 # One object, linked whole: the std/ieee bodies must win over GRT's shadow
 # copies of their resolution functions, as in GHDL's own link.
-# shellcheck disable=SC2086 # word splitting of the object list is wanted
 ${LD:-ld} -r -o "$out" $objs
 cp "$grt" "$grt_out"
