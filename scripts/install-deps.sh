@@ -19,6 +19,7 @@ pkgs=(
 	python3                                   # test-result summary
 	gnuplot-nox                               # `vpcie bench --plot`: latency/bandwidth PNGs (no X11)
 	verilator g++                             # RTL devices (rtl/): Verilog to C++, the shim and model (+ make, below)
+	ghdl-llvm                                 # VHDL devices (rtl/ghdl): GHDL's LLVM back-end, objects a C main links
 	tshark                                    # the trace test decodes `vpcie trace --pcap` (tools/wireshark/vpcie.lua)
 	# guest tests (scripts/vm): fetch and unpack Debian's QEMU/kernel packages,
 	# build pci_endpoint_test.ko and static guest programs
