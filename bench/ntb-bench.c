@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/util/util.h" /* vpcie_now_ns() */
 #include "ntb_host.h"
 #include "ntb_regs.h"
 
@@ -48,14 +49,6 @@ struct opts {
 	size_t block;
 	unsigned reps, pings;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -146,11 +139,11 @@ static int pipe_rtt(unsigned n, uint64_t *out)
 	close(to[0]);
 	close(from[1]);
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = vpcie_now_ns();
 
 		if (write(to[1], &c, 1) != 1 || read(from[0], &c, 1) != 1)
 			return -1;
-		out[i] = now_ns() - t0;
+		out[i] = vpcie_now_ns() - t0;
 	}
 	close(to[1]);
 	close(from[0]);
@@ -197,18 +190,18 @@ static int a_measure(const struct opts *o, struct ntbh *n, int ctl, struct resul
 		uint64_t off = (uint64_t)(r % slots) * o->block, t0;
 
 		src[0] = (uint8_t)r;
-		t0 = now_ns();
+		t0 = vpcie_now_ns();
 		memcpy(map, src, o->block);
 		__asm__ __volatile__("" ::: "memory");
-		cp[r] = now_ns() - t0;
-		t0 = now_ns();
+		cp[r] = vpcie_now_ns() - t0;
+		t0 = vpcie_now_ns();
 		if (ntbh_mw_write(n, 0, off, src, o->block))
 			goto out;
-		wr[r] = now_ns() - t0;
-		t0 = now_ns();
+		wr[r] = vpcie_now_ns() - t0;
+		t0 = vpcie_now_ns();
 		if (ntbh_mw_read(n, 0, off, back, o->block))
 			goto out;
-		rd[r] = now_ns() - t0;
+		rd[r] = vpcie_now_ns() - t0;
 		/* What came back through B's memory is what went in. */
 		if (memcmp(src, back, o->block))
 			res->verified = false;
@@ -216,11 +209,11 @@ static int a_measure(const struct opts *o, struct ntbh *n, int ctl, struct resul
 	if (write(ctl, cmd, sizeof(cmd)) != sizeof(cmd))
 		goto out;
 	for (unsigned i = 0; i < o->pings; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = vpcie_now_ns();
 
 		if (ntbh_ring(n, 1) || vpcie_host_irq_wait(n->h, 1, WAIT_MS))
 			goto out;
-		rt[i] = now_ns() - t0;
+		rt[i] = vpcie_now_ns() - t0;
 	}
 	res->wr_ns = median(wr, o->reps);
 	res->rd_ns = median(rd, o->reps);

@@ -17,12 +17,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <vpcie/cli.h>
 #include <vpcie/device.h>
 
+#include "../../lib/util/util.h" /* vpcie_now_ns() */
 #include "ntb.h"
 #include "ntb_regs.h"
 
@@ -55,34 +55,11 @@ static void usage(FILE *f, const char *prog)
 		prog, NTB_DEFAULT_MWS, NTB_MAX_SPADS, NTB_DEFAULT_SPADS);
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	default: break;
-	}
-	if (*end)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int parse_uint(const char *s, unsigned max, unsigned *out)
 {
 	uint64_t v;
 
-	if (parse_size(s, &v) || v > max)
+	if (vpcie_cli_parse_size(s, &v) || v > max)
 		return -1;
 	*out = (unsigned)v;
 	return 0;
@@ -121,14 +98,6 @@ static int loop_init(struct loop *l)
 	return 0;
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /*
  * Dispatch both devices until a signal. After work, look again without
  * sleeping for up to poll_us (a host usually answers within microseconds,
@@ -141,7 +110,7 @@ static int loop_run(struct loop *l)
 	for (;;) {
 		struct epoll_event evs[4];
 		bool work = vpcie_dev_has_work(l->dev[0]) || vpcie_dev_has_work(l->dev[1]);
-		int timeout = work || now_us() < busy_until ? 0 : -1;
+		int timeout = work || vpcie_now_ns() < busy_until ? 0 : -1;
 		int n = epoll_wait(l->epfd, evs, 4, timeout);
 
 		if (n < 0 && errno != EINTR)
@@ -163,7 +132,7 @@ static int loop_run(struct loop *l)
 				if (rc)
 					return rc;
 			}
-			busy_until = now_us() + l->poll_us;
+			busy_until = vpcie_now_ns() + (uint64_t)l->poll_us * 1000u;
 		}
 	}
 }
@@ -214,7 +183,7 @@ int main(int argc, char **argv)
 			}
 			continue;
 		case 'S':
-			if (parse_size(optarg, &v) || v < NTB_MIN_MW_BAR || v > NTB_MAX_MW_BAR ||
+			if (vpcie_cli_parse_size(optarg, &v) || v < NTB_MIN_MW_BAR || v > NTB_MAX_MW_BAR ||
 			    (v & (v - 1))) {
 				fprintf(stderr, "vpcie-ntb: --mw-size takes a power of two, 8k..1G\n");
 				return 2;

@@ -2,10 +2,10 @@
 /* One side of vpcie-ntb driven like ntb_hw_epf does (ntb_host.h). */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include <linux/pci_regs.h>
 
+#include "../../lib/util/util.h" /* vpcie_deadline() */
 #include "ntb_host.h"
 #include "ntb_regs.h"
 
@@ -64,17 +64,9 @@ void ntbh_close(struct ntbh *n)
 	n->h = NULL;
 }
 
-static uint64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int ntbh_cmd(struct ntbh *n, uint32_t cmd, uint32_t arg)
 {
-	uint64_t deadline = ms_now() + (uint64_t)n->cmd_timeout_ms;
+	uint64_t deadline = vpcie_deadline(n->cmd_timeout_ms);
 	uint16_t status = 0, zero = 0;
 	int rc;
 
@@ -86,7 +78,7 @@ int ntbh_cmd(struct ntbh *n, uint32_t cmd, uint32_t arg)
 		rc = vpcie_host_region_read(n->h, NTB_BAR_CONFIG, NTB_CTRL_CMD_STATUS, &status, 2);
 		if (rc || status == NTB_STATUS_OK || status == NTB_STATUS_ERROR)
 			break;
-		if (ms_now() > deadline)
+		if (vpcie_ms_left(deadline) == 0)
 			rc = -ETIMEDOUT;
 	}
 	if (vpcie_host_region_write(n->h, NTB_BAR_CONFIG, NTB_CTRL_CMD_STATUS, &zero, 2) && !rc)
