@@ -302,6 +302,24 @@ static int exchange_a(struct env *e)
 	CHECK(is_fill(buf, BUF, 10));
 	CHECK(ntbh_mw_read(&n, 1, 0, buf, 4096) == 0);
 	CHECK(is_fill(buf, 4096, 11));
+	/* Small and unaligned accesses, as a guest's memcpy_fromio() and
+	 * memcpy_toio() make them. */
+	fill(exp, BUF, 10);
+	for (unsigned len = 1; len <= 8; len *= 2) {
+		for (unsigned off = 0; off + len <= 512; off += len == 8 ? 3 : len) {
+			uint8_t small[8];
+
+			CHECK(ntbh_mw_read(&n, 0, 4096 + off, small, len) == 0);
+			CHECK(memcmp(small, exp + 4096 + off, len) == 0);
+		}
+	}
+	for (unsigned off = 0; off < 64; off += 5) {
+		uint8_t small[8];
+
+		CHECK(ntbh_mw_write(&n, 0, 8192 + off, exp + 8192 + off, 5) == 0);
+		CHECK(ntbh_mw_read(&n, 0, 8192 + off, small, 5) == 0);
+		CHECK(memcmp(small, exp + 8192 + off, 5) == 0);
+	}
 	/* Beyond B's translation: nothing there. */
 	CHECK(ntbh_mw_read(&n, 0, BUF - 8, buf, 16) == 0);
 	fill(exp, BUF, 10);
