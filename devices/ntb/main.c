@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,14 @@ int main(int argc, char **argv)
 	uint64_t v;
 	int c, rc = 0;
 
+	/*
+	 * Window traffic arrives as messages of up to the transfer size (1 MiB)
+	 * and DMA replies as large: keep buffers of that size in the heap
+	 * rather than a fresh mmap per message (its page faults and munmap cost
+	 * more than the copy; docs/ntb.md has the figures).
+	 */
+	mallopt(M_MMAP_THRESHOLD, 8 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	ntb_config_defaults(&cfg);
 	vpcie_dev_opts_defaults(&opts);
 	vpcie_cli_init(&cli, "vpcie-ntb");
