@@ -27,6 +27,14 @@ struct ntb_xlat {
 	uint64_t addr, size;
 };
 
+/* Counters, logged when a host leaves. */
+struct ntb_stats {
+	uint64_t commands, commands_failed;
+	uint64_t doorbells, doorbells_dropped;
+	uint64_t mw_bytes, mw_dropped; /* window accesses with no valid target */
+	uint64_t link_events;
+};
+
 struct ntb_side {
 	struct ntb *ntb;
 	unsigned idx;                      /* 0: A, 1: B */
@@ -358,9 +366,11 @@ static void on_disconnect(struct vpcie_dev *dev, void *opaque)
 	struct ntb_side *s = opaque;
 
 	(void)dev;
-	vpcie_info(s->lg, "host %c gone (%" PRIu64 " commands, %" PRIu64 " doorbells, %" PRIu64
-		   " window bytes)", side_name[s->idx], s->st.commands, s->st.doorbells,
-		   s->st.mw_bytes);
+	vpcie_info(s->lg, "host %c gone: %" PRIu64 " commands (%" PRIu64 " refused), %" PRIu64
+		   " doorbells (%" PRIu64 " dropped), %" PRIu64 " window bytes (%" PRIu64
+		   " accesses outside a translation), %" PRIu64 " link events",
+		   side_name[s->idx], s->st.commands, s->st.commands_failed, s->st.doorbells,
+		   s->st.doorbells_dropped, s->st.mw_bytes, s->st.mw_dropped, s->st.link_events);
 	side_reset(s);
 }
 
@@ -643,9 +653,4 @@ int ntb_attach(struct ntb *ntb, struct vpcie_dev *a, struct vpcie_dev *b)
 void ntb_free(struct ntb *ntb)
 {
 	free(ntb);
-}
-
-void ntb_stats(const struct ntb *ntb, unsigned s, struct ntb_stats *out)
-{
-	*out = ntb->side[s & 1].st;
 }

@@ -54,13 +54,4 @@ void ntb_free(struct ntb *ntb);
 const struct vpcie_dev_ops *ntb_dev_ops(void);
 void *ntb_side_opaque(struct ntb *ntb, unsigned s);
 
-/* Counters for the logs (and the tests through the debug log). */
-struct ntb_stats {
-	uint64_t commands, commands_failed;
-	uint64_t doorbells, doorbells_dropped;
-	uint64_t mw_bytes, mw_dropped; /* window accesses with no valid target */
-	uint64_t link_events;
-};
-void ntb_stats(const struct ntb *ntb, unsigned s, struct ntb_stats *out);
-
 #endif
