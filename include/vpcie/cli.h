@@ -37,6 +37,7 @@
 #define VPCIE_CLI_H
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <vpcie/device.h>
@@ -111,6 +112,13 @@ int vpcie_cli_option(struct vpcie_cli *cli, struct vpcie_dev_opts *opts, int c,
  * message on stderr.
  */
 int vpcie_cli_finish(const struct vpcie_cli *cli, int nargs);
+
+/*
+ * A program option's size or count: decimal or 0x hex, optionally followed
+ * by k, M or G (binary multiples), no sign, nothing after. Returns 0 and the
+ * value in *out, or -1 (malformed, or beyond UINT64_MAX).
+ */
+int vpcie_cli_parse_size(const char *s, uint64_t *out);
 
 /* The shared options' lines for a program's --help text. */
 void vpcie_cli_usage(FILE *f);

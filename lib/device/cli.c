@@ -2,6 +2,7 @@
 /* The command-line options every device program shares (vpcie/cli.h). */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include <vpcie/cli.h>
@@ -30,6 +31,30 @@ static int parse_range(const char *s, unsigned long long lo, unsigned long long 
 	if (errno || *end || v < lo || v > hi)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+int vpcie_cli_parse_size(const char *s, uint64_t *out)
+{
+	unsigned shift = 0;
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
 	return 0;
 }
 

@@ -9,7 +9,8 @@ comments at the top of fuzz_device.c, fuzz_host.c and fuzz_common.h);
 corpus_caps/: VERSION JSON texts; corpus_cfg_walk/: config space images;
 corpus_virtq_split/, corpus_virtq_packed/: rings and operations in
 fuzz_virtq.c's format; corpus_ring_device/, corpus_ring_host/: the formats
-of fuzz_ring_device.c and fuzz_ring_host.c.
+of fuzz_ring_device.c and fuzz_ring_host.c; corpus_ntb/: fuzz_ntb.c's two-host
+format.
 """
 import os
 import struct
@@ -591,6 +592,46 @@ def ring_host():
           h_rec(4, ctrl=(5, 0xffffffff)) + H_HONEST * 20 + h_rec(4, ctrl=(4, 1)))
 
 
+# ---- fuzz_ntb -----------------------------------------------------------------
+# byte 0: mode (1: --dma-messages); u16: length of host A's records; A's
+# records; B's records. BAR0 config region of ntb_regs.h; BAR2 window 1 at
+# 0x1000, doorbells at 4 * n.
+def ntb_host(vectors, mw_addr, extra=b""):
+    r = (cfg_write16(1, 0x04, 0x0006) +              # memory + bus master
+         cfg_write16(2, 0x96, 0x8000) +              # MSI-X enable (cap at 0x94)
+         rec(3, SET_IRQS, irq_set(MSIX, 0, vectors, DATA_EVENTFD | ACT_TRIGGER),
+             fds=FD_EVENTFDS(vectors)) +
+         rec(4, DMA_MAP, dma_map(0x100000, 0x10000), fds=FD_MEMFD) +
+         bar0_write(5, 0x04, 0x10000 | vectors) + bar0_write(6, 0x00, 1) +   # CONFIGURE_DOORBELL
+         bar0_write(7, 0x10, mw_addr) + bar0_write(8, 0x14, 0) +
+         bar0_write(9, 0x18, 0x8000) + bar0_write(10, 0x1c, 0) +
+         bar0_write(11, 0x04, 0) + bar0_write(12, 0x00, 3) +                 # CONFIGURE_MW 0
+         bar0_write(13, 0x00, 5) +                                           # LINK_UP
+         rec(14, REGION_WRITE, region_access(1, 0, 4, le32(0xabcd))) +       # peer spad
+         rec(15, REGION_WRITE, region_access(2, 0x1000, 16, b"w" * 16)) +    # window 1
+         rec(16, REGION_READ, region_access(2, 0x1000, 16)) +
+         rec(17, REGION_WRITE, region_access(2, 8, 4, le32(2))) +            # doorbell 2
+         rec(18, REGION_READ, region_access(0, 0x800, 4)) + extra)
+    return r
+
+
+def ntb_pair(mode, a, b):
+    return bytes([mode]) + struct.pack("<H", len(a)) + a + b
+
+
+def ntb():
+    a = ntb_host(4, 0x100000)
+    b = ntb_host(8, 0x104000, bar0_write(19, 0x00, 6) +                    # LINK_DOWN
+                 bar0_write(20, 0x04, 9) + bar0_write(21, 0x00, 4) +       # TEARDOWN_MW 9
+                 rec(22, DMA_UNMAP, dma_unmap(0x100000, 0x10000)) +
+                 rec(23, REGION_WRITE, region_access(2, 0x1000, 16, b"x" * 16)))
+    write("corpus_ntb", "both_hosts", ntb_pair(0, a, b))
+    write("corpus_ntb", "both_hosts_messages", ntb_pair(1, a, b))
+    write("corpus_ntb", "outside_memory",
+          ntb_pair(0, ntb_host(4, 0x7000000), ntb_host(4, 0x10f000)))
+    write("corpus_ntb", "one_host", ntb_pair(0, a, b""))
+
+
 if __name__ == "__main__":
     device()
     host()
@@ -600,3 +641,4 @@ if __name__ == "__main__":
     virtq_packed()
     ring_device()
     ring_host()
+    ntb()

@@ -147,12 +147,46 @@ static void test_fault_options(void **state)
 	assert_int_equal(cli.nfaults, VPCIE_CLI_MAX_FAULTS);
 }
 
+/* Sizes and counts of program options (vpcie-ntb's --mw-size, --spads). */
+static void test_parse_size(void **state)
+{
+	uint64_t v = 0;
+
+	(void)state;
+	assert_int_equal(vpcie_cli_parse_size("0", &v), 0);
+	assert_true(v == 0);
+	assert_int_equal(vpcie_cli_parse_size("4096", &v), 0);
+	assert_true(v == 4096);
+	assert_int_equal(vpcie_cli_parse_size("0x1000", &v), 0);
+	assert_true(v == 4096);
+	assert_int_equal(vpcie_cli_parse_size("8k", &v), 0);
+	assert_true(v == 8192);
+	assert_int_equal(vpcie_cli_parse_size("16M", &v), 0);
+	assert_true(v == 16ull << 20);
+	assert_int_equal(vpcie_cli_parse_size("1G", &v), 0);
+	assert_true(v == 1ull << 30);
+	assert_int_equal(vpcie_cli_parse_size("17179869183G", &v), 0); /* 2^64 - 2^30 */
+	assert_true(v == 17179869183ull << 30);
+	v = 7;
+	assert_int_equal(vpcie_cli_parse_size("17179869184G", &v), -1); /* 2^64: overflows */
+	assert_int_equal(vpcie_cli_parse_size("18446744073709551616", &v), -1);
+	assert_int_equal(vpcie_cli_parse_size("", &v), -1);
+	assert_int_equal(vpcie_cli_parse_size("-1", &v), -1);
+	assert_int_equal(vpcie_cli_parse_size("+1", &v), -1);
+	assert_int_equal(vpcie_cli_parse_size("1kk", &v), -1);
+	assert_int_equal(vpcie_cli_parse_size("1T", &v), -1);
+	assert_int_equal(vpcie_cli_parse_size("k", &v), -1);
+	assert_int_equal(vpcie_cli_parse_size(NULL, &v), -1);
+	assert_true(v == 7); /* untouched on failure */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shared_options_apply),
 		cmocka_unit_test(test_bad_values_refused),
 		cmocka_unit_test(test_fault_options),
+		cmocka_unit_test(test_parse_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
