@@ -80,6 +80,7 @@ static void chan_reset(struct det_chan *c)
 	c->irq_pending = c->irq_first_ns = 0;
 	c->frames = c->bytes = c->dropped = c->dma_err = c->bad_desc = c->irqs = 0;
 	c->cache_n = 0;
+	c->gen++;
 }
 
 int det_engine_init(struct det_engine *e, unsigned nch, const struct det_io *io, void *ctx,
@@ -135,7 +136,7 @@ static void raise_irq(struct det_engine *e, struct det_chan *c)
  * completions without a timer. */
 static void chan_stop(struct det_engine *e, struct det_chan *c)
 {
-	c->ctrl &= ~DET_CTRL_ENABLE;
+	c->ctrl &= ~DET_CTRL_ENABLE; /* a frame in flight completes */
 	if (c->irq_pending && (c->irq_frames || c->irq_usec))
 		raise_irq(e, c);
 }
@@ -147,6 +148,7 @@ void det_engine_stop_all(struct det_engine *e)
 		e->ch[i].single = false;
 		e->ch[i].cache_n = 0;
 		e->ch[i].irq_pending = 0;
+		e->ch[i].gen++;
 	}
 }
 
@@ -162,7 +164,9 @@ static bool chan_ready(struct det_engine *e, struct det_chan *c)
 		c->error = true;
 		return false;
 	}
-	rc = det_frame_prepare(&c->fr, c->frame_size, c->pattern, e->file);
+	/* The buffer a frame in flight is sent from must outlive the frame. */
+	rc = det_frame_prepare(&c->fr, c->frame_size, c->pattern, e->file,
+			       c->busy ? &c->retired : NULL);
 	if (rc) {
 		vpcie_warn(e->lg, "channel %u: frame size %" PRIu32 " pattern %" PRIu32 ": %s",
 			   c->idx, c->frame_size, c->pattern, strerror(-rc));
@@ -255,6 +259,7 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 			c->error = true;
 		} else if (stopped_or_warn(e, c, "frame size")) {
 			c->frame_size = v;
+			c->gen++;
 		}
 		break;
 	case DET_CH_PERIOD_NS: c->period_ns = v; break;
@@ -264,6 +269,7 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 			c->error = true;
 		} else if (stopped_or_warn(e, c, "pattern")) {
 			c->pattern = v;
+			c->gen++;
 		}
 		break;
 	case DET_CH_SEED: c->seed = v; break;
@@ -272,12 +278,14 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 		if (stopped_or_warn(e, c, "ring base")) {
 			c->ring_addr = (c->ring_addr & ~0xffffffffull) | v;
 			c->cache_n = 0;
+			c->gen++;
 		}
 		break;
 	case DET_CH_RING_HI:
 		if (stopped_or_warn(e, c, "ring base")) {
 			c->ring_addr = (c->ring_addr & 0xffffffffull) | (uint64_t)v << 32;
 			c->cache_n = 0;
+			c->gen++;
 		}
 		break;
 	case DET_CH_RING_SIZE:
@@ -287,6 +295,7 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 		} else if (stopped_or_warn(e, c, "ring size")) {
 			c->ring_size = v;
 			c->cache_n = 0;
+			c->gen++;
 		}
 		break;
 	case DET_CH_RING_TAIL:
@@ -352,7 +361,7 @@ void det_reg_write(struct det_engine *e, uint32_t off, uint32_t v)
 /* Descriptor i (free-running) into *d; false if it cannot be read. */
 static bool desc_get(struct det_engine *e, struct det_chan *c, uint32_t i, struct det_desc *d)
 {
-	uint32_t slot = i & (c->ring_size - 1), n;
+	uint32_t slot = i & (c->ring_size - 1), n, gen;
 	uint64_t addr = c->ring_addr + (uint64_t)slot * DET_DESC_SIZE;
 	uint8_t raw[DET_DESC_CACHE * DET_DESC_SIZE];
 	const uint8_t *p;
@@ -373,8 +382,9 @@ static bool desc_get(struct det_engine *e, struct det_chan *c, uint32_t i, struc
 		n = DET_DESC_CACHE;
 	if (n > c->ring_size - slot)
 		n = c->ring_size - slot;
-	if (!n || e->io->read(e->ctx, addr, raw, (size_t)n * DET_DESC_SIZE))
-		return false;
+	gen = c->gen;
+	if (!n || e->io->read(e->ctx, addr, raw, (size_t)n * DET_DESC_SIZE) || gen != c->gen)
+		return false; /* unreadable, or the ring changed meanwhile */
 	for (uint32_t k = 0; k < n; k++) {
 		c->cache[k].addr = get64(raw + k * DET_DESC_SIZE + DET_DESC_ADDR);
 		c->cache[k].len = get32(raw + k * DET_DESC_SIZE + DET_DESC_LEN);
@@ -433,7 +443,8 @@ static int done_room(struct det_chan *c, uint32_t n)
 
 /* ---- Frames ------------------------------------------------------------- */
 
-enum place { PLACED, NO_DESC, STOPPED };
+/* ABANDONED: the host changed the channel while the frame was in flight. */
+enum place { PLACED, NO_DESC, STOPPED, ABANDONED };
 
 /* Copy the frame bytes [off, off+n) to host address addr. */
 static int put_bytes(struct det_engine *e, struct det_chan *c, uint64_t addr, uint32_t off,
@@ -450,29 +461,35 @@ static int put_bytes(struct det_engine *e, struct det_chan *c, uint64_t addr, ui
 
 /* Consume descriptors at the head that are bad on their face (zero length,
  * wrapping range), so a ring of garbage cannot stall the channel. */
-static void skip_bad_head(struct det_engine *e, struct det_chan *c)
+static bool skip_bad_head(struct det_engine *e, struct det_chan *c, uint32_t gen)
 {
 	struct det_desc d;
 	struct det_done dn = {0, 0, DET_DESC_ST_BAD};
 
 	while (c->head != c->tail && desc_get(e, c, c->head, &d) && !desc_sane(&d)) {
 		desc_complete(e, c, c->head, &dn, DET_DESC_F_DONE, c->seq);
+		if (gen != c->gen)
+			return false;
 		c->bad_desc++;
 		c->error = true;
 		c->head++;
 	}
+	return gen == c->gen;
 }
 
 /* Enough descriptors posted, by their lengths, for a frame? *count gets how
- * many it spans. */
-static bool enough_posted(struct det_engine *e, struct det_chan *c, uint32_t *count)
+ * many it spans; *unreadable is set if the ring cannot be read. */
+static bool enough_posted(struct det_engine *e, struct det_chan *c, uint32_t *count,
+			  bool *unreadable, uint32_t gen)
 {
 	uint64_t sum = 0;
 	struct det_desc d;
 
 	for (uint32_t i = c->head; i != c->tail; i++) {
-		if (!desc_get(e, c, i, &d))
+		if (!desc_get(e, c, i, &d)) {
+			*unreadable = gen == c->gen;
 			return false;
+		}
 		if (desc_sane(&d))
 			sum += d.len;
 		if (sum >= c->frame_size) {
@@ -491,20 +508,37 @@ static void note_completion(struct det_engine *e, struct det_chan *c, uint64_t t
 		raise_irq(e, c);
 }
 
-/* Place one frame at the head of the ring. */
-static enum place place_frame(struct det_engine *e, struct det_chan *c, uint64_t t)
+/* Place one frame at the head of the ring (c->busy set). */
+static enum place place_frame_busy(struct det_engine *e, struct det_chan *c, uint64_t t)
 {
-	uint32_t count, off = 0, n, first = 0, last = 0;
+	uint32_t count, off = 0, n, first = 0, last = 0, gen = c->gen;
 	uint64_t seq = c->seq;
-	bool have_data = false;
+	bool have_data = false, unreadable = false;
 	int rc = 0, wrc = 0;
 
-	skip_bad_head(e, c);
-	if (!enough_posted(e, c, &count))
-		return NO_DESC;
+	if (!skip_bad_head(e, c, gen))
+		return ABANDONED;
+	if (!enough_posted(e, c, &count, &unreadable, gen)) {
+		if (gen != c->gen)
+			return ABANDONED;
+		if (!unreadable)
+			return NO_DESC;
+		/* The ring itself is outside host memory (or DMA is off): a
+		 * DMA error that halts the channel, as a real engine would. */
+		vpcie_warn(e->lg, "channel %u: descriptor ring at 0x%" PRIx64 " unreadable: stopped",
+			   c->idx, c->ring_addr);
+		c->dma_err++;
+		c->error = true;
+		c->ctrl &= ~DET_CTRL_ENABLE;
+		c->single = false;
+		return STOPPED;
+	}
 	if (done_room(c, c->ring_size)) {
-		vpcie_err(e->lg, "channel %u: out of memory", c->idx);
-		return NO_DESC;
+		vpcie_err(e->lg, "channel %u: out of memory: stopped", c->idx);
+		c->error = true;
+		c->ctrl &= ~DET_CTRL_ENABLE;
+		c->single = false;
+		return STOPPED;
 	}
 	det_frame_fill(&c->fr, e->file, (uint16_t)c->idx, seq, t - e->t0, c->seed);
 	/* count descriptors suffice by their lengths; rejected addresses may
@@ -517,12 +551,16 @@ static enum place place_frame(struct det_engine *e, struct det_chan *c, uint64_t
 		dn->used = 0;
 		dn->status = DET_DESC_ST_BAD;
 		if (!desc_get(e, c, c->head + n, &d) || !desc_sane(&d)) {
+			if (gen != c->gen)
+				return ABANDONED;
 			dn->addr = 0;
 			continue;
 		}
 		dn->addr = d.addr;
 		len = c->frame_size - off < d.len ? c->frame_size - off : d.len;
 		rc = put_bytes(e, c, d.addr, off, len);
+		if (gen != c->gen)
+			return ABANDONED;
 		if (rc == -EFAULT)
 			continue; /* outside host memory: rejected, nothing moved */
 		dn->status = rc ? DET_DESC_ST_DMA_ERR : DET_DESC_ST_OK;
@@ -556,6 +594,8 @@ static enum place place_frame(struct det_engine *e, struct det_chan *c, uint64_t
 		}
 		if (!wrc)
 			wrc = desc_complete(e, c, c->head + k, dn, flags, seq);
+		if (gen != c->gen)
+			return ABANDONED;
 	}
 	c->head += n;
 	c->seq++;
@@ -576,6 +616,18 @@ static enum place place_frame(struct det_engine *e, struct det_chan *c, uint64_t
 		return STOPPED;
 	}
 	return PLACED;
+}
+
+static enum place place_frame(struct det_engine *e, struct det_chan *c, uint64_t t)
+{
+	enum place r;
+
+	c->busy = true;
+	r = place_frame_busy(e, c, t);
+	c->busy = false;
+	free(c->retired);
+	c->retired = NULL;
+	return r;
 }
 
 static void drop_frames(struct det_chan *c, uint64_t n)
@@ -638,6 +690,10 @@ static uint64_t chan_run(struct det_engine *e, struct det_chan *c, uint64_t t)
 		r = place_frame(e, c, t);
 		if (r == STOPPED)
 			break;
+		if (r == ABANDONED) {
+			next = DET_RUN_NOW;
+			break;
+		}
 		if (r == NO_DESC) {
 			if (!c->period_ns)
 				break; /* free-running: wait for the doorbell */

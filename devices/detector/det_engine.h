@@ -73,6 +73,17 @@ struct det_chan {
 	uint32_t cache_start, cache_n;
 	struct det_done *done;  /* per descriptor of the frame being placed */
 	uint32_t done_cap;
+	/*
+	 * Re-entrancy: through messages, a DMA call serves the host's commands
+	 * while it waits, so registers may change under a frame in flight.
+	 * gen changes with every state change that invalidates such a frame
+	 * (reset, stop, ring or frame settings); the frame is then abandoned
+	 * without a trace (no completion, HEAD and SEQ unchanged). A frame
+	 * buffer replaced meanwhile is kept in retired until the frame ends.
+	 */
+	uint32_t gen;
+	bool busy;
+	uint8_t *retired;
 };
 
 struct det_engine {

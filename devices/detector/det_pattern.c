@@ -114,7 +114,7 @@ void det_prng_fill(uint8_t *p, size_t len, uint32_t seed, uint64_t seq)
 }
 
 int det_frame_prepare(struct det_frame *fr, uint32_t size, uint32_t pattern,
-		      const struct det_file *file)
+		      const struct det_file *file, uint8_t **retire)
 {
 	uint32_t plen;
 
@@ -124,6 +124,10 @@ int det_frame_prepare(struct det_frame *fr, uint32_t size, uint32_t pattern,
 		return -EINVAL;
 	if (fr->buf && fr->size == size && fr->pattern == pattern)
 		return 0;
+	if (retire && !*retire) {
+		*retire = fr->buf;
+		fr->buf = NULL;
+	}
 	det_frame_free(fr);
 	fr->buf = malloc(size);
 	if (!fr->buf)

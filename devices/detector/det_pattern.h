@@ -48,10 +48,12 @@ struct det_frame {
 };
 
 /* Prepare fr for frames of size bytes with pattern (allocates; the counter
- * payload and its CRC are computed here). 0 or -errno (-EINVAL: FILE
- * without a file). */
+ * payload and its CRC are computed here). If retire is not NULL and *retire
+ * is NULL, the old frame buffer is handed over in *retire (still in use by
+ * a transfer) instead of being freed. 0 or -errno (-EINVAL: FILE without a
+ * file). */
 int det_frame_prepare(struct det_frame *fr, uint32_t size, uint32_t pattern,
-		      const struct det_file *file);
+		      const struct det_file *file, uint8_t **retire);
 void det_frame_free(struct det_frame *fr);
 
 /* Fill the frame for (channel, seq, timestamp): payload per pattern (seed
