@@ -278,6 +278,7 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 		if (stopped_or_warn(e, c, "ring base")) {
 			c->ring_addr = (c->ring_addr & ~0xffffffffull) | v;
 			c->cache_n = 0;
+			c->head = c->tail = 0; /* a new ring */
 			c->gen++;
 		}
 		break;
@@ -285,6 +286,7 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 		if (stopped_or_warn(e, c, "ring base")) {
 			c->ring_addr = (c->ring_addr & 0xffffffffull) | (uint64_t)v << 32;
 			c->cache_n = 0;
+			c->head = c->tail = 0; /* a new ring */
 			c->gen++;
 		}
 		break;
@@ -295,12 +297,14 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 		} else if (stopped_or_warn(e, c, "ring size")) {
 			c->ring_size = v;
 			c->cache_n = 0;
+			c->head = c->tail = 0; /* a new ring */
 			c->gen++;
 		}
 		break;
 	case DET_CH_RING_TAIL:
-		/* More posted than the ring holds: a broken or hostile host. */
-		if (v - c->head > c->ring_size) {
+		/* More posted than the ring holds, or posted descriptors taken
+		 * back: a broken or hostile host. */
+		if (v - c->head > c->ring_size || v - c->head < c->tail - c->head) {
 			vpcie_warn(e->lg, "channel %u: tail %" PRIu32 " with head %" PRIu32
 				   " and %" PRIu32 " descriptors: ignored", c->idx, v, c->head,
 				   c->ring_size);

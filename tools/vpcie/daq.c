@@ -370,6 +370,36 @@ static unsigned drain(struct daq *q, struct daq_dev *d)
 	return n;
 }
 
+/* A channel whose device side stopped (FRAME_LIMIT reached, the last
+ * frames dropped) and whose ring holds nothing complete is done too.
+ * Returns whether one was found. */
+static bool idle_check(struct daq *q)
+{
+	bool found = false;
+
+	for (unsigned i = 0; i < q->ndev; i++) {
+		struct daq_dev *d = &q->devs[i];
+
+		for (unsigned c = 0; c < d->nch; c++) {
+			struct daq_chan *ch = &d->ch[c];
+			int err = 0;
+			uint32_t sts;
+
+			if (ch->done || !ch->limit)
+				continue;
+			sts = vpcie_host_bar_read32(d->h, 0, DET_CH_BASE(c) + DET_CH_STATUS, &err);
+			if (err || (sts & DET_STS_RUNNING))
+				continue;
+			/* Stopped: whatever it completed is in the ring by now. */
+			if (!daq_ring_consume(&ch->r, 1u << 20) && !ch->r.in_frame) {
+				ch->done = true;
+				found = true;
+			}
+		}
+	}
+	return found;
+}
+
 static int stream(struct daq *q)
 {
 	uint64_t last_frame = now_ns(), lt = last_frame, lb = 0, lf = 0;
@@ -397,6 +427,8 @@ static int stream(struct daq *q)
 			break;
 		if (got) {
 			last_frame = now_ns();
+		} else if (now_ns() - last_frame > 50000000u && idle_check(q)) {
+			continue; /* channels that finished with their last frames dropped */
 		} else if (now_ns() - last_frame > (uint64_t)q->stall_ms * 1000000u) {
 			fprintf(stderr, "%svpcie %s: no frame for %d ms: giving up\n",
 				q->progress ? "\n" : "", PROG, q->stall_ms);
