@@ -3,7 +3,7 @@
 # `vpcie daq` against vpcie-detector: the summary line and exit status at
 # several frame sizes (scatter-gather included) with interrupts and polling,
 # message DMA, CRC and header-only checks, the PRNG and file patterns,
-# several channels and several devices in one process, --json, --output to
+# several channels and several devices in one process, TCP, --json, --output to
 # a file (frames back to back, byte for byte what was received) and to a
 # directory, frames lost to a too-fast period reported with a failing exit
 # status, usage errors, and the device's clean exit on SIGTERM.
@@ -117,6 +117,29 @@ daq outdir 0 --socket "$sock" --frames 10 --frame-size 4k --channels 1 --output 
 clean outdir 10
 expect_eq "outdir files" "$(ls "$tmp/frames" | wc -l)" 10
 if [ -f "$tmp/frames/ch0-0000000000000009.frame" ]; then ok; else fail "outdir: no frame 9 file"; fi
+
+# Over TCP (loopback): no fd travels, the device DMAs by messages.
+port=$(( 23000 + $$ % 20000 ))
+tcp=
+for _ in 1 2 3 4 5 6 7 8; do
+	"$VPCIE_DETECTOR" --listen "tcp:127.0.0.1:$port" 2>>"$tmp/dev.log" &
+	tpid=$!
+	if "$VPCIE" lspci --socket "tcp:127.0.0.1:$port" --wait 3000 >/dev/null 2>&1; then
+		tcp="tcp:127.0.0.1:$port"
+		pids="$pids $tpid"
+		break
+	fi
+	kill -KILL "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
+	port=$((port + 101))
+done
+if [ -n "$tcp" ]; then
+	ok
+	daq tcp 0 --socket "$tcp" --frames 300 --frame-size 64k --json
+	clean tcp 300
+	if tail -2 "$tmp/tcp.out" | head -1 | grep -q '"shared":false'; then ok; else fail "tcp: not message DMA"; fi
+else
+	fail "no TCP port for the detector"
+fi
 
 # A period the consumer cannot hold with 4 buffers: frames are lost, the
 # device counts them dropped, daq says so and fails.

@@ -42,6 +42,7 @@ struct daq {
 	int stall_ms;
 	uint64_t total_frames; /* --frames / --bytes, over all channels; 0: unlimited */
 	double memcpy_mbs, crc_mbs;
+	double memcpy_cpu_mbs; /* memcpy per second of CPU time */
 	uint64_t t_start, t_end;
 };
 
@@ -483,12 +484,16 @@ static void report(struct daq *q)
 	double secs = (double)(q->t_end - q->t_start) / 1e9;
 	double mbs = secs > 0 ? (double)t.bytes / secs / 1e6 : 0;
 	double pct = q->memcpy_mbs > 0 ? 100.0 * mbs / q->memcpy_mbs : 0;
+	bool shared = true;
+
+	for (unsigned i = 0; i < q->ndev; i++)
+		shared = shared && q->devs[i].shared;
 
 	fprintf(stderr, "%u device%s, %u-byte frames in %u-byte buffers, ring %u, %s DMA, %s; "
 		"%.3f s, %.0f frames/s, %" PRIu64 " interrupts (%.0f/s); device: dropped %" PRIu64
 		", bad descriptors %" PRIu64 ", DMA errors %" PRIu64 "; memcpy %.0f MB/s, crc32 "
 		"%.0f MB/s\n", q->ndev, q->ndev > 1 ? "s" : "", q->cfg.frame_size, q->cfg.buf_size,
-		q->cfg.ring_size, q->cfg.shared ? "shared-memory" : "message", q->cfg.poll ? "polling"
+		q->cfg.ring_size, shared ? "shared-memory" : "message", q->cfg.poll ? "polling"
 		: "MSI-X", secs, secs > 0 ? (double)t.frames / secs : 0, t.irqs,
 		secs > 0 ? (double)t.irqs / secs : 0, t.dev_dropped, t.dev_bad_desc, t.dev_dma_err,
 		q->memcpy_mbs, q->crc_mbs);
@@ -499,7 +504,7 @@ static void report(struct daq *q)
 		json_object_object_add(o, "frame_size", json_object_new_int64(q->cfg.frame_size));
 		json_object_object_add(o, "buf_size", json_object_new_int64(q->cfg.buf_size));
 		json_object_object_add(o, "ring", json_object_new_int64(q->cfg.ring_size));
-		json_object_object_add(o, "shared", json_object_new_boolean(q->cfg.shared));
+		json_object_object_add(o, "shared", json_object_new_boolean(shared));
 		json_object_object_add(o, "poll", json_object_new_boolean(q->cfg.poll));
 		json_object_object_add(o, "crc", json_object_new_boolean(q->cfg.crc));
 		json_object_object_add(o, "seconds", json_object_new_double(secs));
@@ -513,6 +518,8 @@ static void report(struct daq *q)
 		json_object_object_add(o, "interrupts", json_object_new_int64((int64_t)t.irqs));
 		json_object_object_add(o, "memcpy_mb_per_s", json_object_new_double(q->memcpy_mbs));
 		json_object_object_add(o, "crc32_mb_per_s", json_object_new_double(q->crc_mbs));
+		json_object_object_add(o, "memcpy_mb_per_cpu_s",
+				       json_object_new_double(q->memcpy_cpu_mbs));
 		json_object_object_add(o, "rejected_descriptors",
 				       json_object_new_int64((int64_t)t.bad_desc));
 		json_object_object_add(o, "dev_dropped", json_object_new_int64((int64_t)t.dev_dropped));
@@ -536,6 +543,7 @@ int cmd_daq(int argc, char **argv)
 	struct daq *q = calloc(1, sizeof(*q));
 	struct sigaction sa = {.sa_handler = on_signal};
 	double mem[2 * DAQ_FLOOR_ROUNDS] = {0}, crc[2 * DAQ_FLOOR_ROUNDS] = {0};
+	double memcpu[2 * DAQ_FLOOR_ROUNDS] = {0};
 	struct totals t;
 	int rc, ret = TOOL_EXIT_FAIL;
 
@@ -568,7 +576,7 @@ int cmd_daq(int argc, char **argv)
 			}
 	}
 	/* The floors, before and after streaming: the load moves meanwhile. */
-	daq_memcpy_floor(&q->devs[0], q->cfg.frame_size, mem);
+	daq_memcpy_floor(&q->devs[0], q->cfg.frame_size, mem, memcpu);
 	if (q->cfg.crc)
 		daq_crc_floor(&q->devs[0], q->cfg.frame_size, crc);
 	sigaction(SIGINT, &sa, NULL);
@@ -576,8 +584,10 @@ int cmd_daq(int argc, char **argv)
 	rc = stream(q);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
-	daq_memcpy_floor(&q->devs[0], q->cfg.frame_size, mem + DAQ_FLOOR_ROUNDS);
+	daq_memcpy_floor(&q->devs[0], q->cfg.frame_size, mem + DAQ_FLOOR_ROUNDS,
+			 memcpu + DAQ_FLOOR_ROUNDS);
 	q->memcpy_mbs = daq_median(mem, 2 * DAQ_FLOOR_ROUNDS);
+	q->memcpy_cpu_mbs = daq_median(memcpu, 2 * DAQ_FLOOR_ROUNDS);
 	if (q->cfg.crc) {
 		daq_crc_floor(&q->devs[0], q->cfg.frame_size, crc + DAQ_FLOOR_ROUNDS);
 		q->crc_mbs = daq_median(crc, 2 * DAQ_FLOOR_ROUNDS);

@@ -67,6 +67,7 @@ int daq_dev_open(struct daq_dev *d, unsigned index, const struct tool_conn *conn
 	/* No fd travels over TCP: the device DMAs by messages. */
 	if (vpcie_host_peer_caps(d->h)->max_msg_fds == 0)
 		shared = false;
+	d->shared = shared;
 	if (!cfg->poll) {
 		rc = vpcie_host_irq_enable(d->h, VPCIE_HOST_IRQ_MSIX, 1);
 		if (rc < 0) {
@@ -200,7 +201,16 @@ static int cmp_double(const void *a, const void *b)
 
 /* Median MB/s of DAQ_FLOOR_ROUNDS rounds of op over frame_size pieces of
  * the first channel's buffers (frame after frame, wrapping), into mbs. */
-static int floor_run(struct daq_dev *d, uint32_t frame_size, bool crc, double *mbs)
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int floor_run(struct daq_dev *d, uint32_t frame_size, bool crc, double *mbs,
+		     double *cpu_mbs)
 {
 	struct daq_ring *r = &d->ch[0].r;
 	size_t area = (size_t)r->size * r->buf_size, nframes = area / frame_size, k = 0;
@@ -219,7 +229,7 @@ static int floor_run(struct daq_dev *d, uint32_t frame_size, bool crc, double *m
 	for (size_t i = 0; i < nframes; i++)
 		memcpy(r->bufs + i * frame_size, src, frame_size);
 	for (int round = 0; round < DAQ_FLOOR_ROUNDS; round++) {
-		uint64_t t0 = now_ns(), t, bytes = 0;
+		uint64_t t0 = now_ns(), c0 = cpu_ns(), t, bytes = 0;
 
 		do {
 			for (size_t b = 0; b < batch; b++) {
@@ -234,20 +244,22 @@ static int floor_run(struct daq_dev *d, uint32_t frame_size, bool crc, double *m
 			t = now_ns();
 		} while (t - t0 < FLOOR_ROUND_NS);
 		mbs[round] = (double)bytes * 1e3 / (double)(t - t0);
+		if (cpu_mbs)
+			cpu_mbs[round] = (double)bytes * 1e3 / (double)(cpu_ns() - c0 + 1);
 	}
 	(void)sink;
 	free(src);
 	return 0;
 }
 
-int daq_memcpy_floor(struct daq_dev *d, uint32_t frame_size, double *mbs)
+int daq_memcpy_floor(struct daq_dev *d, uint32_t frame_size, double *mbs, double *cpu_mbs)
 {
-	return floor_run(d, frame_size, false, mbs);
+	return floor_run(d, frame_size, false, mbs, cpu_mbs);
 }
 
 int daq_crc_floor(struct daq_dev *d, uint32_t frame_size, double *mbs)
 {
-	return floor_run(d, frame_size, true, mbs);
+	return floor_run(d, frame_size, true, mbs, NULL);
 }
 
 double daq_median(double *v, size_t n)
