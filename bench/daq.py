@@ -33,7 +33,7 @@ KiB, MiB = 1024, 1024 * 1024
 
 # name, device args, daq args, bytes to stream, floor ("memcpy" or "crc32")
 def cases(quick):
-    big = 256 * MiB if quick else 2048 * MiB
+    big = 256 * MiB if quick else 4096 * MiB
     out = []
     for fs in (4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, MiB, 4 * MiB):
         out.append((f"hdr.{fs // KiB}k", [], ["--no-crc", "--frame-size", str(fs)],

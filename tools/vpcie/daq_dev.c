@@ -199,8 +199,28 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Median MB/s of DAQ_FLOOR_ROUNDS rounds of op over frame_size pieces of
- * the first channel's buffers (frame after frame, wrapping), into mbs. */
+/* One frame's worth of op at frame k, in buffer-sized pieces into
+ * consecutive buffers, as the device places it. */
+static uLong floor_frame(const struct daq_ring *r, const uint8_t *src, uint32_t frame_size,
+			 size_t k, size_t nframes, bool crc)
+{
+	size_t segs = (frame_size + r->buf_size - 1) / r->buf_size;
+	uint8_t *dst = r->bufs + (k % nframes) * segs * r->buf_size;
+	uLong c = 0;
+
+	for (uint32_t off = 0; off < frame_size; off += r->buf_size, dst += r->buf_size) {
+		uint32_t n = frame_size - off < r->buf_size ? frame_size - off : r->buf_size;
+
+		if (crc)
+			c = crc32(c, dst, n);
+		else
+			memcpy(dst, src + off, n);
+	}
+	return c;
+}
+
+/* Median MB/s of DAQ_FLOOR_ROUNDS rounds of op over frames of the first
+ * channel's buffers (frame after frame, wrapping), into mbs. */
 static uint64_t cpu_ns(void)
 {
 	struct timespec ts;
@@ -213,7 +233,7 @@ static int floor_run(struct daq_dev *d, uint32_t frame_size, bool crc, double *m
 		     double *cpu_mbs)
 {
 	struct daq_ring *r = &d->ch[0].r;
-	size_t area = (size_t)r->size * r->buf_size, nframes = area / frame_size, k = 0;
+	size_t segs = (frame_size + r->buf_size - 1) / r->buf_size, nframes = r->size / segs, k = 0;
 	/* Look at the clock every MiB or so, not every (small) frame. */
 	size_t batch = frame_size >= (1u << 20) ? 1 : (1u << 20) / frame_size;
 	uint8_t *src = malloc(frame_size);
@@ -227,19 +247,13 @@ static int floor_run(struct daq_dev *d, uint32_t frame_size, bool crc, double *m
 		memcpy(src + i, &i, 4);
 	/* Warm up: fault every page in first, as the stream will have. */
 	for (size_t i = 0; i < nframes; i++)
-		memcpy(r->bufs + i * frame_size, src, frame_size);
+		floor_frame(r, src, frame_size, i, nframes, false);
 	for (int round = 0; round < DAQ_FLOOR_ROUNDS; round++) {
 		uint64_t t0 = now_ns(), c0 = cpu_ns(), t, bytes = 0;
 
 		do {
-			for (size_t b = 0; b < batch; b++) {
-				uint8_t *dst = r->bufs + (k++ % nframes) * frame_size;
-
-				if (crc)
-					sink += crc32(0, dst, frame_size);
-				else
-					memcpy(dst, src, frame_size);
-			}
+			for (size_t b = 0; b < batch; b++)
+				sink += floor_frame(r, src, frame_size, k++, nframes, crc);
 			bytes += (uint64_t)batch * frame_size;
 			t = now_ns();
 		} while (t - t0 < FLOOR_ROUND_NS);
