@@ -70,7 +70,7 @@ def engine_cpu_mbs(path):
     vals = []
     for line in open(path, errors="replace"):
         if "engine:" in line and "MB/s of CPU time" in line:
-            vals.append(float(line.split("while running, ")[1].split(" MB/s")[0]))
+            vals.append(float(line.split("device CPU ")[1].split(", ")[1].split(" MB/s")[0]))
     return vals
 
 

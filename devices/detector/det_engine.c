@@ -362,6 +362,24 @@ void det_reg_write(struct det_engine *e, uint32_t off, uint32_t v)
 
 /* ---- Descriptors -------------------------------------------------------- */
 
+/* Descriptor i's bytes in host memory, when the ring is directly mapped:
+ * the whole ring is looked up once per engine turn (a pointer is valid
+ * until the turn returns to the event loop), else per descriptor. */
+static uint8_t *desc_ptr(struct det_engine *e, struct det_chan *c, uint32_t i)
+{
+	uint64_t slot = i & (c->ring_size - 1);
+
+	if (c->ring_view_turn != e->turn || c->ring_view_gen != c->gen) {
+		c->ring_view = e->io->ptr(e->ctx, c->ring_addr,
+					  (size_t)c->ring_size * DET_DESC_SIZE, true);
+		c->ring_view_turn = e->turn;
+		c->ring_view_gen = c->gen;
+	}
+	if (c->ring_view)
+		return c->ring_view + slot * DET_DESC_SIZE;
+	return e->io->ptr(e->ctx, c->ring_addr + slot * DET_DESC_SIZE, DET_DESC_SIZE, true);
+}
+
 /* Descriptor i (free-running) into *d; false if it cannot be read. */
 static bool desc_get(struct det_engine *e, struct det_chan *c, uint32_t i, struct det_desc *d)
 {
@@ -374,7 +392,7 @@ static bool desc_get(struct det_engine *e, struct det_chan *c, uint32_t i, struc
 		*d = c->cache[i - c->cache_start];
 		return true;
 	}
-	p = e->io->ptr(e->ctx, addr, DET_DESC_SIZE, false);
+	p = desc_ptr(e, c, i);
 	if (p) {
 		d->addr = get64(p + DET_DESC_ADDR);
 		d->len = get32(p + DET_DESC_LEN);
@@ -409,7 +427,7 @@ static int desc_complete(struct det_engine *e, struct det_chan *c, uint32_t i,
 			 const struct det_done *dn, uint32_t flags, uint64_t seq)
 {
 	uint64_t addr = c->ring_addr + (uint64_t)(i & (c->ring_size - 1)) * DET_DESC_SIZE;
-	uint8_t *p = e->io->ptr(e->ctx, addr, DET_DESC_SIZE, true);
+	uint8_t *p = desc_ptr(e, c, i);
 	uint8_t tail[16];
 	uint32_t f;
 	int rc;
@@ -728,6 +746,7 @@ uint64_t det_engine_run(struct det_engine *e, uint64_t budget_ns)
 {
 	uint64_t start = now(e), next;
 
+	e->turn++; /* direct pointers of the last turn are stale */
 	for (;;) {
 		next = DET_RUN_NEVER;
 		for (unsigned i = 0; i < e->nch; i++) {

@@ -84,6 +84,11 @@ struct det_chan {
 	uint32_t gen;
 	bool busy;
 	uint8_t *retired;
+	/* The ring mapped directly, looked up once per turn (NULL: per
+	 * descriptor, or through messages). */
+	uint8_t *ring_view;
+	uint64_t ring_view_turn;
+	uint32_t ring_view_gen;
 };
 
 struct det_engine {
@@ -94,6 +99,7 @@ struct det_engine {
 	const struct vpcie_logger *lg;
 	const struct det_file *file; /* NULL: no frame file */
 	uint64_t t0;                 /* device time 0 */
+	uint64_t turn;               /* det_engine_run() calls, from 1 */
 	uint32_t scratch;
 };
 

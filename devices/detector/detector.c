@@ -38,7 +38,7 @@ struct detector {
 	struct det_file file;
 	struct vpcie_timer *work;
 	uint64_t turns, turn_ns; /* engine turns and the time spent in them */
-	uint64_t turn_cpu_ns;    /* CPU time of those turns */
+	uint64_t cpu_at_connect; /* process CPU time when the client came */
 };
 
 /* ---- The engine's view of the host --------------------------------------- */
@@ -80,7 +80,7 @@ static uint64_t cpu_now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -99,15 +99,13 @@ static void schedule(struct detector *d, uint64_t delay_ns)
 static void work(struct vpcie_dev *dev, void *opaque)
 {
 	struct detector *d = opaque;
-	uint64_t next, t, c;
+	uint64_t next, t;
 
 	(void)dev;
 	d->turns++;
 	t = io_now(NULL);
-	c = cpu_now();
 	next = det_engine_run(&d->eng, DET_TURN_NS);
 	d->turn_ns += io_now(NULL) - t;
-	d->turn_cpu_ns += cpu_now() - c;
 	if (next == DET_RUN_NEVER)
 		return; /* one-shot timer: idle until a register write */
 	t = io_now(NULL);
@@ -170,10 +168,18 @@ static void on_reset(struct vpcie_dev *dev, void *opaque, enum vpcie_reset_kind 
 	det_engine_power_on(&d->eng);
 }
 
+static void on_connect(struct vpcie_dev *dev, void *opaque)
+{
+	struct detector *d = opaque;
+
+	(void)dev;
+	d->cpu_at_connect = cpu_now();
+}
+
 static void on_disconnect(struct vpcie_dev *dev, void *opaque)
 {
 	struct detector *d = opaque;
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, cpu;
 
 	(void)dev;
 	for (unsigned i = 0; i < d->eng.nch; i++) {
@@ -185,13 +191,16 @@ static void on_disconnect(struct vpcie_dev *dev, void *opaque)
 			   " interrupts", i, c->frames, c->bytes, c->dropped, c->dma_err,
 			   c->bad_desc, c->irqs);
 	}
-	/* The engine's own speed, whatever the scheduler gave it. */
-	if (d->turn_ns)
-		vpcie_info(d->lg, "engine: %" PRIu64 " turns, %.3f s (%.3f s on a CPU), %.0f MB/s "
-			   "while running, %.0f MB/s of CPU time", d->turns, (double)d->turn_ns / 1e9,
-			   (double)d->turn_cpu_ns / 1e9, (double)bytes * 1e3 / (double)d->turn_ns,
-			   d->turn_cpu_ns ? (double)bytes * 1e3 / (double)d->turn_cpu_ns : 0.0);
-	d->turns = d->turn_ns = d->turn_cpu_ns = 0;
+	/* The device's own speed, whatever CPU share the scheduler gave it:
+	 * bytes per second of the whole process's CPU time while this client
+	 * was connected (engine, messages, event loop). */
+	cpu = cpu_now() - d->cpu_at_connect;
+	if (d->turn_ns && cpu)
+		vpcie_info(d->lg, "engine: %" PRIu64 " turns, %.3f s, %.0f MB/s while running; "
+			   "device CPU %.3f s, %.0f MB/s of CPU time", d->turns,
+			   (double)d->turn_ns / 1e9, (double)bytes * 1e3 / (double)d->turn_ns,
+			   (double)cpu / 1e9, (double)bytes * 1e3 / (double)cpu);
+	d->turns = d->turn_ns = 0;
 	det_engine_stop_all(&d->eng);
 }
 
@@ -228,7 +237,8 @@ int main(int argc, char **argv)
 		.subsys_vendor = DET_VENDOR_ID, .subsys = DET_DEVICE_ID,
 		.class_code = DET_CLASS, .revision = DET_REVISION,
 	};
-	const struct vpcie_dev_ops ops = {.reset = on_reset, .disconnect = on_disconnect};
+	const struct vpcie_dev_ops ops = {.reset = on_reset, .connect = on_connect,
+					  .disconnect = on_disconnect};
 	struct detector d = {0};
 	struct vpcie_dev_opts opts;
 	struct vpcie_cli cli;
