@@ -76,7 +76,8 @@ static void *io_ptr(void *ctx, uint64_t addr, size_t len, bool write)
 	return h->mem + (addr - MEM_BASE);
 }
 
-static int io_rw(struct host *h, uint64_t addr, void *buf, const void *src, size_t len)
+/* The checks and failures every message transfer may meet: 0 to go on. */
+static int io_begin(struct host *h, uint64_t addr, size_t len)
 {
 	uint8_t fail = next8(h);
 
@@ -87,21 +88,27 @@ static int io_rw(struct host *h, uint64_t addr, void *buf, const void *src, size
 	if (fail == 0xfe)
 		return -EPERM;
 	maybe_command(h);
-	if (buf)
-		memcpy(buf, h->mem + (addr - MEM_BASE), len);
-	else
-		memcpy(h->mem + (addr - MEM_BASE), src, len);
 	return 0;
 }
 
 static int io_read(void *ctx, uint64_t addr, void *buf, size_t len)
 {
-	return io_rw(ctx, addr, buf, NULL, len);
+	struct host *h = ctx;
+	int rc = io_begin(h, addr, len);
+
+	if (!rc)
+		memcpy(buf, h->mem + (addr - MEM_BASE), len);
+	return rc;
 }
 
 static int io_write(void *ctx, uint64_t addr, const void *buf, size_t len)
 {
-	return io_rw(ctx, addr, NULL, buf, len);
+	struct host *h = ctx;
+	int rc = io_begin(h, addr, len);
+
+	if (!rc)
+		memcpy(h->mem + (addr - MEM_BASE), buf, len);
+	return rc;
 }
 
 static int io_irq(void *ctx, unsigned vec)
