@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -55,10 +56,17 @@ struct tally {
 };
 
 static volatile sig_atomic_t stop_signal;
+static sigjmp_buf gone_jmp; /* SIGBUS: the device went away under the mapping */
 
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	siglongjmp(gone_jmp, 1);
 }
 
 static double now_s(void)
@@ -390,12 +398,15 @@ int main(int argc, char **argv)
 	struct vdet_info info;
 	struct vdet_completion *recs;
 	struct vdet_stats st = { 0 };
-	struct tally t = { 0 };
+	/* static: intact after a siglongjmp from the SIGBUS handler */
+	static struct tally t;
+	static const char *end = "done";
+	static bool gone, have_st;
+	static uint8_t *counter;
 	uint32_t *back;
-	uint8_t *map, *counter = NULL;
-	const char *end = "done";
+	uint8_t *map;
 	double t0, last_frame, next_progress;
-	bool have_st = false, gone = false, ok;
+	bool ok;
 	int fd;
 
 	if (parse_args(argc, argv, &o))
@@ -437,6 +448,15 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: poll returns */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* After an unbind the mapping is gone: a frame being checked then raises
+	 * SIGBUS (vpcie_detector.h), which ends the stream as "gone". */
+	struct sigaction sb = { .sa_handler = on_sigbus };
+	sigaction(SIGBUS, &sb, NULL);
+	if (sigsetjmp(gone_jmp, 1)) {
+		gone = true;
+		end = "gone";
+		goto out;
+	}
 
 	if (ioctl(fd, VDET_IOC_START) < 0) {
 		fprintf(stderr, "vdet-stream: VDET_IOC_START: %s\n", strerror(errno));
@@ -522,6 +542,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+out:
 	if (!gone && ioctl(fd, VDET_IOC_STATS, &st) == 0)
 		have_st = true;
 	if (!gone)
