@@ -91,7 +91,7 @@ guest_workdir test-detector
 # The backend, static: the guest has no libz (zlib1g-dev ships libz.a).
 STREAM="$WORK/vdet-stream"
 if ! gcc -static -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$STREAM" \
-    "$DRV_DIR/vdet-stream.c" -lz >"$LOGS/vdet-stream-build.log" 2>&1; then
+    "$DRV_DIR/vdet-stream.c" "$DRV_DIR/vdet_check.c" -lz >"$LOGS/vdet-stream-build.log" 2>&1; then
     sed 's/^/    | /' "$LOGS/vdet-stream-build.log" | tail -n 20
     result detector-backend-build FAIL
     exit 1

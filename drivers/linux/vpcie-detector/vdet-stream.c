@@ -11,7 +11,6 @@
  * linked in: the guest has no libz), and by meson for the host so CI compiles
  * it with every compiler and warning.
  */
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,9 +27,9 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "detector_regs.h"
+#include "vdet_check.h"
 #include "vpcie_detector.h"
 
 enum { EXIT_PASS = 0, EXIT_BAD = 1, EXIT_USAGE = 2, EXIT_GONE = 3 };
@@ -47,12 +46,6 @@ struct opts {
 	bool hold;              /* never return buffers (starvation test) */
 	struct vdet_config cfg; /* fields left 0 keep the driver's value */
 	bool set[16];
-};
-
-struct tally {
-	uint64_t frames, bytes, lost, corrupted, reordered, bad_status, next_seq;
-	uint64_t crc_bad, hdr_bad, payload_bad, len_bad;
-	double t_first, t_last;
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -256,87 +249,6 @@ bad:
 	return -1;
 }
 
-static uint32_t get16(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-/* The frame's CRC: zlib's crc32 of the frame with the crc field read as 0. */
-static uint32_t frame_crc(const uint8_t *f, uint32_t len)
-{
-	static const uint8_t zero[4];
-	uLong c = crc32(0, f, DET_HDR_CRC);
-
-	c = crc32(c, zero, sizeof(zero));
-	return (uint32_t)crc32(c, f + DET_HDR_SIZE, len - DET_HDR_SIZE);
-}
-
-/*
- * Check one completed frame against the channel's configuration; counts into
- * t. counter (may be NULL): the expected counter payload.
- */
-static void check_frame(const struct vdet_completion *c, const uint8_t *f,
-			const struct vdet_info *info, const uint8_t *counter, bool verify,
-			struct tally *t)
-{
-	uint32_t fs = info->config.frame_size;
-	uint64_t seq = c->seq;
-	bool bad = false;
-
-	if (c->status != VDET_ST_OK) {
-		t->bad_status++;
-		bad = true;
-	}
-	if (c->length != fs) {
-		t->len_bad++;
-		bad = true;
-	}
-	if (verify && !bad) {
-		if (get32(f + DET_HDR_MAGIC) != DET_FRAME_MAGIC ||
-		    get16(f + DET_HDR_CHANNEL) != info->channel ||
-		    get16(f + DET_HDR_HDR_LEN) != DET_HDR_SIZE ||
-		    get32(f + DET_HDR_LENGTH) != fs || get64(f + DET_HDR_SEQ) != c->seq) {
-			t->hdr_bad++;
-			bad = true;
-		} else if (frame_crc(f, fs) != get32(f + DET_HDR_CRC)) {
-			t->crc_bad++;
-			bad = true;
-		} else if (counter && memcmp(f + DET_HDR_SIZE, counter, fs - DET_HDR_SIZE)) {
-			t->payload_bad++; /* a consistent CRC over the wrong data */
-			bad = true;
-		}
-	}
-	if (bad)
-		t->corrupted++;
-	/* The sequence, as the descriptors tell it (the header agrees if verified). */
-	if (seq > t->next_seq) {
-		t->lost += seq - t->next_seq;
-		t->next_seq = seq + 1;
-	} else if (seq < t->next_seq) {
-		t->reordered++;
-	} else {
-		t->next_seq = seq + 1;
-	}
-	t->frames++;
-	t->bytes += c->length;
-}
-
 static int setup(int fd, const struct opts *o, struct vdet_info *info)
 {
 	struct vdet_config cfg;
@@ -369,10 +281,10 @@ static int setup(int fd, const struct opts *o, struct vdet_info *info)
 	return 0;
 }
 
-static void summary(const struct tally *t, const struct vdet_stats *st, bool have_st,
-		    const char *end, bool ok)
+static void summary(const struct vdet_tally *t, double t_first, double t_last,
+		    const struct vdet_stats *st, bool have_st, const char *end, bool ok)
 {
-	double secs = t->frames > 1 ? t->t_last - t->t_first : 0;
+	double secs = t->frames > 1 ? t_last - t_first : 0;
 	/* frames after the first, over the time from the first to the last */
 	double fps = secs > 0 ? (double)(t->frames - 1) / secs : 0;
 	double mbps = t->frames ? fps * (double)t->bytes / (double)t->frames / 1e6 : 0;
@@ -399,10 +311,11 @@ int main(int argc, char **argv)
 	struct vdet_completion *recs;
 	struct vdet_stats st = { 0 };
 	/* static: intact after a siglongjmp from the SIGBUS handler */
-	static struct tally t;
+	static struct vdet_tally t;
+	static struct vdet_expect ex;
+	static double t_first, t_last;
 	static const char *end = "done";
 	static bool gone, have_st;
-	static uint8_t *counter;
 	uint32_t *back;
 	uint8_t *map;
 	double t0, last_frame, next_progress;
@@ -426,18 +339,12 @@ int main(int argc, char **argv)
 			(unsigned long long)info.config.mmap_size, strerror(errno));
 		return EXIT_USAGE;
 	}
-	if (o.verify && info.config.pattern == DET_PAT_COUNTER) {
-		uint32_t n = (info.config.frame_size - DET_HDR_SIZE) / 4;
-
-		counter = malloc((size_t)n * 4);
-		if (!counter)
-			return EXIT_USAGE;
-		for (uint32_t i = 0; i < n; i++) {
-			uint32_t le = htole32(i);
-
-			memcpy(counter + 4 * (size_t)i, &le, 4);
-		}
-	}
+	ex.frame_size = info.config.frame_size;
+	ex.channel = info.channel;
+	ex.verify = o.verify;
+	if (o.verify && info.config.pattern == DET_PAT_COUNTER &&
+	    !(ex.counter = vdet_counter_payload(info.config.frame_size)))
+		return EXIT_USAGE;
 	fprintf(stderr, "vdet-stream: %s: device %u channel %u/%u (MSI-X vector %u of %u), "
 		"%u buffers of %u bytes, %u descriptor(s) each, ring %u, irq per %u frames / %u us, "
 		"period %u ns, pattern %u\n",
@@ -521,8 +428,8 @@ int main(int argc, char **argv)
 		n = (size_t)r / sizeof(*recs);
 		tn = now_s();
 		if (!t.frames)
-			t.t_first = tn;
-		t.t_last = last_frame = tn;
+			t_first = tn;
+		t_last = last_frame = tn;
 		for (size_t i = 0; i < n; i++) {
 			const struct vdet_completion *c = &recs[i];
 
@@ -531,8 +438,8 @@ int main(int argc, char **argv)
 				continue;
 			}
 			if (!o.frames || t.frames < o.frames)
-				check_frame(c, map + (size_t)c->index * info.config.buf_stride, &info,
-					    counter, o.verify, &t);
+				vdet_check_frame(&t, &ex, c,
+						 map + (size_t)c->index * info.config.buf_stride);
 			back[k++] = c->index;
 		}
 		if (k && !o.hold && write(fd, back, k * sizeof(*back)) < 0) {
@@ -549,10 +456,10 @@ out:
 		ioctl(fd, VDET_IOC_STOP);
 	ok = !gone && (!o.frames || t.frames >= o.frames) && !t.lost && !t.corrupted &&
 	     !t.reordered && (o.frames || t.frames > 0);
-	summary(&t, &st, have_st, end, ok);
+	summary(&t, t_first, t_last, &st, have_st, end, ok);
 	munmap(map, info.config.mmap_size);
 	close(fd);
-	free(counter);
+	free((void *)ex.counter);
 	free(recs);
 	free(back);
 	return gone ? EXIT_GONE : ok ? EXIT_PASS : EXIT_BAD;
