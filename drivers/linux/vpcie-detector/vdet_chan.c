@@ -694,7 +694,7 @@ int vdet_chan_create(struct vdet *det, unsigned int index, dev_t devt)
 		put_device(&ch->dev);
 		return ret;
 	}
-	det->ch[index] = ch;
+	smp_store_release(&det->ch[index], ch); /* the interrupt handler may look now */
 	return 0;
 }
 

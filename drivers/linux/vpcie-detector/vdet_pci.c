@@ -83,8 +83,12 @@ static irqreturn_t vdet_irq(int irq, void *data)
 	struct vdet *det = vec->det;
 	unsigned int c;
 
-	for (c = vec->index; c < det->nch; c += det->nvec)
-		vdet_chan_irq(det->ch[c]);
+	for (c = vec->index; c < det->nch; c += det->nvec) {
+		struct vdet_chan *ch = READ_ONCE(det->ch[c]); /* NULL while probing */
+
+		if (ch)
+			vdet_chan_irq(ch);
+	}
 	return IRQ_HANDLED; /* MSI-X: never shared, nothing to acknowledge */
 }
 
