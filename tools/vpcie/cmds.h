@@ -12,5 +12,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_fault(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
+int cmd_daq(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct {
 	{"fault", cmd_fault, "add, clear or list a running device's injected faults"},
 	{"trace", cmd_trace, "convert transaction traces to Perfetto JSON, pcap or text"},
 	{"proxy", cmd_proxy, "serve a UNIX socket for QEMU, relaying to a device over TCP/TLS"},
+	{"daq", cmd_daq, "stream and verify frames from vpcie-detector(s) into host memory"},
 };
 
 static void usage(FILE *f)

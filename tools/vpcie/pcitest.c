@@ -115,26 +115,6 @@ static void reason(struct pt *p, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *s == '-')
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	default: break;
-	}
-	if (*end)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static void fill_random(uint8_t *buf, size_t len)
 {
 	while (len) {
@@ -910,7 +890,7 @@ int cmd_pcitest(int argc, char **argv)
 		case 'i':
 		case 'm':
 		case 'x':
-			if (parse_size(optarg, &v) || v > 4096) {
+			if (tool_parse_size(optarg, &v) || v > 4096) {
 				fprintf(stderr, "vpcie pcitest: bad number '%s' for -%c\n", optarg, c);
 				return 2;
 			}
@@ -923,7 +903,7 @@ int cmd_pcitest(int argc, char **argv)
 		case 'w': rc = add_case(p, C_WRITE, 0, 0, false); break;
 		case 'c': rc = add_case(p, C_COPY, 0, 0, false); break;
 		case 's':
-			if (parse_size(optarg, &v) || v == 0 || v > UINT32_MAX) {
+			if (tool_parse_size(optarg, &v) || v == 0 || v > UINT32_MAX) {
 				fprintf(stderr, "vpcie pcitest: bad size '%s'\n", optarg);
 				return 2;
 			}
@@ -934,7 +914,7 @@ int cmd_pcitest(int argc, char **argv)
 		case O_NOSHARED: p->shared = false; break;
 		case O_NOMMAP: p->use_mmap = false; break;
 		case O_TIMEOUT:
-			if (parse_size(optarg, &v) || v == 0 || v > 3600000) {
+			if (tool_parse_size(optarg, &v) || v == 0 || v > 3600000) {
 				fprintf(stderr, "vpcie pcitest: bad timeout '%s'\n", optarg);
 				return 2;
 			}

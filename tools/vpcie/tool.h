@@ -12,6 +12,7 @@
 #define VPCIE_TOOL_TOOL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <vpcie/host.h>
 
@@ -26,6 +27,10 @@
 /* Parse an unsigned number in base (0: C prefixes) no larger than max;
  * the whole string must be the number. 0 or -1. */
 int tool_parse_uint(const char *s, unsigned base, unsigned max, unsigned *out);
+
+/* Parse a byte count with an optional k, M or G suffix (powers of 1024);
+ * the whole string must be the number. 0 or -1. */
+int tool_parse_size(const char *s, uint64_t *out);
 
 /* How to reach the device. */
 struct tool_conn {
