@@ -6,7 +6,8 @@
  * wrong header field, a payload swapped under a recomputed CRC (counter
  * check), a bad driver status or length, sequence gaps and steps backwards.
  * Frames are built here from detector_regs.h with zlib's crc32 over the
- * frame with a zeroed crc field, the definition the device follows.
+ * frame with a zeroed crc field, the definition the device follows; and the
+ * device's own frames (devices/detector/det_pattern.c) pass.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
+#include "det_pattern.h"
 #include "detector_regs.h"
 #include "vdet_check.h"
 
@@ -242,6 +244,43 @@ static void test_first_frame_not_zero(void **state)
 	assert_int_equal(x->t.lost, 2);
 }
 
+/* What vpcie-detector itself produces passes, counter and PRNG, any size. */
+static void test_device_frames(void **state)
+{
+	static const uint32_t sizes[] = { DET_FRAME_MIN, 4096, 65536 + 8 };
+	static const uint32_t pats[] = { DET_PAT_COUNTER, DET_PAT_PRNG };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (size_t p = 0; p < sizeof(pats) / sizeof(pats[0]); p++) {
+			struct det_frame fr = { 0 };
+			struct vdet_tally t = { 0 };
+			struct vdet_expect e = { .frame_size = sizes[i], .channel = 5, .verify = true };
+			struct vdet_completion c = { .length = sizes[i], .status = VDET_ST_OK };
+
+			if (pats[p] == DET_PAT_COUNTER)
+				e.counter = vdet_counter_payload(sizes[i]);
+			assert_int_equal(det_frame_prepare(&fr, sizes[i], pats[p], NULL, NULL), 0);
+			for (uint64_t seq = 0; seq < 4; seq++) {
+				det_frame_fill(&fr, NULL, 5, seq, 123456789 + seq, 42);
+				c.seq = seq;
+				vdet_check_frame(&t, &e, &c, fr.buf);
+			}
+			assert_int_equal(t.frames, 4);
+			assert_int_equal(t.corrupted, 0);
+			assert_int_equal(t.lost, 0);
+			/* and a flipped payload bit of the device's frame is caught */
+			c.seq = 4;
+			det_frame_fill(&fr, NULL, 5, 4, 1, 42);
+			fr.buf[sizes[i] - 1] ^= 0x10;
+			vdet_check_frame(&t, &e, &c, fr.buf);
+			assert_int_equal(t.corrupted, 1);
+			free((void *)e.counter);
+			det_frame_free(&fr);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +292,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_and_length, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_first_frame_not_zero, setup, teardown),
+		cmocka_unit_test(test_device_frames),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
