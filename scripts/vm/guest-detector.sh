@@ -9,6 +9,8 @@
 #   stream           FRAMES frames on channel 0: 0 lost, 0 corrupted
 #   irq-msix         its interrupts arrived by MSI-X on the channel's vector
 #   stream-sg        frames 4x the DMA segment size (4 descriptors a frame)
+#   stream-noirq     no interrupts at all (moderation off both ways): blocking
+#                    reads still get every frame (the driver looks by itself)
 #   stream-channels  every channel at once, FRAMES/2 each, one backend each
 #   unbind-streaming the driver unbound under a running stream: the backend
 #                    ends with "device gone", nothing lost or corrupted before
@@ -93,6 +95,10 @@ sg=$((4 * 4096))
 stream stream-sg /tmp/s2 -d /dev/vdet0.0 -n $((frames / 5)) --frame-size $sg --seg-size 4096 --bufs 32 &&
     [ "$(field result /tmp/s2)" = OK ] && grep -q '4 descriptor(s) each' /tmp/s2.err &&
     R stream-sg OK || R stream-sg FAIL
+
+stream stream-noirq /tmp/s5 -d /dev/vdet0.0 -n 500 --frame-size "$fsize" --irq-frames 0 --irq-usec 0 \
+    --blocking && [ "$(field result /tmp/s5)" = OK ] && [ "$(field dev_irqs /tmp/s5)" = 0 ] &&
+    R stream-noirq OK || R stream-noirq FAIL
 
 if [ "$nch" -gt 1 ]; then
     pids="" c=0

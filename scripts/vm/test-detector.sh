@@ -5,7 +5,8 @@
 #
 #   the driver binds (MSI-X, a vector per channel); the backend receives
 #   FRAMES frames with 0 lost and 0 corrupted (header, sequence, CRC-32,
-#   payload); scatter-gather frames; every channel at once; unbind under a
+#   payload); scatter-gather frames; no interrupts at all (blocking reads);
+#   every channel at once; unbind under a
 #   running stream; bind again; rmmod refused while open, rmmod right after
 #   the backend is killed mid-stream; insmod again with other parameters and
 #   a second stream (scripts/vm/guest-detector.sh)
@@ -131,7 +132,7 @@ run_pass() {
         tail -n 20 "$LOGS/$boot/run.out" | sed 's/^/    | /'
         result "detector-run$sfx" FAIL
     fi
-    names="probe stream irq-msix stream-sg"
+    names="probe stream irq-msix stream-sg stream-noirq"
     [ "$NCH" -gt 1 ] && names="$names stream-channels"
     for name in $names unbind-streaming rebind-stream rmmod-busy rmmod-streaming reload-stream \
         driver-log rmmod; do

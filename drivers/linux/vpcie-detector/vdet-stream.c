@@ -44,6 +44,7 @@ struct opts {
 	bool device_limit;      /* FRAME_LIMIT = frames */
 	bool verify;
 	bool hold;              /* never return buffers (starvation test) */
+	bool blocking;          /* blocking reads instead of poll + non-blocking reads */
 	struct vdet_config cfg; /* fields left 0 keep the driver's value */
 	bool set[16];
 };
@@ -90,6 +91,8 @@ static void usage(FILE *f)
 		"      --batch N        completion records per read (default 256)\n"
 		"      --no-verify      only count: do not look at the frames\n"
 		"      --hold           never give buffers back (the device runs dry)\n"
+		"      --blocking       plain blocking reads, no poll (--idle and --seconds then\n"
+		"                       only act when a read returns)\n"
 		"Channel configuration (VDET_IOC_CONFIG; default: the driver's module parameters):\n"
 		"      --frame-size N   bytes per frame, header included (multiple of 8)\n"
 		"      --bufs N         frame buffers\n"
@@ -138,7 +141,7 @@ static int parse_double(const char *s, double *v)
 }
 
 enum { O_FRAME_SIZE, O_BUFS, O_SEG, O_IRQF, O_IRQU, O_PERIOD, O_PATTERN, O_SEED,
-       O_LIMIT = 256, O_IDLE, O_PROGRESS, O_BATCH, O_NOVERIFY, O_HOLD };
+       O_LIMIT = 256, O_IDLE, O_PROGRESS, O_BATCH, O_NOVERIFY, O_HOLD, O_BLOCKING };
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
@@ -161,6 +164,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "batch", required_argument, NULL, O_BATCH },
 		{ "no-verify", no_argument, NULL, O_NOVERIFY },
 		{ "hold", no_argument, NULL, O_HOLD },
+		{ "blocking", no_argument, NULL, O_BLOCKING },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint32_t *field[] = {
@@ -229,6 +233,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_HOLD:
 			o->hold = true;
+			break;
+		case O_BLOCKING:
+			o->blocking = true;
 			break;
 		default:
 			usage(stderr);
@@ -324,7 +331,7 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &o))
 		return EXIT_USAGE;
-	fd = open(o.device, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	fd = open(o.device, O_RDWR | O_CLOEXEC | (o.blocking ? 0 : O_NONBLOCK));
 	if (fd < 0) {
 		fprintf(stderr, "vdet-stream: %s: %s\n", o.device, strerror(errno));
 		return errno == ENODEV || errno == ENXIO ? EXIT_GONE : EXIT_USAGE;
