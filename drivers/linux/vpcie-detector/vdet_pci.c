@@ -52,11 +52,12 @@ static dev_t vdet_devt; /* DET_MAX_CHANNELS minors per device */
 u64 vdet_rd64(struct vdet_chan *ch, unsigned int off_lo)
 {
 	u32 hi, lo;
+	int tries = 3; /* bounded: a device may answer anything */
 
 	do { /* the counter may carry between the two reads */
 		hi = vdet_rd(ch, off_lo + 4);
 		lo = vdet_rd(ch, off_lo);
-	} while (hi != vdet_rd(ch, off_lo + 4));
+	} while (hi != vdet_rd(ch, off_lo + 4) && --tries);
 	return (u64)hi << 32 | lo;
 }
 
