@@ -6,6 +6,7 @@
 #   the driver binds (MSI-X, a vector per channel); the backend receives
 #   FRAMES frames with 0 lost and 0 corrupted (header, sequence, CRC-32,
 #   payload); scatter-gather frames; no interrupts at all (blocking reads);
+#   a paced stream starved of buffers (drops seen as lost, none corrupted);
 #   every channel at once; unbind under a
 #   running stream; bind again; rmmod refused while open, rmmod right after
 #   the backend is killed mid-stream; insmod again with other parameters and
@@ -54,6 +55,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --build) BUILD="${2:?--build needs a directory}"; shift 2 ;;
         --cache) CACHE="${2:?--cache needs a directory}"; shift 2 ;;
+        # shellcheck disable=SC2034 # read by guest_workdir (guest-common.sh)
         --keep-logs) KEEP_LOGS="${2:?--keep-logs needs a directory}"; shift 2 ;;
         --only)
             case "${2:-}" in shared|private-ram) MODES=("$2") ;;
@@ -132,7 +134,7 @@ run_pass() {
         tail -n 20 "$LOGS/$boot/run.out" | sed 's/^/    | /'
         result "detector-run$sfx" FAIL
     fi
-    names="probe stream irq-msix stream-sg stream-noirq"
+    names="probe stream irq-msix stream-sg stream-noirq stream-starved"
     [ "$NCH" -gt 1 ] && names="$names stream-channels"
     for name in $names unbind-streaming rebind-stream rmmod-busy rmmod-streaming reload-stream \
         driver-log rmmod; do

@@ -43,7 +43,6 @@ struct opts {
 	unsigned batch;         /* records per read */
 	bool device_limit;      /* FRAME_LIMIT = frames */
 	bool verify;
-	bool hold;              /* never return buffers (starvation test) */
 	bool blocking;          /* blocking reads instead of poll + non-blocking reads */
 	struct vdet_config cfg; /* fields left 0 keep the driver's value */
 	bool set[16];
@@ -90,7 +89,6 @@ static void usage(FILE *f)
 		"      --progress S     a progress line on stderr every S seconds (default 0: none)\n"
 		"      --batch N        completion records per read (default 256)\n"
 		"      --no-verify      only count: do not look at the frames\n"
-		"      --hold           never give buffers back (the device runs dry)\n"
 		"      --blocking       plain blocking reads, no poll (--idle and --seconds then\n"
 		"                       only act when a read returns)\n"
 		"Channel configuration (VDET_IOC_CONFIG; default: the driver's module parameters):\n"
@@ -141,7 +139,7 @@ static int parse_double(const char *s, double *v)
 }
 
 enum { O_FRAME_SIZE, O_BUFS, O_SEG, O_IRQF, O_IRQU, O_PERIOD, O_PATTERN, O_SEED,
-       O_LIMIT = 256, O_IDLE, O_PROGRESS, O_BATCH, O_NOVERIFY, O_HOLD, O_BLOCKING };
+       O_LIMIT = 256, O_IDLE, O_PROGRESS, O_BATCH, O_NOVERIFY, O_BLOCKING };
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
@@ -163,7 +161,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "progress", required_argument, NULL, O_PROGRESS },
 		{ "batch", required_argument, NULL, O_BATCH },
 		{ "no-verify", no_argument, NULL, O_NOVERIFY },
-		{ "hold", no_argument, NULL, O_HOLD },
 		{ "blocking", no_argument, NULL, O_BLOCKING },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -230,9 +227,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_NOVERIFY:
 			o->verify = false;
-			break;
-		case O_HOLD:
-			o->hold = true;
 			break;
 		case O_BLOCKING:
 			o->blocking = true;
@@ -449,7 +443,7 @@ int main(int argc, char **argv)
 						 map + (size_t)c->index * info.config.buf_stride);
 			back[k++] = c->index;
 		}
-		if (k && !o.hold && write(fd, back, k * sizeof(*back)) < 0) {
+		if (k && write(fd, back, k * sizeof(*back)) < 0) {
 			gone = errno == ENODEV;
 			end = gone ? "gone" : "error";
 			fprintf(stderr, "vdet-stream: write: %s\n", strerror(errno));
