@@ -6,6 +6,7 @@
 #   guest-detector.sh FRAMES FRAME_SIZE CHANNELS
 #
 #   probe            /dev/vdet0.C for every channel, bound to vpcie_detector
+#   abi              /opt/vdet-abi-test: the edges of the user ABI
 #   stream           FRAMES frames on channel 0: 0 lost, 0 corrupted
 #   irq-msix         its interrupts arrived by MSI-X on the channel's vector
 #   stream-sg        frames 4x the DMA segment size (4 descriptors a frame)
@@ -84,6 +85,9 @@ if [ $ok = FAIL ]; then
     dmesg | grep -aiE 'vpcie_detector|vdet|vfio' | tail -n 10 | sed 's/^/DET-INFO dmesg: /'
     exit 1
 fi
+
+timeout 120 /opt/vdet-abi-test /dev/vdet0.0 >/tmp/abi 2>&1 && R abi OK || R abi FAIL
+sed 's/^/DET-INFO abi: /' /tmp/abi
 
 # --- streams ------------------------------------------------------------------
 before=$(irqs vdet0.0)

@@ -49,7 +49,9 @@ struct vdet_seg {
 	u32 alloc; /* allocated bytes (page multiple) */
 };
 
-enum vdet_owner { VDET_OWN_DRIVER, VDET_OWN_RING, VDET_OWN_USER };
+/* A buffer is the driver's (stopped), on the ring (the device's), completed
+ * with its record queued, or user space's (its record was read). */
+enum vdet_owner { VDET_OWN_DRIVER, VDET_OWN_RING, VDET_OWN_QUEUED, VDET_OWN_USER };
 
 struct vdet;
 

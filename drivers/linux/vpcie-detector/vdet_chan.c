@@ -238,7 +238,7 @@ unsigned int vdet_chan_scan(struct vdet_chan *ch)
 		c->nsegs = nsegs;
 		ch->cq_tail++;
 		ch->clean += nsegs;
-		ch->owner[b] = VDET_OWN_USER;
+		ch->owner[b] = VDET_OWN_QUEUED;
 		ch->st.completed++;
 		if (st != VDET_ST_OK)
 			ch->st.errors++;
@@ -428,7 +428,7 @@ static ssize_t vdet_read(struct file *f, char __user *buf, size_t count, loff_t 
 {
 	struct vdet_chan *ch = f->private_data;
 	const size_t rec = sizeof(struct vdet_completion);
-	u32 head, avail, n, first, nbufs;
+	u32 head, avail, n, first, nbufs, i;
 	bool started;
 	long w;
 
@@ -456,6 +456,8 @@ static ssize_t vdet_read(struct file *f, char __user *buf, size_t count, loff_t 
 				return -EFAULT;
 			}
 			spin_lock_irq(&ch->lock);
+			for (i = 0; i < n; i++) /* now user space holds them */
+				ch->owner[ch->cq[(head + i) % nbufs].index] = VDET_OWN_USER;
 			ch->cq_head = head + n;
 			ch->st.delivered += n;
 			spin_unlock_irq(&ch->lock);
