@@ -36,8 +36,9 @@
  *               (they are posted on the ring again). Only buffers delivered
  *               by read and not yet returned are accepted; the first other
  *               index ends the write (EINVAL if it is the first one).
- *   poll        EPOLLIN when a record is ready; EPOLLOUT always; EPOLLERR |
- *               EPOLLHUP when the device was removed.
+ *   poll        EPOLLIN when read will not block (a record is ready, or the
+ *               channel is stopped); EPOLLOUT always; EPOLLERR | EPOLLHUP
+ *               when the device was removed.
  *
  * After the device is unbound (or hot-unplugged) every call fails with ENODEV
  * and the mapping is gone (touching it raises SIGBUS); close the file.
