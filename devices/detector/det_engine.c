@@ -278,6 +278,7 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 		if (stopped_or_warn(e, c, "ring base")) {
 			c->ring_addr = (c->ring_addr & ~0xffffffffull) | v;
 			c->cache_n = 0;
+			c->head = c->tail = 0; /* a new ring */
 			c->gen++;
 		}
 		break;
@@ -285,6 +286,7 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 		if (stopped_or_warn(e, c, "ring base")) {
 			c->ring_addr = (c->ring_addr & 0xffffffffull) | (uint64_t)v << 32;
 			c->cache_n = 0;
+			c->head = c->tail = 0; /* a new ring */
 			c->gen++;
 		}
 		break;
@@ -295,12 +297,14 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 		} else if (stopped_or_warn(e, c, "ring size")) {
 			c->ring_size = v;
 			c->cache_n = 0;
+			c->head = c->tail = 0; /* a new ring */
 			c->gen++;
 		}
 		break;
 	case DET_CH_RING_TAIL:
-		/* More posted than the ring holds: a broken or hostile host. */
-		if (v - c->head > c->ring_size) {
+		/* More posted than the ring holds, or posted descriptors taken
+		 * back: a broken or hostile host. */
+		if (v - c->head > c->ring_size || v - c->head < c->tail - c->head) {
 			vpcie_warn(e->lg, "channel %u: tail %" PRIu32 " with head %" PRIu32
 				   " and %" PRIu32 " descriptors: ignored", c->idx, v, c->head,
 				   c->ring_size);
@@ -466,7 +470,8 @@ static bool skip_bad_head(struct det_engine *e, struct det_chan *c, uint32_t gen
 	struct det_desc d;
 	struct det_done dn = {0, 0, DET_DESC_ST_BAD};
 
-	while (c->head != c->tail && desc_get(e, c, c->head, &d) && !desc_sane(&d)) {
+	while (c->head != c->tail && desc_get(e, c, c->head, &d) && gen == c->gen &&
+	       !desc_sane(&d)) {
 		desc_complete(e, c, c->head, &dn, DET_DESC_F_DONE, c->seq);
 		if (gen != c->gen)
 			return false;
@@ -486,7 +491,7 @@ static bool enough_posted(struct det_engine *e, struct det_chan *c, uint32_t *co
 	struct det_desc d;
 
 	for (uint32_t i = c->head; i != c->tail; i++) {
-		if (!desc_get(e, c, i, &d)) {
+		if (!desc_get(e, c, i, &d) || gen != c->gen) {
 			*unreadable = gen == c->gen;
 			return false;
 		}
@@ -511,11 +516,18 @@ static void note_completion(struct det_engine *e, struct det_chan *c, uint64_t t
 /* Place one frame at the head of the ring (c->busy set). */
 static enum place place_frame_busy(struct det_engine *e, struct det_chan *c, uint64_t t)
 {
-	uint32_t count, off = 0, n, first = 0, last = 0, gen = c->gen;
+	uint32_t count, off = 0, n, first = 0, last = 0, gen = c->gen, avail;
 	uint64_t seq = c->seq;
 	bool have_data = false, unreadable = false;
 	int rc = 0, wrc = 0;
 
+	/* Settings may have changed since the start (SINGLE while stopped). */
+	if (det_frame_prepare(&c->fr, c->frame_size, c->pattern, e->file, NULL)) {
+		c->error = true;
+		c->ctrl &= ~DET_CTRL_ENABLE;
+		c->single = false;
+		return STOPPED;
+	}
 	if (!skip_bad_head(e, c, gen))
 		return ABANDONED;
 	if (!enough_posted(e, c, &count, &unreadable, gen)) {
@@ -543,16 +555,19 @@ static enum place place_frame_busy(struct det_engine *e, struct det_chan *c, uin
 	det_frame_fill(&c->fr, e->file, (uint16_t)c->idx, seq, t - e->t0, c->seed);
 	/* count descriptors suffice by their lengths; rejected addresses may
 	 * take more, up to the tail. */
-	for (n = 0; c->head + n != c->tail && off < c->frame_size; n++) {
+	avail = c->tail - c->head; /* <= ring_size, the room in done[] */
+	for (n = 0; n < avail && off < c->frame_size; n++) {
 		struct det_desc d;
 		struct det_done *dn = &c->done[n];
 		uint32_t len;
+		bool got;
 
 		dn->used = 0;
 		dn->status = DET_DESC_ST_BAD;
-		if (!desc_get(e, c, c->head + n, &d) || !desc_sane(&d)) {
-			if (gen != c->gen)
-				return ABANDONED;
+		got = desc_get(e, c, c->head + n, &d);
+		if (gen != c->gen)
+			return ABANDONED; /* every DMA call may have run host commands */
+		if (!got || !desc_sane(&d)) {
 			dn->addr = 0;
 			continue;
 		}

@@ -37,7 +37,8 @@ struct detector {
 	struct det_engine eng;
 	struct det_file file;
 	struct vpcie_timer *work;
-	uint64_t turns;
+	uint64_t turns, turn_ns; /* engine turns and the time spent in them */
+	uint64_t turn_cpu_ns;    /* CPU time of those turns */
 };
 
 /* ---- The engine's view of the host --------------------------------------- */
@@ -75,6 +76,14 @@ static const struct det_io det_io = {io_ptr, io_read, io_write, io_irq, io_now};
 
 /* ---- Engine turns ---------------------------------------------------------- */
 
+static uint64_t cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void work(struct vpcie_dev *dev, void *opaque);
 
 static void schedule(struct detector *d, uint64_t delay_ns)
@@ -90,11 +99,15 @@ static void schedule(struct detector *d, uint64_t delay_ns)
 static void work(struct vpcie_dev *dev, void *opaque)
 {
 	struct detector *d = opaque;
-	uint64_t next, t;
+	uint64_t next, t, c;
 
 	(void)dev;
 	d->turns++;
+	t = io_now(NULL);
+	c = cpu_now();
 	next = det_engine_run(&d->eng, DET_TURN_NS);
+	d->turn_ns += io_now(NULL) - t;
+	d->turn_cpu_ns += cpu_now() - c;
 	if (next == DET_RUN_NEVER)
 		return; /* one-shot timer: idle until a register write */
 	t = io_now(NULL);
@@ -160,16 +173,25 @@ static void on_reset(struct vpcie_dev *dev, void *opaque, enum vpcie_reset_kind 
 static void on_disconnect(struct vpcie_dev *dev, void *opaque)
 {
 	struct detector *d = opaque;
+	uint64_t bytes = 0;
 
 	(void)dev;
 	for (unsigned i = 0; i < d->eng.nch; i++) {
 		const struct det_chan *c = &d->eng.ch[i];
 
+		bytes += c->bytes;
 		vpcie_info(d->lg, "channel %u: %" PRIu64 " frames, %" PRIu64 " bytes, %" PRIu64
 			   " dropped, %" PRIu64 " DMA errors, %" PRIu64 " bad descriptors, %" PRIu64
 			   " interrupts", i, c->frames, c->bytes, c->dropped, c->dma_err,
 			   c->bad_desc, c->irqs);
 	}
+	/* The engine's own speed, whatever the scheduler gave it. */
+	if (d->turn_ns)
+		vpcie_info(d->lg, "engine: %" PRIu64 " turns, %.3f s (%.3f s on a CPU), %.0f MB/s "
+			   "while running, %.0f MB/s of CPU time", d->turns, (double)d->turn_ns / 1e9,
+			   (double)d->turn_cpu_ns / 1e9, (double)bytes * 1e3 / (double)d->turn_ns,
+			   d->turn_cpu_ns ? (double)bytes * 1e3 / (double)d->turn_cpu_ns : 0.0);
+	d->turns = d->turn_ns = d->turn_cpu_ns = 0;
 	det_engine_stop_all(&d->eng);
 }
 

@@ -14,7 +14,7 @@
  * The last line of the output is always
  *   frames N, lost N, corrupted N, R MB/s (P% of memcpy)
  * where memcpy is a single thread copying frames of the same size into the
- * same buffers, measured in the same run before streaming starts.
+ * same buffers, measured in the same run before and after streaming.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -42,7 +42,14 @@ struct daq {
 	int stall_ms;
 	uint64_t total_frames; /* --frames / --bytes, over all channels; 0: unlimited */
 	double memcpy_mbs, crc_mbs;
+	double memcpy_cpu_mbs; /* memcpy per second of CPU time */
 	uint64_t t_start, t_end;
+	/* Throughput is timed from the end of the warm-up: the first pass of
+	 * the device over every ring (faulting the buffers into its mapping,
+	 * ~100 us a page on a virtual machine's first touch), as the memcpy
+	 * floor is timed with its pages faulted in. */
+	uint64_t warm_bytes;   /* bytes of all rings */
+	uint64_t t_warm, bytes_at_warm;
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -370,6 +377,36 @@ static unsigned drain(struct daq *q, struct daq_dev *d)
 	return n;
 }
 
+/* A channel whose device side stopped (FRAME_LIMIT reached, the last
+ * frames dropped) and whose ring holds nothing complete is done too.
+ * Returns whether one was found. */
+static bool idle_check(struct daq *q)
+{
+	bool found = false;
+
+	for (unsigned i = 0; i < q->ndev; i++) {
+		struct daq_dev *d = &q->devs[i];
+
+		for (unsigned c = 0; c < d->nch; c++) {
+			struct daq_chan *ch = &d->ch[c];
+			int err = 0;
+			uint32_t sts;
+
+			if (ch->done || !ch->limit)
+				continue;
+			sts = vpcie_host_bar_read32(d->h, 0, DET_CH_BASE(c) + DET_CH_STATUS, &err);
+			if (err || (sts & DET_STS_RUNNING))
+				continue;
+			/* Stopped: whatever it completed is in the ring by now. */
+			if (!daq_ring_consume(&ch->r, 1u << 20) && !ch->r.in_frame) {
+				ch->done = true;
+				found = true;
+			}
+		}
+	}
+	return found;
+}
+
 static int stream(struct daq *q)
 {
 	uint64_t last_frame = now_ns(), lt = last_frame, lb = 0, lf = 0;
@@ -397,6 +434,16 @@ static int stream(struct daq *q)
 			break;
 		if (got) {
 			last_frame = now_ns();
+			if (!q->t_warm) {
+				uint64_t b = sum(q).bytes;
+
+				if (b >= q->warm_bytes) {
+					q->t_warm = last_frame;
+					q->bytes_at_warm = b;
+				}
+			}
+		} else if (now_ns() - last_frame > 50000000u && idle_check(q)) {
+			continue; /* channels that finished with their last frames dropped */
 		} else if (now_ns() - last_frame > (uint64_t)q->stall_ms * 1000000u) {
 			fprintf(stderr, "%svpcie %s: no frame for %d ms: giving up\n",
 				q->progress ? "\n" : "", PROG, q->stall_ms);
@@ -449,15 +496,23 @@ static void report(struct daq *q)
 {
 	struct totals t = sum(q);
 	double secs = (double)(q->t_end - q->t_start) / 1e9;
-	double mbs = secs > 0 ? (double)t.bytes / secs / 1e6 : 0;
+	double wsecs = q->t_warm ? (double)(q->t_end - q->t_warm) / 1e9 : 0;
+	/* Timed after the warm-up if enough of the run came after it. */
+	bool warmed = wsecs > 0 && t.bytes - q->bytes_at_warm >= q->bytes_at_warm;
+	double mbs = warmed ? (double)(t.bytes - q->bytes_at_warm) / wsecs / 1e6
+		     : secs > 0 ? (double)t.bytes / secs / 1e6 : 0;
 	double pct = q->memcpy_mbs > 0 ? 100.0 * mbs / q->memcpy_mbs : 0;
+	bool shared = true;
+
+	for (unsigned i = 0; i < q->ndev; i++)
+		shared = shared && q->devs[i].shared;
 
 	fprintf(stderr, "%u device%s, %u-byte frames in %u-byte buffers, ring %u, %s DMA, %s; "
-		"%.3f s, %.0f frames/s, %" PRIu64 " interrupts (%.0f/s); device: dropped %" PRIu64
+		"%.3f s (timed %s), %.0f frames/s, %" PRIu64 " interrupts (%.0f/s); device: dropped %" PRIu64
 		", bad descriptors %" PRIu64 ", DMA errors %" PRIu64 "; memcpy %.0f MB/s, crc32 "
 		"%.0f MB/s\n", q->ndev, q->ndev > 1 ? "s" : "", q->cfg.frame_size, q->cfg.buf_size,
-		q->cfg.ring_size, q->cfg.shared ? "shared-memory" : "message", q->cfg.poll ? "polling"
-		: "MSI-X", secs, secs > 0 ? (double)t.frames / secs : 0, t.irqs,
+		q->cfg.ring_size, shared ? "shared-memory" : "message", q->cfg.poll ? "polling"
+		: "MSI-X", secs, warmed ? "after the warm-up pass" : "whole run", secs > 0 ? (double)t.frames / secs : 0, t.irqs,
 		secs > 0 ? (double)t.irqs / secs : 0, t.dev_dropped, t.dev_bad_desc, t.dev_dma_err,
 		q->memcpy_mbs, q->crc_mbs);
 	if (q->json) {
@@ -467,10 +522,14 @@ static void report(struct daq *q)
 		json_object_object_add(o, "frame_size", json_object_new_int64(q->cfg.frame_size));
 		json_object_object_add(o, "buf_size", json_object_new_int64(q->cfg.buf_size));
 		json_object_object_add(o, "ring", json_object_new_int64(q->cfg.ring_size));
-		json_object_object_add(o, "shared", json_object_new_boolean(q->cfg.shared));
+		json_object_object_add(o, "shared", json_object_new_boolean(shared));
 		json_object_object_add(o, "poll", json_object_new_boolean(q->cfg.poll));
 		json_object_object_add(o, "crc", json_object_new_boolean(q->cfg.crc));
 		json_object_object_add(o, "seconds", json_object_new_double(secs));
+		json_object_object_add(o, "timed_after_warmup", json_object_new_boolean(warmed));
+		json_object_object_add(o, "warmup_bytes", json_object_new_int64((int64_t)q->bytes_at_warm));
+		json_object_object_add(o, "warmup_seconds",
+				       json_object_new_double(q->t_warm ? (double)(q->t_warm - q->t_start) / 1e9 : 0));
 		json_object_object_add(o, "frames", json_object_new_int64((int64_t)t.frames));
 		json_object_object_add(o, "lost", json_object_new_int64((int64_t)t.lost));
 		json_object_object_add(o, "corrupted", json_object_new_int64((int64_t)t.corrupted));
@@ -481,6 +540,8 @@ static void report(struct daq *q)
 		json_object_object_add(o, "interrupts", json_object_new_int64((int64_t)t.irqs));
 		json_object_object_add(o, "memcpy_mb_per_s", json_object_new_double(q->memcpy_mbs));
 		json_object_object_add(o, "crc32_mb_per_s", json_object_new_double(q->crc_mbs));
+		json_object_object_add(o, "memcpy_mb_per_cpu_s",
+				       json_object_new_double(q->memcpy_cpu_mbs));
 		json_object_object_add(o, "rejected_descriptors",
 				       json_object_new_int64((int64_t)t.bad_desc));
 		json_object_object_add(o, "dev_dropped", json_object_new_int64((int64_t)t.dev_dropped));
@@ -503,6 +564,8 @@ int cmd_daq(int argc, char **argv)
 	const char *sockets[DAQ_MAX_DEVS];
 	struct daq *q = calloc(1, sizeof(*q));
 	struct sigaction sa = {.sa_handler = on_signal};
+	double mem[2 * DAQ_FLOOR_ROUNDS] = {0}, crc[2 * DAQ_FLOOR_ROUNDS] = {0};
+	double memcpu[2 * DAQ_FLOOR_ROUNDS] = {0};
 	struct totals t;
 	int rc, ret = TOOL_EXIT_FAIL;
 
@@ -524,6 +587,9 @@ int cmd_daq(int argc, char **argv)
 	}
 	if (split_frames(q))
 		goto out;
+	for (unsigned i = 0; i < q->ndev; i++)
+		for (unsigned c = 0; c < q->devs[i].nch; c++)
+			q->warm_bytes += (uint64_t)q->cfg.ring_size * q->cfg.buf_size;
 	if (q->output) {
 		q->out = daq_out_open(q->output, q->cfg.frame_size, q->cfg.buf_size);
 		if (!q->out)
@@ -534,14 +600,23 @@ int cmd_daq(int argc, char **argv)
 				q->devs[i].ch[c].r.opaque = q->out;
 			}
 	}
-	q->memcpy_mbs = daq_memcpy_floor(&q->devs[0], q->cfg.frame_size);
+	/* The floors, before and after streaming: the load moves meanwhile. */
+	daq_memcpy_floor(&q->devs[0], q->cfg.frame_size, mem, memcpu);
 	if (q->cfg.crc)
-		q->crc_mbs = daq_crc_floor(&q->devs[0], q->cfg.frame_size);
+		daq_crc_floor(&q->devs[0], q->cfg.frame_size, crc);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	rc = stream(q);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
+	daq_memcpy_floor(&q->devs[0], q->cfg.frame_size, mem + DAQ_FLOOR_ROUNDS,
+			 memcpu + DAQ_FLOOR_ROUNDS);
+	q->memcpy_mbs = daq_median(mem, 2 * DAQ_FLOOR_ROUNDS);
+	q->memcpy_cpu_mbs = daq_median(memcpu, 2 * DAQ_FLOOR_ROUNDS);
+	if (q->cfg.crc) {
+		daq_crc_floor(&q->devs[0], q->cfg.frame_size, crc + DAQ_FLOOR_ROUNDS);
+		q->crc_mbs = daq_median(crc, 2 * DAQ_FLOOR_ROUNDS);
+	}
 	if (q->out && daq_out_close(q->out) < 0) {
 		fprintf(stderr, "vpcie %s: --output: write failed\n", PROG);
 		rc = -1;

@@ -45,6 +45,7 @@ struct daq_dev {
 	const char *socket;
 	struct vpcie_host *h;
 	unsigned nch;
+	bool shared;         /* host memory shared (false: asked, or over TCP) */
 	struct daq_chan ch[DET_MAX_CHANNELS];
 	uint64_t irq_events; /* MSI-X interrupts received */
 };
@@ -62,11 +63,17 @@ int daq_dev_post(struct daq_dev *d);
 int daq_dev_stop(struct daq_dev *d);
 void daq_dev_close(struct daq_dev *d);
 
-/* memcpy of frame_size pieces into the buffers of d's first channel, as
- * the device writes them: the median of several timed rounds, in MB/s. */
-double daq_memcpy_floor(struct daq_dev *d, uint32_t frame_size);
-/* crc32 of frame_size pieces of the same buffers, in MB/s. */
-double daq_crc_floor(struct daq_dev *d, uint32_t frame_size);
+/* The floors: memcpy of frame_size pieces into the buffers of d's first
+ * channel, as the device writes them, or crc32 over them. Each fills
+ * mbs[DAQ_FLOOR_ROUNDS] with MB/s of timed 40 ms rounds (pages faulted in
+ * first), and cpu_mbs (if not NULL) with MB per second of the thread's CPU
+ * time. 0 or -1. daq measures them before and after streaming and takes
+ * the median of both sets. */
+#define DAQ_FLOOR_ROUNDS 7
+int daq_memcpy_floor(struct daq_dev *d, uint32_t frame_size, double *mbs, double *cpu_mbs);
+int daq_crc_floor(struct daq_dev *d, uint32_t frame_size, double *mbs);
+/* Median of n values (sorts them). */
+double daq_median(double *v, size_t n);
 
 /* --output: a file (frames back to back, O_DIRECT when aligned) or a
  * directory (one file per frame). */

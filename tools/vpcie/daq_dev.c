@@ -10,6 +10,7 @@
 #include "daq.h"
 
 #define PROG "daq"
+#define FLOOR_ROUND_NS 40000000u
 /* Channel c's memory at its own bus address, above 1 TiB. */
 #define DAQ_IOVA(c) ((1ull << 40) + (uint64_t)(c) * (1ull << 34))
 #define DAQ_MEM_MAX (1ull << 34)
@@ -66,6 +67,7 @@ int daq_dev_open(struct daq_dev *d, unsigned index, const struct tool_conn *conn
 	/* No fd travels over TCP: the device DMAs by messages. */
 	if (vpcie_host_peer_caps(d->h)->max_msg_fds == 0)
 		shared = false;
+	d->shared = shared;
 	if (!cfg->poll) {
 		rc = vpcie_host_irq_enable(d->h, VPCIE_HOST_IRQ_MSIX, 1);
 		if (rc < 0) {
@@ -197,55 +199,85 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-#define FLOOR_ROUNDS 7
-#define FLOOR_ROUND_NS 40000000u
+/* One frame's worth of op at frame k, in buffer-sized pieces into
+ * consecutive buffers, as the device places it. */
+static uLong floor_frame(const struct daq_ring *r, const uint8_t *src, uint32_t frame_size,
+			 size_t k, size_t nframes, bool crc)
+{
+	size_t segs = (frame_size + r->buf_size - 1) / r->buf_size;
+	uint8_t *dst = r->bufs + (k % nframes) * segs * r->buf_size;
+	uLong c = 0;
 
-/* Median MB/s of FLOOR_ROUNDS rounds of op over frame_size pieces of the
- * first channel's buffers (frame after frame, wrapping). */
-static double floor_run(struct daq_dev *d, uint32_t frame_size, bool crc)
+	for (uint32_t off = 0; off < frame_size; off += r->buf_size, dst += r->buf_size) {
+		uint32_t n = frame_size - off < r->buf_size ? frame_size - off : r->buf_size;
+
+		if (crc)
+			c = crc32(c, dst, n);
+		else
+			memcpy(dst, src + off, n);
+	}
+	return c;
+}
+
+/* Median MB/s of DAQ_FLOOR_ROUNDS rounds of op over frames of the first
+ * channel's buffers (frame after frame, wrapping), into mbs. */
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int floor_run(struct daq_dev *d, uint32_t frame_size, bool crc, double *mbs,
+		     double *cpu_mbs)
 {
 	struct daq_ring *r = &d->ch[0].r;
-	size_t area = (size_t)r->size * r->buf_size, nframes = area / frame_size, k = 0;
+	size_t segs = (frame_size + r->buf_size - 1) / r->buf_size, nframes = r->size / segs, k = 0;
+	/* Look at the clock every MiB or so, not every (small) frame. */
+	size_t batch = frame_size >= (1u << 20) ? 1 : (1u << 20) / frame_size;
 	uint8_t *src = malloc(frame_size);
-	double mbs[FLOOR_ROUNDS];
 	volatile uLong sink = 0;
 
 	if (!src || !nframes) {
 		free(src);
-		return 0;
+		return -1;
 	}
 	for (uint32_t i = 0; i + 4 <= frame_size; i += 4)
 		memcpy(src + i, &i, 4);
 	/* Warm up: fault every page in first, as the stream will have. */
 	for (size_t i = 0; i < nframes; i++)
-		memcpy(r->bufs + i * frame_size, src, frame_size);
-	for (int round = 0; round < FLOOR_ROUNDS; round++) {
-		uint64_t t0 = now_ns(), t, bytes = 0;
+		floor_frame(r, src, frame_size, i, nframes, false);
+	for (int round = 0; round < DAQ_FLOOR_ROUNDS; round++) {
+		uint64_t t0 = now_ns(), c0 = cpu_ns(), t, bytes = 0;
 
 		do {
-			uint8_t *dst = r->bufs + (k++ % nframes) * frame_size;
-
-			if (crc)
-				sink += crc32(0, dst, frame_size);
-			else
-				memcpy(dst, src, frame_size);
-			bytes += frame_size;
+			for (size_t b = 0; b < batch; b++)
+				sink += floor_frame(r, src, frame_size, k++, nframes, crc);
+			bytes += (uint64_t)batch * frame_size;
 			t = now_ns();
 		} while (t - t0 < FLOOR_ROUND_NS);
 		mbs[round] = (double)bytes * 1e3 / (double)(t - t0);
+		if (cpu_mbs)
+			cpu_mbs[round] = (double)bytes * 1e3 / (double)(cpu_ns() - c0 + 1);
 	}
 	(void)sink;
 	free(src);
-	qsort(mbs, FLOOR_ROUNDS, sizeof(mbs[0]), cmp_double);
-	return mbs[FLOOR_ROUNDS / 2];
+	return 0;
 }
 
-double daq_memcpy_floor(struct daq_dev *d, uint32_t frame_size)
+int daq_memcpy_floor(struct daq_dev *d, uint32_t frame_size, double *mbs, double *cpu_mbs)
 {
-	return floor_run(d, frame_size, false);
+	return floor_run(d, frame_size, false, mbs, cpu_mbs);
 }
 
-double daq_crc_floor(struct daq_dev *d, uint32_t frame_size)
+int daq_crc_floor(struct daq_dev *d, uint32_t frame_size, double *mbs)
 {
-	return floor_run(d, frame_size, true);
+	return floor_run(d, frame_size, true, mbs, NULL);
+}
+
+double daq_median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(v[0]), cmp_double);
+	return n ? (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) : 0;
 }
