@@ -1,0 +1,1 @@
+../../../devices/detector/detector_regs.h
