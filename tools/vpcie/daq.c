@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <vpcie/cli.h>
+
 #include "cmds.h"
 #include "daq.h"
 
@@ -170,20 +172,20 @@ static int parse_args(struct daq *q, struct tool_conn *conn, const char **socket
 		}
 		switch (c) {
 		case 'n':
-			if (tool_parse_size(optarg, &q->total_frames) || !q->total_frames)
+			if (vpcie_cli_parse_size(optarg, &q->total_frames) || !q->total_frames)
 				return bad("--frames", optarg);
 			break;
 		case 'b':
-			if (tool_parse_size(optarg, &bytes) || !bytes)
+			if (vpcie_cli_parse_size(optarg, &bytes) || !bytes)
 				return bad("--bytes", optarg);
 			break;
 		case 'f':
-			if (tool_parse_size(optarg, &v) || v < DET_FRAME_MIN || v > DET_FRAME_MAX || v % 8)
+			if (vpcie_cli_parse_size(optarg, &v) || v < DET_FRAME_MIN || v > DET_FRAME_MAX || v % 8)
 				return bad("--frame-size (64..64M, a multiple of 8)", optarg);
 			q->cfg.frame_size = (uint32_t)v;
 			break;
 		case OPT_BUF:
-			if (tool_parse_size(optarg, &v) || v < 64 || v > DET_FRAME_MAX || v % 8)
+			if (vpcie_cli_parse_size(optarg, &v) || v < 64 || v > DET_FRAME_MAX || v % 8)
 				return bad("--buf-size (64..64M, a multiple of 8)", optarg);
 			q->cfg.buf_size = (uint32_t)v;
 			break;

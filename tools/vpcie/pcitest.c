@@ -30,6 +30,7 @@
 
 #include <json-c/json.h>
 
+#include <vpcie/cli.h>
 #include <vpcie/host.h>
 
 #include "cmds.h"
@@ -893,7 +894,7 @@ int cmd_pcitest(int argc, char **argv)
 		case 'i':
 		case 'm':
 		case 'x':
-			if (tool_parse_size(optarg, &v) || v > 4096) {
+			if (vpcie_cli_parse_size(optarg, &v) || v > 4096) {
 				fprintf(stderr, "vpcie pcitest: bad number '%s' for -%c\n", optarg, c);
 				return 2;
 			}
@@ -906,7 +907,7 @@ int cmd_pcitest(int argc, char **argv)
 		case 'w': rc = add_case(p, C_WRITE, 0, 0, false); break;
 		case 'c': rc = add_case(p, C_COPY, 0, 0, false); break;
 		case 's':
-			if (tool_parse_size(optarg, &v) || v == 0 || v > UINT32_MAX) {
+			if (vpcie_cli_parse_size(optarg, &v) || v == 0 || v > UINT32_MAX) {
 				fprintf(stderr, "vpcie pcitest: bad size '%s'\n", optarg);
 				return 2;
 			}
@@ -917,14 +918,14 @@ int cmd_pcitest(int argc, char **argv)
 		case O_NOSHARED: p->shared = false; break;
 		case O_NOMMAP: p->use_mmap = false; break;
 		case O_TIMEOUT:
-			if (tool_parse_size(optarg, &v) || v == 0 || v > 3600000) {
+			if (vpcie_cli_parse_size(optarg, &v) || v == 0 || v > 3600000) {
 				fprintf(stderr, "vpcie pcitest: bad timeout '%s'\n", optarg);
 				return 2;
 			}
 			p->timeout_ms = (int)v;
 			break;
 		case O_INTERVAL:
-			if (parse_size(optarg, &v) || v > 60000) {
+			if (vpcie_cli_parse_size(optarg, &v) || v > 60000) {
 				fprintf(stderr, "vpcie pcitest: bad interval '%s'\n", optarg);
 				return 2;
 			}

@@ -28,9 +28,8 @@
  * the whole string must be the number. 0 or -1. */
 int tool_parse_uint(const char *s, unsigned base, unsigned max, unsigned *out);
 
-/* Parse a byte count with an optional k, M or G suffix (powers of 1024);
- * the whole string must be the number. 0 or -1. */
-int tool_parse_size(const char *s, uint64_t *out);
+/* Byte counts with an optional k, M or G suffix: vpcie_cli_parse_size()
+ * (vpcie/cli.h). */
 
 /* How to reach the device. */
 struct tool_conn {
