@@ -154,15 +154,15 @@ static void cfglog_newest_last(void **state)
 static void cfglog_bounded(void **state)
 {
 	struct proxy_cfglog l = {0};
-	uint8_t b = 1;
+	uint8_t b[2] = {1, 2};
 
 	(void)state;
 	/* distinct shapes: byte writes at 4096 offsets, then one more */
 	for (unsigned off = 0; off < PROXY_CFG_SPACE; off++)
-		assert_int_equal(proxy_cfglog_add(&l, off, &b, 1), 0);
+		assert_int_equal(proxy_cfglog_add(&l, off, b, 1), 0);
 	assert_int_equal(l.n, PROXY_MAX_CFGW);
 	assert_false(l.overflowed);
-	assert_int_equal(proxy_cfglog_add(&l, 0, &b, 2), 0);
+	assert_int_equal(proxy_cfglog_add(&l, 0, b, 2), 0);
 	assert_int_equal(l.n, PROXY_MAX_CFGW);
 	assert_true(l.overflowed);
 	assert_int_equal(l.v[0].off, 1); /* the oldest went */
