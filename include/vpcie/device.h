@@ -259,6 +259,14 @@ int vpcie_dev_attach(struct vpcie_dev *dev, int fd);
 /* Whether a client is connected and negotiated. */
 bool vpcie_dev_connected(const struct vpcie_dev *dev);
 
+/*
+ * Whether dispatch has work that vpcie_dev_fd() will not signal (messages
+ * already read from the socket, queued commands, ring slots beyond one
+ * dispatch's budget). A program with its own loop calls
+ * vpcie_dev_dispatch(dev, 0) again instead of blocking while this is true.
+ */
+bool vpcie_dev_has_work(struct vpcie_dev *dev);
+
 /* Whether the connected client uses the shared-memory ring transport. */
 bool vpcie_dev_ring_active(const struct vpcie_dev *dev);
 
@@ -352,6 +360,16 @@ int vpcie_dev_dma_write(struct vpcie_dev *dev, uint64_t addr, const void *buf, s
  * (or dispatch) that got it returns; do not keep it across dispatches.
  */
 void *vpcie_dev_dma_ptr(struct vpcie_dev *dev, uint64_t addr, size_t len, bool write);
+
+/*
+ * Whether every byte of [addr, addr+len) is in the host's DMA maps, readable
+ * and (if write) writable, and the device may DMA: 0, -EFAULT (a byte
+ * outside the maps or without the permission, or a range that wraps),
+ * -EPERM (bus mastering disabled), -ENOTCONN. Moves nothing; for checking
+ * an address a host hands over (a buffer, a window translation) before
+ * accepting it. The maps may change later: every transfer checks again.
+ */
+int vpcie_dev_dma_check(struct vpcie_dev *dev, uint64_t addr, uint64_t len, bool write);
 
 /* ---- Interrupts --------------------------------------------------------- */
 

@@ -933,6 +933,11 @@ static int dev_dispatch(struct vpcie_dev *dev, int timeout_ms, bool external)
 	return 0;
 }
 
+bool vpcie_dev_has_work(struct vpcie_dev *dev)
+{
+	return client_has_work(dev);
+}
+
 int vpcie_dev_dispatch(struct vpcie_dev *dev, int timeout_ms)
 {
 	return dev_dispatch(dev, timeout_ms, true);

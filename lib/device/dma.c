@@ -628,6 +628,15 @@ int vpcie_dev_dma_write(struct vpcie_dev *dev, uint64_t addr, const void *buf, s
 	return dev_dma_rw(dev, addr, (void *)buf, len, true);
 }
 
+int vpcie_dev_dma_check(struct vpcie_dev *dev, uint64_t addr, uint64_t len, bool write)
+{
+	int ret = check_range(dev, addr, len, VFIO_DMA_MAP_FLAG_READ);
+
+	if (!ret && write)
+		ret = check_range(dev, addr, len, VFIO_DMA_MAP_FLAG_WRITE);
+	return ret;
+}
+
 void *vpcie_dev_dma_ptr(struct vpcie_dev *dev, uint64_t addr, size_t len, bool write)
 {
 	struct dma_map *m;
