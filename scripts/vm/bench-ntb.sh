@@ -80,7 +80,7 @@ timeout -k 10 $((TIMEOUT + 120)) "$SELF_DIR/run-pair" --cache "$CACHE" --quiet -
     --log-dir "$LOGS" "${RAM[@]+"${RAM[@]}"}" --net-stream \
     --device "$DEV --socket-a {sock-a} --socket-b {sock-b} $DEV_ARGS" \
     --file "$SELF_DIR/guest-ntb.sh:/opt/" \
-    --add-module ntb_hw_epf --add-module ntb_netdev --add-module ntb_perf \
+    --add-module ntb_hw_epf --add-module ntb_netdev --add-module ntb_tool --add-module ntb_perf \
     --add-module virtio_pci --add-module virtio_net \
     -- "sh /opt/guest-ntb.sh probe,bench,perf $FILE_KIB $ROUNDS $PERF_ORDER" >"$LOGS/run-pair.out" 2>&1 || st=$?
 CON="$LOGS/A.console"

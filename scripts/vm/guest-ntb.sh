@@ -357,8 +357,29 @@ tool() {
 }
 
 # --- perf: ntb_perf ------------------------------------------------------------------------
+# tool_barrier: both sides meet under ntb_tool (link up awaited, a token each
+# way through scratchpad 0, link down) before the next client loads. Without
+# it a side still unloading ntb_transport keeps the link up for the other's
+# fresh ntb_perf, whose scratchpad commands then meet the transport's.
+tool_barrier() {
+    modprobe ntb_tool || { check barrier fail "modprobe ntb_tool"; return 1; }
+    T="/sys/kernel/debug/ntb_tool/$NTB_DEV"
+    echo Y >"$T/link"
+    timeout 300 sh -c "echo Y >'$T/peer0/link_event'" || { check barrier fail "no link in 300 s"; return 1; }
+    if [ "$SIDE" = A ]; then
+        echo "$(tok 0xb1)" >"$T/peer0/spad0"
+        wait_for 120 spad_is spad0 "$(tok 0xb2)" || { check barrier fail "no token from B"; return 1; }
+    else
+        wait_for 120 spad_is spad0 "$(tok 0xb1)" || { check barrier fail "no token from A"; return 1; }
+        echo "$(tok 0xb2)" >"$T/peer0/spad0"
+    fi
+    echo N >"$T/link"
+    rmmod ntb_tool
+}
+
 perf() {
     local P t0 mbs r
+    tool_barrier || return 1
     modprobe ntb_perf total_order="$PERF_ORDER" || { check perf-load fail "modprobe ntb_perf"; return 1; }
     P="/sys/kernel/debug/ntb_perf/$NTB_DEV"
     [ -d "$P" ] || { check perf-load fail "no $P"; return 1; }
@@ -367,7 +388,8 @@ perf() {
         r=1
         while [ $r -le "$PERF_ROUNDS" ]; do
             t0=$(now_cs)
-            until echo 0 >"$P/run" 2>/tmp/ntb/perf.err; do
+            # (the write returns when the copy is done: bounded too)
+            until timeout 300 sh -c "echo 0 >'$P/run'" 2>/tmp/ntb/perf.err; do
                 [ $(( $(now_cs) - t0 )) -lt 30000 ] || break
                 sleep 1
             done
