@@ -380,7 +380,10 @@ tool_barrier() {
 perf() {
     local P t0 mbs r
     tool_barrier || return 1
-    modprobe ntb_perf total_order="$PERF_ORDER" || { check perf-load fail "modprobe ntb_perf"; return 1; }
+    # max_mw_size: ntb_perf copies whole chunks (512 KiB) and wraps only once
+    # past the end, so a window that is not a multiple of the chunk (window 1
+    # is 1 MiB - 4 KiB: BAR2 starts with the doorbells) would be overrun
+    modprobe ntb_perf total_order="$PERF_ORDER" max_mw_size=524288 || { check perf-load fail "modprobe ntb_perf"; return 1; }
     P="/sys/kernel/debug/ntb_perf/$NTB_DEV"
     [ -d "$P" ] || { check perf-load fail "no $P"; return 1; }
     if [ "$SIDE" = A ]; then
