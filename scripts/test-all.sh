@@ -103,7 +103,7 @@ fi
 
 # The guest tests print "GUEST-RESULT <name> OK|FAIL|SKIP" lines; exit 77 means
 # the packages they need could not be fetched (reported as skipped, never passed).
-for guest in test-guest test-rtl test-epf-vhdl test-virtio-blk test-kmod test-simple-blk test-detector test-trace test-fault test-hotplug test-proxy test-virtio-blk-proxy; do
+for guest in test-guest test-rtl test-epf-vhdl test-virtio-blk test-kmod test-simple-blk test-detector test-ntb test-trace test-fault test-hotplug test-proxy test-virtio-blk-proxy; do
 	[ -x "scripts/vm/$guest.sh" ] || continue
 	echo "=== guest: $guest (QEMU vfio-user-pci + Linux)"
 	log=$top/build-ci/$guest.log
