@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vpcie-rtl-tutorial (rtl/tutorial/tutorial.v under Verilator, behind the
- * RTL bridge) driven by the host library, with shared-memory and message
- * DMA: registers with 1/4/8-byte accesses, the doorbell's DMA write and its
- * MSI, a design that stops answering reads (the host gets an error within
- * the bridge's timeout, not a hang), and an idle device that stops its
- * clock (its CPU time does not grow).
+ * vpcie-rtl-tutorial (rtl/tutorial/tutorial.v under Verilator) or
+ * vpcie-rtl-tutorial-vhdl (tutorial.vhd under GHDL), the program given as
+ * the argument, behind the RTL bridge, driven by the host library, with
+ * shared-memory and message DMA: registers with 1/4/8-byte accesses, the
+ * doorbell's DMA write and its MSI, a design that stops answering reads
+ * (the host gets an error within the bridge's timeout, not a hang), and an
+ * idle device that stops its clock (its CPU time does not grow).
  */
 #include <errno.h>
 #include <setjmp.h>
