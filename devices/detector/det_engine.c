@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "det_engine.h"
+#include "../../lib/util/le.h"
 
 /* What happened to one descriptor of the frame being placed. */
 struct det_done {
@@ -17,36 +18,6 @@ struct det_done {
 
 /* Frames placed per channel before the others get a turn. */
 #define DET_BURST 16u
-
-/* ---- Little-endian access to host memory -------------------------------- */
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
 
 static uint64_t now(struct det_engine *e)
 {
@@ -394,8 +365,8 @@ static bool desc_get(struct det_engine *e, struct det_chan *c, uint32_t i, struc
 	}
 	p = desc_ptr(e, c, i);
 	if (p) {
-		d->addr = get64(p + DET_DESC_ADDR);
-		d->len = get32(p + DET_DESC_LEN);
+		d->addr = le_get64(p + DET_DESC_ADDR);
+		d->len = le_get32(p + DET_DESC_LEN);
 		return true;
 	}
 	/* Through messages: read ahead up to the tail or the ring's end. */
@@ -408,8 +379,8 @@ static bool desc_get(struct det_engine *e, struct det_chan *c, uint32_t i, struc
 	if (!n || e->io->read(e->ctx, addr, raw, (size_t)n * DET_DESC_SIZE) || gen != c->gen)
 		return false; /* unreadable, or the ring changed meanwhile */
 	for (uint32_t k = 0; k < n; k++) {
-		c->cache[k].addr = get64(raw + k * DET_DESC_SIZE + DET_DESC_ADDR);
-		c->cache[k].len = get32(raw + k * DET_DESC_SIZE + DET_DESC_LEN);
+		c->cache[k].addr = le_get64(raw + k * DET_DESC_SIZE + DET_DESC_ADDR);
+		c->cache[k].len = le_get32(raw + k * DET_DESC_SIZE + DET_DESC_LEN);
 	}
 	c->cache_start = i;
 	c->cache_n = n;
@@ -432,9 +403,9 @@ static int desc_complete(struct det_engine *e, struct det_chan *c, uint32_t i,
 	uint32_t f;
 	int rc;
 
-	put32(tail, dn->used);
-	put32(tail + 4, dn->status);
-	put64(tail + 8, seq);
+	le_put32(tail, dn->used);
+	le_put32(tail + 4, dn->status);
+	le_put64(tail + 8, seq);
 	if (p) {
 		memcpy(p + DET_DESC_USED, tail, sizeof(tail));
 		/* Release: the frame's data and these fields before DONE. */

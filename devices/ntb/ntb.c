@@ -11,6 +11,7 @@
 
 #include "ntb.h"
 #include "ntb_regs.h"
+#include "../../lib/util/le.h"
 
 struct ntb_side;
 
@@ -61,25 +62,6 @@ struct ntb {
 static const char side_name[2] = {'A', 'B'};
 
 /* ---- Little helpers ------------------------------------------------------ */
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
 
 static struct ntb_side *peer_of(struct ntb_side *s)
 {
@@ -145,20 +127,20 @@ static void refresh(struct ntb *ntb)
 		const struct ntb_side *p = peer_of(s);
 		uint8_t *c = s->ctrl;
 
-		put16(c + NTB_CTRL_LINK_STATUS, ntb->link ? NTB_LINK_STATUS_UP : 0);
-		put32(c + NTB_CTRL_TOPOLOGY, i == 0 ? NTB_TOPO_B2B_USD : NTB_TOPO_B2B_DSD);
-		put32(c + NTB_CTRL_MW_COUNT, ntb->cfg.mws);
-		put32(c + NTB_CTRL_MW1_OFFSET, NTB_MW1_OFFSET);
-		put32(c + NTB_CTRL_SPAD_OFFSET, NTB_SPAD_OFF);
-		put32(c + NTB_CTRL_SPAD_COUNT, ntb->cfg.spads);
-		put32(c + NTB_CTRL_DB_ENTRY_SIZE, NTB_DB_ENTRY_SIZE);
+		le_put16(c + NTB_CTRL_LINK_STATUS, ntb->link ? NTB_LINK_STATUS_UP : 0);
+		le_put32(c + NTB_CTRL_TOPOLOGY, i == 0 ? NTB_TOPO_B2B_USD : NTB_TOPO_B2B_DSD);
+		le_put32(c + NTB_CTRL_MW_COUNT, ntb->cfg.mws);
+		le_put32(c + NTB_CTRL_MW1_OFFSET, NTB_MW1_OFFSET);
+		le_put32(c + NTB_CTRL_SPAD_OFFSET, NTB_SPAD_OFF);
+		le_put32(c + NTB_CTRL_SPAD_COUNT, ntb->cfg.spads);
+		le_put32(c + NTB_CTRL_DB_ENTRY_SIZE, NTB_DB_ENTRY_SIZE);
 		/* Doorbell n of this host rings the peer's vector n: the data
 		 * is the vector number, as pci-epf-ntb fills it for MSI. */
 		for (unsigned n = 0; n < NTB_MAX_DB; n++) {
 			bool on = p->db_on && n < p->db_count;
 
-			put32(c + NTB_CTRL_DB_DATA(n), on ? n : 0);
-			put32(c + NTB_CTRL_DB_OFFSET(n), 0);
+			le_put32(c + NTB_CTRL_DB_DATA(n), on ? n : 0);
+			le_put32(c + NTB_CTRL_DB_OFFSET(n), 0);
 		}
 	}
 }
@@ -247,8 +229,8 @@ static int cmd_configure_db(struct ntb_side *s, uint32_t arg)
 static int cmd_configure_mw(struct ntb_side *s, uint32_t idx)
 {
 	const uint8_t *c = s->ctrl;
-	uint64_t addr = (uint64_t)get32(c + NTB_CTRL_UPPER_ADDR) << 32 | get32(c + NTB_CTRL_LOWER_ADDR);
-	uint64_t size = (uint64_t)get32(c + NTB_CTRL_UPPER_SIZE) << 32 | get32(c + NTB_CTRL_LOWER_SIZE);
+	uint64_t addr = (uint64_t)le_get32(c + NTB_CTRL_UPPER_ADDR) << 32 | le_get32(c + NTB_CTRL_LOWER_ADDR);
+	uint64_t size = (uint64_t)le_get32(c + NTB_CTRL_UPPER_SIZE) << 32 | le_get32(c + NTB_CTRL_LOWER_SIZE);
 	int rc;
 
 	if (idx >= s->ntb->cfg.mws) {
@@ -309,19 +291,19 @@ static int execute(struct ntb_side *s, uint32_t cmd, uint32_t arg)
 /* COMMAND became non-zero: run it (no DMA, so right in the write handler). */
 static void run_command(struct ntb_side *s)
 {
-	uint32_t cmd = get32(s->ctrl + NTB_CTRL_COMMAND);
-	uint32_t arg = get32(s->ctrl + NTB_CTRL_ARGUMENT);
+	uint32_t cmd = le_get32(s->ctrl + NTB_CTRL_COMMAND);
+	uint32_t arg = le_get32(s->ctrl + NTB_CTRL_ARGUMENT);
 	int rc;
 
-	put32(s->ctrl + NTB_CTRL_COMMAND, 0);
-	put32(s->ctrl + NTB_CTRL_ARGUMENT, 0);
+	le_put32(s->ctrl + NTB_CTRL_COMMAND, 0);
+	le_put32(s->ctrl + NTB_CTRL_ARGUMENT, 0);
 	rc = execute(s, cmd, arg);
 	s->st.commands++;
 	if (rc)
 		s->st.commands_failed++;
 	vpcie_dbg(s->lg, "command %" PRIu32 " argument 0x%" PRIx32 ": %s", cmd, arg,
 		  rc ? "ERROR" : "OK");
-	put16(s->ctrl + NTB_CTRL_CMD_STATUS, rc ? NTB_STATUS_ERROR : NTB_STATUS_OK);
+	le_put16(s->ctrl + NTB_CTRL_CMD_STATUS, rc ? NTB_STATUS_ERROR : NTB_STATUS_OK);
 }
 
 /* ---- A host goes away or resets --------------------------------------------- */
@@ -416,7 +398,7 @@ static int bar0_write(struct vpcie_dev *dev, void *opaque, uint64_t off, const v
 	write_field(s->spad, NTB_SPAD_OFF, spad_bytes, off, buf, len);
 	write_field(peer_of(s)->spad, NTB_SPAD_OFF + spad_bytes, spad_bytes, off, buf, len);
 	if (off < NTB_CTRL_COMMAND + 4 && off + len > NTB_CTRL_COMMAND &&
-	    get32(s->ctrl + NTB_CTRL_COMMAND))
+	    le_get32(s->ctrl + NTB_CTRL_COMMAND))
 		run_command(s);
 	return 0;
 }

@@ -14,6 +14,8 @@
 
 #include <vpcie/virtio_host.h>
 
+#include "../util/le.h"
+
 #define DESC_SIZE 16u
 #define F_AVAIL (1u << VRING_PACKED_DESC_F_AVAIL)
 #define F_USED (1u << VRING_PACKED_DESC_F_USED)
@@ -102,14 +104,6 @@ static void put_desc(uint8_t *d, uint64_t addr, uint32_t len, uint16_t a, uint16
 	memcpy(d + 8, &l, 4);
 	memcpy(d + 12, &aa, 2);
 	memcpy(d + 14, &bb, 2);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
 }
 
 /* ---- Construction ----------------------------------------------------------- */
@@ -439,12 +433,12 @@ static int split_get_used(struct vpcie_vring *r, void **token, uint32_t *len)
 	if (ld16(r->dev + 2) == r->last_used)
 		return 0;
 	e = r->dev + 4 + 8u * (r->last_used % r->size);
-	id = get32(e);
+	id = le_get32(e);
 	if (id >= r->size || !r->slots[id].busy)
 		return -EPROTO;
 	s = &r->slots[id];
 	*token = s->token;
-	*len = get32(e + 4);
+	*len = le_get32(e + 4);
 	/* The chain is still linked through next_free: put it back whole. */
 	r->next_free[s->last] = r->free_head;
 	r->free_head = (uint16_t)id;
@@ -470,7 +464,7 @@ static int packed_get_used(struct vpcie_vring *r, void **token, uint32_t *len)
 		return -EPROTO;
 	s = &r->slots[id];
 	*token = s->token;
-	*len = get32(d + 8);
+	*len = le_get32(d + 8);
 	advance(r, &r->next_used, &r->used_wrap, s->ndesc);
 	r->num_free += s->ndesc;
 	r->free_ids[r->nfree_ids++] = id;

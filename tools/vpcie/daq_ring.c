@@ -8,44 +8,9 @@
 
 #include "daq_ring.h"
 #include "detector_regs.h"
+#include "../../lib/util/le.h"
 
 #define PAGE 4096u
-
-static uint16_t get16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return le16toh(v);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
 
 static size_t ring_bytes(uint32_t size)
 {
@@ -69,11 +34,11 @@ static void repost(struct daq_ring *r, uint32_t i)
 	uint32_t slot = i & (r->size - 1);
 	uint8_t *d = desc(r, i);
 
-	put64(d + DET_DESC_ADDR, r->bufs_iova + (uint64_t)slot * r->buf_size);
-	put32(d + DET_DESC_LEN, r->buf_size);
-	put32(d + DET_DESC_USED, 0);
-	put32(d + DET_DESC_STATUS, 0);
-	put64(d + DET_DESC_SEQ, 0);
+	le_put64(d + DET_DESC_ADDR, r->bufs_iova + (uint64_t)slot * r->buf_size);
+	le_put32(d + DET_DESC_LEN, r->buf_size);
+	le_put32(d + DET_DESC_USED, 0);
+	le_put32(d + DET_DESC_STATUS, 0);
+	le_put64(d + DET_DESC_SEQ, 0);
 	__atomic_store_n((uint32_t *)(void *)(d + DET_DESC_FLAGS), 0, __ATOMIC_RELAXED);
 }
 
@@ -121,8 +86,8 @@ void daq_ring_set_desc(struct daq_ring *r, uint32_t slot, uint64_t addr, uint32_
 {
 	uint8_t *d = desc(r, slot);
 
-	put64(d + DET_DESC_ADDR, addr);
-	put32(d + DET_DESC_LEN, len);
+	le_put64(d + DET_DESC_ADDR, addr);
+	le_put32(d + DET_DESC_LEN, len);
 }
 
 /* The frame held by the segments: every check of the header and, with
@@ -134,10 +99,10 @@ static bool frame_ok(struct daq_ring *r, uint64_t dseq, size_t total)
 
 	if (total != r->frame_size || r->iov[0].iov_len < DET_HDR_SIZE)
 		return false;
-	if (get32(h + DET_HDR_MAGIC) != DET_FRAME_MAGIC || get16(h + DET_HDR_CHANNEL) != r->channel ||
-	    get16(h + DET_HDR_HDR_LEN) != DET_HDR_SIZE || get32(h + DET_HDR_LENGTH) != r->frame_size)
+	if (le_get32(h + DET_HDR_MAGIC) != DET_FRAME_MAGIC || le_get16(h + DET_HDR_CHANNEL) != r->channel ||
+	    le_get16(h + DET_HDR_HDR_LEN) != DET_HDR_SIZE || le_get32(h + DET_HDR_LENGTH) != r->frame_size)
 		return false;
-	seq = get64(h + DET_HDR_SEQ);
+	seq = le_get64(h + DET_HDR_SEQ);
 	if (seq != dseq || seq < r->expect)
 		return false; /* disagreeing, repeated or reordered */
 	r->lost += seq - r->expect;
@@ -150,7 +115,7 @@ static bool frame_ok(struct daq_ring *r, uint64_t dseq, size_t total)
 		c = crc32(c, h + DET_HDR_SIZE, (uInt)(r->iov[0].iov_len - DET_HDR_SIZE));
 		for (uint32_t k = 1; k < r->nseg; k++)
 			c = crc32(c, r->iov[k].iov_base, (uInt)r->iov[k].iov_len);
-		if ((uint32_t)c != get32(h + DET_HDR_CRC))
+		if ((uint32_t)c != le_get32(h + DET_HDR_CRC))
 			return false;
 	}
 	return true;
@@ -190,9 +155,9 @@ unsigned daq_ring_consume(struct daq_ring *r, unsigned max_frames)
 
 		if (!(flags & DET_DESC_F_DONE))
 			break;
-		used = get32(d + DET_DESC_USED);
-		status = get32(d + DET_DESC_STATUS);
-		dseq = get64(d + DET_DESC_SEQ);
+		used = le_get32(d + DET_DESC_USED);
+		status = le_get32(d + DET_DESC_STATUS);
+		dseq = le_get64(d + DET_DESC_SEQ);
 		if (status == DET_DESC_ST_BAD) {
 			/* Rejected by the device: no data, not part of a frame. */
 			r->bad_desc++;
@@ -232,8 +197,8 @@ unsigned daq_ring_consume(struct daq_ring *r, unsigned max_frames)
 				const uint8_t *dk = desc(r, r->seg[k]);
 
 				total += r->iov[k].iov_len;
-				if (get32(dk + DET_DESC_STATUS) != DET_DESC_ST_OK ||
-				    get64(dk + DET_DESC_SEQ) != dseq || !r->iov[k].iov_len)
+				if (le_get32(dk + DET_DESC_STATUS) != DET_DESC_ST_OK ||
+				    le_get64(dk + DET_DESC_SEQ) != dseq || !r->iov[k].iov_len)
 					bad = true;
 			}
 			frame_end(r, true, bad, dseq, total);
