@@ -127,18 +127,26 @@ for t in "${SEL[@]}"; do
     SIZE0[$t]=$(find "$corpus" -type f | wc -l)
     dict=()
     [ -n "${DICT[$t]}" ] && dict=(-dict="tests/fuzz/${DICT[$t]}")
-    before=$(find "$ART" -name "$t-*" | wc -l)
+    # crash-, leak-, timeout- and oom- reproducers count; slow-unit- files
+    # (an input over -report_slow_units seconds, usually a loaded machine)
+    # are listed but are not failures
+    before=$(find "$ART" -name "$t-*" ! -name "$t-slow-unit-*" | wc -l)
+    slow0=$(find "$ART" -name "$t-slow-unit-*" | wc -l)
     # new inputs go to $new (the first directory); the repo corpus seeds it
     "${NICE[@]}" "$fz" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -error_exitcode=1 -timeout_exitcode=1 -artifact_prefix="$ART/$t-" "${dict[@]}" \
         "$new" "$corpus" >"$WORK/$t.log" 2>&1
     st=$?
     EXECS[$t]=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$WORK/$t.log" | tail -n 1)
-    after=$(find "$ART" -name "$t-*" | wc -l)
+    after=$(find "$ART" -name "$t-*" ! -name "$t-slow-unit-*" | wc -l)
     CRASH[$t]=$((after - before))
+    slow=$(( $(find "$ART" -name "$t-slow-unit-*" | wc -l) - slow0 ))
+    [ $slow -gt 0 ] && say "$t: $slow slow unit(s) (not a failure; replay with $fz FILE):" &&
+        find "$ART" -name "$t-slow-unit-*" -newer "$new" | sed 's/^/    /'
+
     if [ $st -ne 0 ] || [ "${CRASH[$t]}" -gt 0 ]; then
         CRASHED=1
-        say "$t: exit $st, reproducers:"; find "$ART" -name "$t-*"
+        say "$t: exit $st, reproducers:"; find "$ART" -name "$t-*" ! -name "$t-slow-unit-*"
         grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$WORK/$t.log" | head -n 8 | sed 's/^/    | /'
         [ "${CRASH[$t]}" -gt 0 ] || CRASH[$t]=1
     fi
