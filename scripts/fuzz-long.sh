@@ -64,14 +64,39 @@ tool() { # NAME: llvm-NAME, or llvm-NAME-14
     command -v "llvm-$1" 2>/dev/null || command -v "llvm-$1-14" 2>/dev/null
 }
 
-# The targets, their corpus and dictionary, from tests/fuzz/meson.build
-# ("'name' : ['source', 'corpus', [...], 'dict'],").
+# --- builds ---------------------------------------------------------------------
+LOGS="$BUILD.logs" # (a directory: ignored by git like the build directories)
+mkdir -p "$LOGS"
+setup() { # DIR [meson options...]
+    local dir=$1
+    shift
+    [ -d "$dir" ] && return 0
+    # (meson's compiler checks run instrumented programs: their profiles go to LOGS)
+    LLVM_PROFILE_FILE="$LOGS/setup-%p.profraw" CC=clang meson setup "$dir" -Dfuzz=true -Dbuildtype=debugoptimized "$@" \
+        >"$LOGS/$(basename "$dir").setup.log" 2>&1 ||
+        { say "meson setup $dir failed:"; tail -n 20 "$LOGS/$(basename "$dir").setup.log"; return 1; }
+}
+build() { # DIR
+    local dir=$1 exes=()
+    for t in "${SEL[@]}"; do exes+=("tests/fuzz/$t"); done
+    LLVM_PROFILE_FILE="$LOGS/build-%p.profraw" ninja -C "$dir" -j "$JOBS" "${exes[@]}" >"$LOGS/$(basename "$dir").build.log" 2>&1 ||
+        { say "build in $dir failed:"; tail -n 20 "$LOGS/$(basename "$dir").build.log"; return 1; }
+}
+setup "$BUILD" || exit 1
+
+# The targets, their corpus and dictionary: the suite 'fuzz' tests meson
+# defines (tests/fuzz/meson.build: run_fuzz.sh FUZZER CORPUS SECONDS ARTIFACTS [DICT]).
 declare -A CORPUS=() DICT=()
 ALL=()
 while IFS='|' read -r name corpus dict; do
     ALL+=("$name"); CORPUS[$name]=$corpus; DICT[$name]=$dict
-done < <(sed -nE "s/^ *'(fuzz_[a-z_]+)' : \['[^']+', '([^']+)', \[[^]]*\], '([^']*)'\],?$/\1|\2|\3/p" tests/fuzz/meson.build)
-[ ${#ALL[@]} -gt 0 ] || { say "no targets found in tests/fuzz/meson.build"; exit 1; }
+done < <(meson introspect --tests "$BUILD" | python3 -c '
+import json, sys
+for t in json.load(sys.stdin):
+    cmd = t["cmd"]
+    if "fuzz" in t["suite"] and t["name"].startswith("fuzz_") and len(cmd) >= 5 and cmd[0].endswith("run_fuzz.sh"):
+        print("%s|%s|%s" % (t["name"], cmd[2], cmd[5] if len(cmd) > 5 else ""))')
+[ ${#ALL[@]} -gt 0 ] || { say "no fuzz targets found (meson introspect --tests $BUILD)"; exit 1; }
 if [ -n "$TARGETS" ]; then
     read -r -a SEL <<<"$TARGETS"
     for t in "${SEL[@]}"; do
@@ -81,29 +106,12 @@ else
     SEL=("${ALL[@]}")
 fi
 
-# --- builds ---------------------------------------------------------------------
-LOGS="$BUILD.logs" # (a directory: ignored by git like the build directories)
-mkdir -p "$LOGS"
-build() { # DIR [meson options...]
-    local dir=$1 log
-    shift
-    log="$LOGS/$(basename "$dir")"
-    if [ ! -d "$dir" ]; then
-        # (meson's compiler checks run instrumented programs: their profiles go to LOGS)
-        LLVM_PROFILE_FILE="$LOGS/setup-%p.profraw" CC=clang meson setup "$dir" -Dfuzz=true -Dbuildtype=debugoptimized "$@" >"$log.setup.log" 2>&1 ||
-            { say "meson setup $dir failed:"; tail -n 20 "$log.setup.log"; return 1; }
-    fi
-    local exes=()
-    for t in "${SEL[@]}"; do exes+=("tests/fuzz/$t"); done
-    LLVM_PROFILE_FILE="$LOGS/build-%p.profraw" ninja -C "$dir" -j "$JOBS" "${exes[@]}" >"$log.build.log" 2>&1 ||
-        { say "build in $dir failed:"; tail -n 20 "$log.build.log"; return 1; }
-}
 build "$BUILD" || exit 1
 if [ $COVERAGE = 1 ]; then
     PROFDATA=$(tool profdata) COV=$(tool cov)
     if [ -z "$PROFDATA" ] || [ -z "$COV" ]; then say "llvm-profdata/llvm-cov not found (Debian: llvm-14)"; exit 1; fi
-    build "$BUILD-cov" -Dc_args='-fprofile-instr-generate -fcoverage-mapping' \
-        -Dc_link_args='-fprofile-instr-generate' || exit 1
+    setup "$BUILD-cov" -Dc_args='-fprofile-instr-generate -fcoverage-mapping' \
+        -Dc_link_args='-fprofile-instr-generate' && build "$BUILD-cov" || exit 1
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vpcie-fuzzlong.XXXXXX")"
@@ -120,13 +128,13 @@ say "targets: ${SEL[*]}; each $( [ -n "$RUNS" ] && echo "$RUNS executions" || ec
 CRASHED=0
 declare -A EXECS=() CRASH=() SIZE0=() SIZE1=()
 for t in "${SEL[@]}"; do
-    corpus="tests/fuzz/${CORPUS[$t]}"
+    corpus="${CORPUS[$t]}"
     fz="$BUILD/tests/fuzz/$t"
     new="$WORK/$t.new"
     mkdir -p "$new"
     SIZE0[$t]=$(find "$corpus" -type f | wc -l)
     dict=()
-    [ -n "${DICT[$t]}" ] && dict=(-dict="tests/fuzz/${DICT[$t]}")
+    [ -n "${DICT[$t]}" ] && dict=(-dict="${DICT[$t]}")
     # crash-, leak-, timeout- and oom- reproducers count; slow-unit- files
     # (an input over -report_slow_units seconds, usually a loaded machine)
     # are listed but are not failures
@@ -165,7 +173,7 @@ done
 if [ $COVERAGE = 1 ]; then
     objs=()
     for t in "${SEL[@]}"; do
-        corpus="tests/fuzz/${CORPUS[$t]}"
+        corpus="${CORPUS[$t]}"
         cz="$BUILD-cov/tests/fuzz/$t"
         # -runs=0: execute every corpus input once, no mutation
         LLVM_PROFILE_FILE="$WORK/$t.profraw" "$cz" -runs=0 -rss_limit_mb=2048 "$corpus" \
