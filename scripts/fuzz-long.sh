@@ -94,7 +94,7 @@ done < <(meson introspect --tests "$BUILD" | python3 -c '
 import json, sys
 for t in json.load(sys.stdin):
     cmd = t["cmd"]
-    if "fuzz" in t["suite"] and t["name"].startswith("fuzz_") and len(cmd) >= 5 and cmd[0].endswith("run_fuzz.sh"):
+    if any(s.split(":")[-1] == "fuzz" for s in t["suite"]) and t["name"].startswith("fuzz_") and len(cmd) >= 5 and cmd[0].endswith("run_fuzz.sh"):
         print("%s|%s|%s" % (t["name"], cmd[2], cmd[5] if len(cmd) > 5 else ""))')
 [ ${#ALL[@]} -gt 0 ] || { say "no fuzz targets found (meson introspect --tests $BUILD)"; exit 1; }
 if [ -n "$TARGETS" ]; then
