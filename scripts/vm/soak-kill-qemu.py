@@ -187,12 +187,14 @@ def main():
             rdir = os.path.join(logroot, f"round{rounds}")
             os.makedirs(rdir, exist_ok=True)
             n_cases = 2 * a.per_round
-            cases = os.path.join(work, "soak-cases")
+            cases = os.path.join(rdir, "soak-cases")
+            case_list = []
+            for _ in range(n_cases):
+                op = rng.choice(["-r", "-w", "-c"])
+                dma = " -d" if rng.random() < 0.25 else ""
+                case_list.append(f"{op}{dma} -s {rng.choice(SIZES)}")
             with open(cases, "w") as f:
-                for _ in range(n_cases):
-                    op = rng.choice(["-r", "-w", "-c"])
-                    dma = " -d" if rng.random() < 0.25 else ""
-                    f.write(f"{op}{dma} -s {rng.choice(SIZES)}\n")
+                f.write("".join(c + "\n" for c in case_list))
             irq = rng.choice(list(IRQS))
             victim = rng.choice(["qemu", "device"])
             kill_after = rng.randint(1, n_cases + n_cases // 10)  # > n_cases: no kill
@@ -254,6 +256,8 @@ def main():
                         qlog_at = size_of(qlog)
                         dev.proc.kill()
                     t0 = time.monotonic()
+                    con.poll()
+                    at = con.xfers  # transfers done at the kill: case at+1 was running
                     killed = victim
                     kills[victim] += 1
                     break
@@ -361,7 +365,9 @@ def main():
                     fail(f"round {rounds}: the device has {f} fds after QEMU exited, {idle} when idle")
             print(f"round {rounds}: {IRQS[irq]}, kill {killed or 'none'} after {kill_after}+"
                   f"{delay * 1000:.0f}ms: {con.xfers} transfers (total {xfers}, "
-                  f"{time.monotonic() - t_start:.0f} s){'; ' + outcome if killed == 'device' else ''}",
+                  f"{time.monotonic() - t_start:.0f} s)"
+                  + (f"; in case {at + 1} ({case_list[at] if at < n_cases else '-'})" if killed else "")
+                  + (f"; {outcome}" if killed == "device" else ""),
                   flush=True)
     finally:
         if run is not None and run.poll() is None:
@@ -372,6 +378,12 @@ def main():
                 os.killpg(run.pid, signal.SIGKILL)
                 run.wait()
         elapsed = time.monotonic() - t_start
+        # The last round's survivor has no next QEMU: the host runtime is its next client.
+        if dev.proc.poll() is None:
+            last = subprocess.run([vpcie, "pcitest", "--socket", sock, "-r", "-s", "4096"],
+                                  capture_output=True, text=True, check=False)
+            if last.returncode != 0:
+                fail(f"the device did not serve a client after the last round: {last.stdout[-300:]}")
         dev.proc.send_signal(signal.SIGTERM)
         try:
             dev.proc.wait(timeout=10)
@@ -387,9 +399,10 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     b = sorted(x for x in boots if x is not None)
+    boot = f"{b[len(b) // 2]:.0f} s" if b else "-"
     print(f"soak-kill-qemu: {rounds} rounds, {xfers} guest transfers in {elapsed:.0f} s; "
-          f"{gen} device processes; first transfer {b[len(b) // 2]:.0f} s after QEMU start "
-          f"(median)" if b else "")
+          f"{gen} device processes; first transfer {boot} after the round began (median: "
+          f"initramfs, TCG boot, driver bind)")
     print(f"  kills: QEMU {kills['qemu']}, device {kills['device']}; rounds without a kill: {no_kill}")
     print(sk.stats("QEMU killed -> device reported the lost client", det_dev))
     print(sk.stats("  of which QEMU's own exit (SIGKILL -> zombie, or the report if sooner)", qemu_exit))
