@@ -88,10 +88,13 @@ class Console:
 
 
 def alive(pid):
-    """PID exists and is not a zombie."""
+    """PID exists with a thread still running: a SIGKILLed QEMU's main thread
+    turns zombie at once, its files (the socket) close with its last thread."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                return True
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
     except (FileNotFoundError, IndexError):
         return False
 
@@ -265,8 +268,8 @@ def main():
             boots.append(t_first)
 
             if killed == "qemu":
-                # QEMU's socket closes as the dying process drops its files,
-                # just before it turns zombie: both moments are timed.
+                # QEMU's socket closes as its last thread exits: both that
+                # moment and the device's report are timed.
                 gone = lost = None
                 while time.monotonic() - t0 < a.timeout and lost is None:
                     now = time.monotonic()
@@ -405,8 +408,8 @@ def main():
           f"initramfs, TCG boot, driver bind)")
     print(f"  kills: QEMU {kills['qemu']}, device {kills['device']}; rounds without a kill: {no_kill}")
     print(sk.stats("QEMU killed -> device reported the lost client", det_dev))
-    print(sk.stats("  of which QEMU's own exit (SIGKILL -> zombie, or the report if sooner)", qemu_exit))
-    print(sk.stats("  QEMU a zombie -> device reported (0 if it reported first)", det_dev_gone))
+    print(sk.stats("  of which QEMU's own exit (SIGKILL -> last thread gone, or the report if sooner)", qemu_exit))
+    print(sk.stats("  QEMU gone -> device reported (0 if it reported first)", det_dev_gone))
     print(f"  device fd count checked {fd_checks} times after QEMU left, idle {idle}; "
           f"{gen - 1} restarted devices checked idle")
     print(sk.stats("device killed -> QEMU's first log line", qemu_react))
