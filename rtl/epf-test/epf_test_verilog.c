@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 		.vendor = EPF_DEFAULT_VENDOR, .device = EPF_DEFAULT_DEVICE,
 		.class_code = 0xff0000, /* PCI_CLASS_OTHERS, as pci-epf-test */
 	};
-	static const struct vpcie_vl_program prog = {
+	static const struct vpcie_rtl_program prog = {
 		.name = "vpcie-epf-test-verilog",
 		.about = "pci-epf-test in Verilog (rtl/epf-test, Verilator): its registers, the\n"
 			 "READ/WRITE/COPY DMA engine with CRC32, and INTx/MSI/MSI-X interrupts.",

@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 		.vendor = EPF_DEFAULT_VENDOR, .device = EPF_DEFAULT_DEVICE,
 		.class_code = 0xff0000, /* PCI_CLASS_OTHERS, as pci-epf-test */
 	};
-	static const struct vpcie_ghdl_program prog = {
+	static const struct vpcie_rtl_program prog = {
 		.name = "vpcie-epf-test-vhdl",
 		.about = "pci-epf-test with its register block and DMA engine in VHDL\n"
 			 "(rtl/epf-test/epf_test.vhd, simulated by GHDL): `vpcie pcitest` and\n"

@@ -27,7 +27,7 @@ int main(int argc, char **argv)
 		.subsys_vendor = 0x1234, .subsys = 0x0001,
 		.class_code = 0xff0000, .revision = 1,
 	};
-	static const struct vpcie_ghdl_program prog = {
+	static const struct vpcie_rtl_program prog = {
 		.name = "vpcie-rtl-tutorial-vhdl",
 		.about = "The RTL tutorial device in VHDL (rtl/tutorial/tutorial.vhd under GHDL):\n"
 			 "BAR0 4 KiB of registers, a doorbell that DMA-writes a pattern and\n"
