@@ -20,11 +20,12 @@
 #ifndef VPCIE_GHDL_H
 #define VPCIE_GHDL_H
 
-#include <getopt.h>
 #include <stdint.h>
 
 #include <vpcie/device.h>
 #include <vpcie/rtl.h>
+
+#include "../common/vpcie_rtl_main.h"
 
 /* The model's ops; the opaque pointer is unused (pass NULL). */
 extern const struct vpcie_rtl_model vpcie_ghdl_model;
@@ -47,22 +48,10 @@ void vpcie_ghdl_counts(uint64_t *steps, uint64_t *phases);
 void vpcie_ghdl_sync(const uint8_t *o, int32_t payload_w);
 void vpcie_ghdl_next(uint8_t *i, int32_t *clk);
 
-/* A device program's main() in one call (ghdl_main.c), as vpcie_vl_main():
- * the shared options, --help and --wave FILE, the simulation, the device
- * with ids, the bridge (reset on device reset/FLR), setup() and the event
- * loop until SIGTERM/SIGINT. Returns the exit status. */
-struct vpcie_ghdl_program {
-	const char *name;
-	const char *about;
-	const struct vpcie_ids *ids;
-	int (*setup)(struct vpcie_dev *dev, struct vpcie_rtl *rtl); /* 0 or -errno */
-	/* Optional options of the program: getopt_long entries (up to 8, with
-	 * codes >= 0x100, ended by a zeroed entry), their --help lines, and
-	 * the handler: 0, or -1 after printing why the value is bad. */
-	const struct option *options;
-	const char *options_help;
-	int (*option)(int code, const char *arg);
-};
-int vpcie_ghdl_main(int argc, char **argv, const struct vpcie_ghdl_program *gp);
+/* A device program's main() in one call: vpcie_rtl_main()
+ * (../common/vpcie_rtl_main.h) on this simulation, --wave FILE as
+ * vpcie_ghdl_start()'s wave, statistics on stderr at the end. Returns the
+ * exit status. */
+int vpcie_ghdl_main(int argc, char **argv, const struct vpcie_rtl_program *prog);
 
 #endif

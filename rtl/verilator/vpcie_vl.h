@@ -13,6 +13,8 @@
 #include <vpcie/device.h>
 #include <vpcie/rtl.h>
 
+#include "../common/vpcie_rtl_main.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -43,20 +45,10 @@ void vpcie_vl_bare_cycles(void *model, uint64_t n);
 /* Width of the design's mwr_data/cpl_data in bytes (opts.payload_bytes). */
 unsigned vpcie_vl_payload_bytes(void);
 
-/*
- * A device program's main() in one call (vl_main.c): the shared options
- * (vpcie/cli.h) and --help, the model, the device with ids, the bridge
- * (reset on device reset/FLR), --wave FILE (vpcie_vl_wave), setup() to declare BARs (vpcie_rtl_set_bar
- * for those the design serves) and capabilities, then the event loop until
- * SIGTERM/SIGINT. Returns the exit status.
- */
-struct vpcie_vl_program {
-	const char *name;             /* for logs and messages */
-	const char *about;            /* --help's description */
-	const struct vpcie_ids *ids;
-	int (*setup)(struct vpcie_dev *dev, struct vpcie_rtl *rtl); /* 0 or -errno */
-};
-int vpcie_vl_main(int argc, char **argv, const struct vpcie_vl_program *vp);
+/* A device program's main() in one call: vpcie_rtl_main()
+ * (../common/vpcie_rtl_main.h) on this model, --wave FILE recording with
+ * vpcie_vl_wave(). Returns the exit status. */
+int vpcie_vl_main(int argc, char **argv, const struct vpcie_rtl_program *prog);
 
 #ifdef __cplusplus
 }
