@@ -180,20 +180,31 @@ int proxy_device_gone(struct proxy_session *s)
 	unsigned answered = 0, stale = 0;
 
 	for (unsigned id = 0; id < PROXY_NIDS; id++) {
-		struct proxy_pend *p = &s->to_dev[id];
-		struct vpcie_msg_hdr h = {.msg_id = (uint16_t)id, .cmd = p->cmd,
-					  .flags = VPCIE_MSGF_COMMAND};
+		struct proxy_pend *p = proxy_pend_at(s, (uint16_t)id);
+		struct vpcie_msg_hdr h;
 
+		if (!p) {
+			id |= PROXY_ID_PAGE - 1; /* a page never used: nothing in flight */
+			continue;
+		}
 		if (!p->cmd)
 			continue;
+		h = (struct vpcie_msg_hdr){.msg_id = (uint16_t)id, .cmd = p->cmd,
+					   .flags = VPCIE_MSGF_COMMAND};
 		if (!s->cl_lost)
 			proxy_answer_away(s, &h, p);
 		*p = (struct proxy_pend){0};
 		answered++;
 	}
 	for (unsigned id = 0; id < PROXY_NIDS; id++) {
-		if (s->to_cl[id].cmd && !s->to_cl[id].stale) {
-			s->to_cl[id].stale = true; /* the client's late reply is dropped */
+		struct proxy_relayed *e = proxy_relayed_at(s, (uint16_t)id);
+
+		if (!e) {
+			id |= PROXY_ID_PAGE - 1;
+			continue;
+		}
+		if (e->cmd && !e->stale) {
+			e->stale = true; /* the client's late reply is dropped */
 			stale++;
 		}
 	}

@@ -134,6 +134,10 @@ struct proxy_relayed {
 	bool stale;      /* that device is gone: the reply is dropped */
 };
 
+#define PROXY_NIDS 65536u
+#define PROXY_ID_PAGE 256u
+#define PROXY_ID_PAGES (PROXY_NIDS / PROXY_ID_PAGE)
+
 struct proxy_session {
 	const struct proxy_cfg *cfg;
 	const struct vpcie_logger *lg;
@@ -144,8 +148,12 @@ struct proxy_session {
 	struct proxy_cfglog cfgw;
 	int *irq[VFIO_PCI_NUM_IRQS]; /* the client's eventfds, -1: none */
 	unsigned nirq[VFIO_PCI_NUM_IRQS];
-	struct proxy_pend *to_dev;    /* by client msg_id */
-	struct proxy_relayed *to_cl;  /* by the proxy's msg_id towards the client */
+	/* Both by msg_id, in pages of PROXY_ID_PAGE entries allocated when an
+	 * id of theirs is first used (proxy_pend_slot, proxy_relayed_slot) and
+	 * kept until the session ends: a session costs what its ids use, not
+	 * two 65536-entry tables. */
+	struct proxy_pend *to_dev[PROXY_ID_PAGES];   /* by client msg_id */
+	struct proxy_relayed *to_cl[PROXY_ID_PAGES]; /* by the proxy's msg_id towards the client */
 	uint16_t cl_next_id, replay_id;
 	uint64_t xfer;                /* negotiated max_data_xfer_size */
 	struct vpcie_caps cl_caps;    /* what the client proposed, proposed again */
@@ -160,13 +168,32 @@ struct proxy_session {
 	uint64_t dma_local, dma_relayed, irqs, reconnects; /* for the log */
 };
 
-#define PROXY_NIDS 65536u
 #define PROXY_RETRY_FIRST_MS 100
 #define PROXY_RETRY_MAX_MS 5000
 #define PROXY_RETRY_OP_MS 1000 /* bound of each step of a reconnection */
 
 int64_t proxy_now_ms(void);
 void proxy_chan_limits(uint64_t xfer, struct vpcie_chan_limits *lim);
+
+/* The request in flight with client id id, or NULL if that id's page was never used (free). */
+static inline struct proxy_pend *proxy_pend_at(const struct proxy_session *s, uint16_t id)
+{
+	struct proxy_pend *p = s->to_dev[id / PROXY_ID_PAGE];
+
+	return p ? &p[id % PROXY_ID_PAGE] : NULL;
+}
+
+/* The relayed DMA request with proxy id id, or NULL (free), as proxy_pend_at. */
+static inline struct proxy_relayed *proxy_relayed_at(const struct proxy_session *s, uint16_t id)
+{
+	struct proxy_relayed *r = s->to_cl[id / PROXY_ID_PAGE];
+
+	return r ? &r[id % PROXY_ID_PAGE] : NULL;
+}
+
+/* proxy_session.c: the entry of id, its page allocated (zeroed) if need be; NULL: no memory. */
+struct proxy_pend *proxy_pend_slot(struct proxy_session *s, uint16_t id);
+struct proxy_relayed *proxy_relayed_slot(struct proxy_session *s, uint16_t id);
 
 /* Whether messages can go to the device now. */
 static inline bool proxy_dev_up(const struct proxy_session *s)

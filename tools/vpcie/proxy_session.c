@@ -60,8 +60,28 @@ static void session_free(struct proxy_session *s)
 		vpcie_chan_free(s->cl);
 	if (s->dev)
 		vpcie_chan_free(s->dev);
-	free(s->to_dev);
-	free(s->to_cl);
+	for (unsigned i = 0; i < PROXY_ID_PAGES; i++) {
+		free(s->to_dev[i]);
+		free(s->to_cl[i]);
+	}
+}
+
+struct proxy_pend *proxy_pend_slot(struct proxy_session *s, uint16_t id)
+{
+	struct proxy_pend **page = &s->to_dev[id / PROXY_ID_PAGE];
+
+	if (!*page && !(*page = calloc(PROXY_ID_PAGE, sizeof(**page))))
+		return NULL;
+	return &(*page)[id % PROXY_ID_PAGE];
+}
+
+struct proxy_relayed *proxy_relayed_slot(struct proxy_session *s, uint16_t id)
+{
+	struct proxy_relayed **page = &s->to_cl[id / PROXY_ID_PAGE];
+
+	if (!*page && !(*page = calloc(PROXY_ID_PAGE, sizeof(**page))))
+		return NULL;
+	return &(*page)[id % PROXY_ID_PAGE];
 }
 
 /* m as it came, with msg_id id */
@@ -246,9 +266,12 @@ static int from_client_command(struct proxy_session *s, struct vpcie_msg *m)
 {
 	const struct vpcie_msg_hdr *h = &m->hdr;
 	int rc = vpcie_validate_command(h->cmd, m->payload, m->payload_len, s->xfer);
-	struct proxy_pend p = {.cmd = h->cmd};
+	struct proxy_pend p = {.cmd = h->cmd}, *slot = NULL;
 	bool unsealed;
 
+	/* The slot first, so that no effect is kept for a request that cannot be tracked. */
+	if (rc == 0 && !(h->flags & VPCIE_MSGF_NO_REPLY) && !(slot = proxy_pend_slot(s, h->msg_id)))
+		rc = -ENOMEM;
 	if (rc == 0 && m->nfds && h->cmd != VPCIE_CMD_DMA_MAP && h->cmd != VPCIE_CMD_DEVICE_SET_IRQS)
 		rc = -EINVAL;
 	if (rc == 0 && (h->cmd == VPCIE_CMD_VERSION || h->cmd == VPCIE_CMD_DMA_READ ||
@@ -300,18 +323,18 @@ static int from_client_command(struct proxy_session *s, struct vpcie_msg *m)
 	}
 	if (!proxy_dev_up(s))
 		return proxy_answer_away(s, h, &p);
-	if (!(h->flags & VPCIE_MSGF_NO_REPLY))
-		s->to_dev[h->msg_id] = p;
+	if (slot)
+		*slot = p;
 	return to_device(s, m, h->msg_id);
 }
 
 /* A client's reply to a DMA request the proxy relayed from the device. */
 static int from_client_reply(struct proxy_session *s, struct vpcie_msg *m)
 {
-	struct proxy_relayed *e = &s->to_cl[m->hdr.msg_id];
+	struct proxy_relayed *e = proxy_relayed_at(s, m->hdr.msg_id);
 	struct vpcie_msg_hdr h = m->hdr;
 
-	if (!e->cmd || e->cmd != m->hdr.cmd) {
+	if (!e || !e->cmd || e->cmd != m->hdr.cmd) {
 		vpcie_warn(s->lg, "client replied to no request (id %u, %s): dropped",
 			   m->hdr.msg_id, vpcie_cmd_name(m->hdr.cmd));
 		return 0;
@@ -365,9 +388,9 @@ static void note_identity(struct proxy_session *s, const struct proxy_pend *p,
 
 static int device_reply(struct proxy_session *s, struct vpcie_msg *m)
 {
-	struct proxy_pend *p = &s->to_dev[m->hdr.msg_id];
+	struct proxy_pend *p = proxy_pend_at(s, m->hdr.msg_id);
 
-	if (!p->cmd || p->cmd != m->hdr.cmd) {
+	if (!p || !p->cmd || p->cmd != m->hdr.cmd) {
 		vpcie_err(s->lg, "device replied to no request (id %u, %s): dropping it",
 			  m->hdr.msg_id, vpcie_cmd_name(m->hdr.cmd));
 		s->dev_lost = true;
@@ -415,8 +438,9 @@ static int client_id(struct proxy_session *s)
 {
 	for (unsigned i = 0; i < PROXY_NIDS; i++) {
 		uint16_t id = s->cl_next_id++;
+		const struct proxy_relayed *e = proxy_relayed_at(s, id);
 
-		if (!s->to_cl[id].cmd)
+		if (!e || !e->cmd)
 			return id;
 	}
 	return -1;
@@ -430,15 +454,18 @@ static int device_dma(struct proxy_session *s, struct vpcie_msg *m)
 	bool write = h->cmd == VPCIE_CMD_DMA_WRITE;
 	bool no_reply = h->flags & VPCIE_MSGF_NO_REPLY;
 	uint8_t *p = proxy_maps_find(&s->maps, a->addr, a->count, write);
+	struct proxy_relayed *e = NULL;
 	int rc, id;
 
 	if (!p) {
 		id = client_id(s);
 		if (id < 0)
 			return no_reply ? 0 : dev_reply_error(s, h, EBUSY);
+		if (!no_reply && !(e = proxy_relayed_slot(s, (uint16_t)id)))
+			return dev_reply_error(s, h, ENOMEM);
 		s->dma_relayed++;
-		if (!no_reply)
-			s->to_cl[id] = (struct proxy_relayed){.cmd = h->cmd, .dev_id = h->msg_id};
+		if (e)
+			*e = (struct proxy_relayed){.cmd = h->cmd, .dev_id = h->msg_id};
 		return to_client(s, relay_as(s->cl, m, (uint16_t)id, s->cfg->timeout_ms));
 	}
 	s->dma_local++;
@@ -563,9 +590,7 @@ int proxy_session_run(const struct proxy_cfg *cfg, int client_fd, int stop_fd)
 
 	proxy_chan_limits(VPCIE_VERSION_JSON_MAX, &lim);
 	s.cl = vpcie_chan_new(client_fd, &lim);
-	s.to_dev = calloc(PROXY_NIDS, sizeof(*s.to_dev));
-	s.to_cl = calloc(PROXY_NIDS, sizeof(*s.to_cl));
-	if (!s.cl || !s.to_dev || !s.to_cl) {
+	if (!s.cl) {
 		rc = -ENOMEM;
 		goto out;
 	}
