@@ -286,8 +286,11 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 	case DET_CH_RING_TAIL:
 		/* More posted than the ring holds, or posted descriptors taken
 		 * back: a broken or hostile host. */
-		if (c->shadow_addr && v - c->head <= c->tail - c->head)
-			break; /* a late doorbell: the shadow told more already */
+		/* With a shadow, a doorbell may arrive after the engine read a
+		 * later tail from memory and consumed up to RING_SIZE beyond
+		 * it: v in [HEAD - RING_SIZE, TAIL] is old news. */
+		if (c->shadow_addr && c->tail - v <= c->tail - c->head + c->ring_size)
+			break;
 		if (v - c->head > c->ring_size || v - c->head < c->tail - c->head) {
 			vpcie_warn(e->lg, "channel %u: tail %" PRIu32 " with head %" PRIu32
 				   " and %" PRIu32 " descriptors: ignored", c->idx, v, c->head,

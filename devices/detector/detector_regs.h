@@ -151,8 +151,9 @@
  * is enabled; set it to the RING_TAIL value before enabling. A SHADOW_TAIL
  * more than RING_SIZE ahead of RING_HEAD or behind the tail the device
  * already has is ignored and sets DET_STS_ERROR. With a shadow, a RING_TAIL
- * write behind the device's tail (but not behind RING_HEAD) is a late
- * doorbell and ignored without error. Hosts that ignore the feature leave
+ * write from RING_HEAD - RING_SIZE up to the device's tail is a late
+ * doorbell (the device read a later SHADOW_TAIL meanwhile) and ignored
+ * without error. Hosts that ignore the feature leave
  * DET_CH_SHADOW at 0: nothing changes for them.
  */
 #define DET_SHADOW_SIZE     128
