@@ -16,6 +16,11 @@
  *  - PERIOD_NS = 0 (free-running): back to back, paced by the host: the
  *    next frame starts as soon as enough descriptors are posted for it.
  *  - SINGLE: one frame now (dropped if the ring has too few descriptors).
+ *  - Tail shadow (SHADOW_LO/HI set): short of descriptors, the engine reads
+ *    the host's tail from memory (hostile: used only if ahead of ours and
+ *    within RING_SIZE of HEAD); free-running, before idling it sets IDLE in
+ *    the block, fences, and looks once more, so the host only rings
+ *    RING_TAIL for an idle engine.
  * Calls come from one thread; no global state.
  */
 #ifndef DET_ENGINE_H
