@@ -4,7 +4,8 @@
 
 Runs `vpcie daq --json` against fresh vpcie-detector processes over a matrix
 (frame sizes 4 KiB .. 4 MiB, CRC-checked vs header-only, interrupt
-moderation on/off, polling, 1/2/4 channels and 2 devices, message DMA) for
+moderation on/off, polling, posting without the tail shadow, 1/2/4 channels
+and 2 devices, message DMA) for
 --rounds rounds, interleaved (every case once per round), and prints the
 median of each figure with its ratio to the floor `vpcie daq` measured in
 the same run: a single thread's memcpy of the same frames into the same
@@ -44,6 +45,9 @@ def cases(quick):
     out.append(("irq.4k.every-frame", [], ["--no-crc", "--frame-size", "4096", "--irq-frames", "1",
                                             "--irq-usec", "0"], big // 8, "memcpy"))
     out.append(("poll.64k", [], ["--no-crc", "--frame-size", "65536", "--poll"], big, "memcpy"))
+    # Posting by RING_TAIL writes only (a message per pass), as before the tail shadow.
+    out.append(("noshadow.64k", [], ["--no-crc", "--frame-size", "65536", "--no-shadow"], big,
+                "memcpy"))
     for ch in (2, 4):
         out.append((f"chan{ch}.64k", ["--channels", str(ch)],
                     ["--no-crc", "--frame-size", "65536"], big, "memcpy"))

@@ -38,6 +38,7 @@ static void chan_defaults(struct det_chan *c)
 	c->irq_frames = 1;
 	c->irq_usec = 0;
 	c->irq_vector = c->idx;
+	c->shadow_addr = 0;
 }
 
 /* DET_CTRL_RESET: stop, clear counters, HEAD, TAIL, SEQ; keep settings. */
@@ -49,6 +50,7 @@ static void chan_reset(struct det_chan *c)
 	c->head = c->tail = 0;
 	c->seq = c->since_start = c->next_due = 0;
 	c->irq_pending = c->irq_first_ns = 0;
+	c->shadow_warned = false;
 	c->frames = c->bytes = c->dropped = c->dma_err = c->bad_desc = c->irqs = 0;
 	c->cache_n = 0;
 	c->gen++;
@@ -135,6 +137,12 @@ static bool chan_ready(struct det_engine *e, struct det_chan *c)
 		c->error = true;
 		return false;
 	}
+	if ((c->shadow_addr & 63) || c->shadow_addr + DET_SHADOW_SIZE < c->shadow_addr) {
+		vpcie_warn(e->lg, "channel %u: shadow block at 0x%" PRIx64 " refused: not started",
+			   c->idx, c->shadow_addr);
+		c->error = true;
+		return false;
+	}
 	/* The buffer a frame in flight is sent from must outlive the frame. */
 	rc = det_frame_prepare(&c->fr, c->frame_size, c->pattern, e->file,
 			       c->busy ? &c->retired : NULL);
@@ -154,6 +162,7 @@ static void chan_ctrl(struct det_engine *e, struct det_chan *c, uint32_t v)
 	if ((v & DET_CTRL_ENABLE) && !(c->ctrl & DET_CTRL_ENABLE)) {
 		if (chan_ready(e, c)) {
 			c->ctrl |= DET_CTRL_ENABLE;
+			c->shadow_idle = c->shadow_addr != 0; /* cleared by the first run */
 			c->since_start = 0;
 			c->next_due = now(e);
 		}
@@ -194,6 +203,8 @@ static uint32_t chan_read(struct det_engine *e, struct det_chan *c, uint32_t r)
 	case DET_CH_IRQ_VECTOR: return c->irq_vector;
 	case DET_CH_SEQ_LO: return (uint32_t)c->seq;
 	case DET_CH_SEQ_HI: return (uint32_t)(c->seq >> 32);
+	case DET_CH_SHADOW_LO: return (uint32_t)c->shadow_addr;
+	case DET_CH_SHADOW_HI: return (uint32_t)(c->shadow_addr >> 32);
 	case DET_CH_FRAMES_LO: return (uint32_t)c->frames;
 	case DET_CH_FRAMES_HI: return (uint32_t)(c->frames >> 32);
 	case DET_CH_BYTES_LO: return (uint32_t)c->bytes;
@@ -275,6 +286,11 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 	case DET_CH_RING_TAIL:
 		/* More posted than the ring holds, or posted descriptors taken
 		 * back: a broken or hostile host. */
+		/* With a shadow, a doorbell may arrive after the engine read a
+		 * later tail from memory and consumed up to RING_SIZE beyond
+		 * it: v in [HEAD - RING_SIZE, TAIL] is old news. */
+		if (c->shadow_addr && c->tail - v <= c->tail - c->head + c->ring_size)
+			break;
 		if (v - c->head > c->ring_size || v - c->head < c->tail - c->head) {
 			vpcie_warn(e->lg, "channel %u: tail %" PRIu32 " with head %" PRIu32
 				   " and %" PRIu32 " descriptors: ignored", c->idx, v, c->head,
@@ -283,6 +299,14 @@ static void chan_write(struct det_engine *e, struct det_chan *c, uint32_t r, uin
 		} else {
 			c->tail = v;
 		}
+		break;
+	case DET_CH_SHADOW_LO:
+		if (stopped_or_warn(e, c, "shadow block"))
+			c->shadow_addr = (c->shadow_addr & ~0xffffffffull) | v;
+		break;
+	case DET_CH_SHADOW_HI:
+		if (stopped_or_warn(e, c, "shadow block"))
+			c->shadow_addr = (c->shadow_addr & 0xffffffffull) | (uint64_t)v << 32;
 		break;
 	case DET_CH_IRQ_FRAMES: c->irq_frames = v; break;
 	case DET_CH_IRQ_USEC: c->irq_usec = v; break;
@@ -303,7 +327,8 @@ uint32_t det_reg_read(struct det_engine *e, uint32_t off)
 	switch (off) {
 	case DET_REG_ID: return DET_ID_VALUE;
 	case DET_REG_VERSION: return DET_VERSION_VALUE;
-	case DET_REG_CAPS: return DET_CAP_PATTERN_PRNG | (e->file ? DET_CAP_PATTERN_FILE : 0);
+	case DET_REG_CAPS:
+		return DET_CAP_PATTERN_PRNG | DET_CAP_SHADOW | (e->file ? DET_CAP_PATTERN_FILE : 0);
 	case DET_REG_CHANNELS: return e->nch;
 	case DET_REG_TIME_LO:
 	case DET_REG_TIME_HI:
@@ -640,6 +665,95 @@ static void drop_frames(struct det_chan *c, uint64_t n)
 	c->dropped += n;
 }
 
+/* ---- Tail shadow (DET_CH_SHADOW) ------------------------------------------ */
+
+static void shadow_bad(struct det_engine *e, struct det_chan *c, const char *what, uint32_t v)
+{
+	if (!c->shadow_warned)
+		vpcie_warn(e->lg, "channel %u: shadow tail %s (%" PRIu32 ", head %" PRIu32 ", tail %"
+			   PRIu32 ", %" PRIu32 " descriptors): ignored", c->idx, what, v, c->head,
+			   c->tail, c->ring_size);
+	c->shadow_warned = true;
+	c->error = true;
+}
+
+/*
+ * Take SHADOW_TAIL from host memory, a hostile value: only a tail ahead of
+ * ours and at most RING_SIZE ahead of HEAD is used. Returns 1 if the tail
+ * advanced, 0 if not, -1 if the channel changed during the read (messages).
+ */
+static int shadow_refresh(struct det_engine *e, struct det_chan *c)
+{
+	uint64_t addr = c->shadow_addr + DET_SHADOW_TAIL;
+	uint32_t gen = c->gen, v;
+	const void *p;
+	uint8_t raw[4];
+
+	if (!c->shadow_addr || !(c->ctrl & DET_CTRL_ENABLE))
+		return 0;
+	p = e->io->ptr(e->ctx, addr, sizeof(raw), false);
+	if (p) {
+		/* Acquire: the descriptors the host filled before the tail. */
+		v = le32toh(__atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE));
+	} else {
+		int rc = e->io->read(e->ctx, addr, raw, sizeof(raw));
+
+		if (gen != c->gen)
+			return -1;
+		if (rc) {
+			shadow_bad(e, c, "unreadable", 0);
+			return 0;
+		}
+		v = le_get32(raw);
+	}
+	if (v == c->tail)
+		return 0;
+	if (v - c->head > c->ring_size || v - c->head < c->tail - c->head) {
+		shadow_bad(e, c, v - c->head > c->ring_size ? "beyond the ring" : "going back", v);
+		return 0;
+	}
+	c->tail = v;
+	return 1;
+}
+
+static void shadow_flags(struct det_engine *e, struct det_chan *c, uint32_t flags)
+{
+	uint64_t addr = c->shadow_addr + DET_SHADOW_FLAGS;
+	void *p = e->io->ptr(e->ctx, addr, 4, true);
+	uint8_t raw[4];
+
+	c->shadow_idle = flags & DET_SHADOW_F_IDLE;
+	if (p) {
+		__atomic_store_n((uint32_t *)p, htole32(flags), __ATOMIC_RELAXED);
+	} else {
+		le_put32(raw, flags);
+		e->io->write(e->ctx, addr, raw, sizeof(raw)); /* lost: the host rings anyway */
+	}
+}
+
+/*
+ * The free-running engine found too few descriptors: announce IDLE, then
+ * look at the shadow once more (the host stores its tail, then reads the
+ * flags: with a full barrier on both sides one of them sees the other).
+ * Returns true if there is more to try (descriptors, or the channel changed).
+ */
+static bool shadow_sleep(struct det_engine *e, struct det_chan *c)
+{
+	uint32_t gen = c->gen;
+	int r;
+
+	if (!c->shadow_addr)
+		return false;
+	shadow_flags(e, c, DET_SHADOW_F_IDLE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (gen != c->gen)
+		return true;
+	r = shadow_refresh(e, c);
+	if (r > 0)
+		shadow_flags(e, c, 0);
+	return r != 0;
+}
+
 /* Moderation by time: raise if due; else the deadline (or NEVER). */
 static uint64_t irq_timer(struct det_engine *e, struct det_chan *c, uint64_t t)
 {
@@ -660,6 +774,8 @@ static uint64_t chan_run(struct det_engine *e, struct det_chan *c, uint64_t t)
 {
 	uint64_t next = DET_RUN_NEVER, due;
 
+	if (c->shadow_idle && c->shadow_addr && (c->ctrl & DET_CTRL_ENABLE))
+		shadow_flags(e, c, 0); /* running: posting needs no doorbell */
 	if (c->single) {
 		c->single = false;
 		if (place_frame(e, c, t) == NO_DESC)
@@ -692,6 +808,8 @@ static uint64_t chan_run(struct det_engine *e, struct det_chan *c, uint64_t t)
 			c->next_due += c->period_ns;
 		}
 		r = place_frame(e, c, t);
+		if (r == NO_DESC && shadow_refresh(e, c))
+			r = place_frame(e, c, t); /* the host posted more meanwhile */
 		if (r == STOPPED)
 			break;
 		if (r == ABANDONED) {
@@ -699,8 +817,13 @@ static uint64_t chan_run(struct det_engine *e, struct det_chan *c, uint64_t t)
 			break;
 		}
 		if (r == NO_DESC) {
-			if (!c->period_ns)
+			if (!c->period_ns) {
+				if (shadow_sleep(e, c)) {
+					next = DET_RUN_NOW;
+					continue;
+				}
 				break; /* free-running: wait for the doorbell */
+			}
 			drop_frames(c, 1);
 		}
 		c->since_start++;

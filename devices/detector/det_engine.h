@@ -16,6 +16,11 @@
  *  - PERIOD_NS = 0 (free-running): back to back, paced by the host: the
  *    next frame starts as soon as enough descriptors are posted for it.
  *  - SINGLE: one frame now (dropped if the ring has too few descriptors).
+ *  - Tail shadow (SHADOW_LO/HI set): short of descriptors, the engine reads
+ *    the host's tail from memory (hostile: used only if ahead of ours and
+ *    within RING_SIZE of HEAD); free-running, before idling it sets IDLE in
+ *    the block, fences, and looks once more, so the host only rings
+ *    RING_TAIL for an idle engine.
  * Calls come from one thread; no global state.
  */
 #ifndef DET_ENGINE_H
@@ -58,6 +63,7 @@ struct det_chan {
 	uint32_t frame_size, period_ns, pattern, seed, frame_limit;
 	uint64_t ring_addr;
 	uint32_t ring_size, irq_frames, irq_usec, irq_vector;
+	uint64_t shadow_addr;   /* tail shadow block, 0: none */
 	/* State. */
 	uint32_t ctrl;          /* DET_CTRL_ENABLE */
 	bool error;             /* DET_STS_ERROR */
@@ -65,6 +71,8 @@ struct det_chan {
 	uint32_t head, tail;
 	uint64_t seq, since_start, next_due;
 	uint64_t irq_pending, irq_first_ns;
+	bool shadow_idle;       /* DET_SHADOW_F_IDLE may be set in host memory */
+	bool shadow_warned;     /* a bad shadow was logged (once per reset) */
 	/* Counters. */
 	uint64_t frames, bytes, dropped, dma_err, bad_desc, irqs;
 	/* Frame buffer and descriptor bookkeeping. */

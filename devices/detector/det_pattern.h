@@ -41,6 +41,10 @@ struct det_frame {
 	uint32_t pattern;      /* pattern the payload was prepared for */
 	uint32_t payload_crc;  /* COUNTER: CRC of the payload */
 	uint64_t combine_op;   /* crc32_combine_gen(payload bytes) */
+	/* The CRC register moved past the payload's length in zeros, byte k
+	 * of it at a time: crc32_combine_op(c, 0, combine_op) in four table
+	 * lookups instead of a polynomial multiplication per frame. */
+	uint32_t shift[4][256];
 	uint32_t *file_crc;    /* FILE: per payload, valid where file_crc_ok */
 	uint8_t *file_crc_ok;
 	size_t file_frames;

@@ -12,11 +12,13 @@
  * BAR0 (64-bit, 32 KiB): registers (callbacks into det_engine.c), then the
  * MSI-X table and PBA served by the runtime. The engine runs from a timer:
  * each turn places frames for up to DET_TURN_NS, then returns to the event
- * loop so the host's messages are served between batches; a register write
- * schedules a turn at once (doorbell, start).
+ * loop so the host's messages are served between batches (turns follow one
+ * another directly while no message waits); a register write schedules a
+ * turn at once (doorbell, start).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,9 @@
 
 /* Longest engine turn before the event loop gets the CPU back. */
 #define DET_TURN_NS 1000000u
+/* Turns run back to back while no message or event waits, before the timer
+ * path (other timers of the runtime only run between such runs). */
+#define DET_TURNS_MAX 8u
 
 struct detector {
 	struct vpcie_dev *dev;
@@ -101,11 +106,22 @@ static void work(struct vpcie_dev *dev, void *opaque)
 	struct detector *d = opaque;
 	uint64_t next, t;
 
-	(void)dev;
-	d->turns++;
-	t = io_now(NULL);
-	next = det_engine_run(&d->eng, DET_TURN_NS);
-	d->turn_ns += io_now(NULL) - t;
+	/*
+	 * Another turn at once while nothing waits for the event loop (no
+	 * message, no fd ready): re-arming the timer costs two system calls
+	 * and, on an idle vCPU, a blocking wake-up (~80 us here) per turn.
+	 */
+	for (unsigned k = 0;; k++) {
+		struct pollfd pfd = {.fd = vpcie_dev_fd(dev), .events = POLLIN};
+
+		d->turns++;
+		t = io_now(NULL);
+		next = det_engine_run(&d->eng, DET_TURN_NS);
+		d->turn_ns += io_now(NULL) - t;
+		if (next != DET_RUN_NOW || k + 1 >= DET_TURNS_MAX || vpcie_dev_has_work(dev) ||
+		    poll(&pfd, 1, 0) != 0)
+			break;
+	}
 	if (next == DET_RUN_NEVER)
 		return; /* one-shot timer: idle until a register write */
 	t = io_now(NULL);

@@ -53,10 +53,11 @@
 #define DET_REG_SCRATCH     0x020 /* RW: no effect */
 
 #define DET_ID_VALUE        0x54454456u /* "VDET" */
-#define DET_VERSION_VALUE   0x00010000u /* 1.0 */
+#define DET_VERSION_VALUE   0x00010001u /* 1.1: 1.0 + the tail shadow (DET_CAP_SHADOW) */
 
 #define DET_CAP_PATTERN_PRNG (1u << 0)
 #define DET_CAP_PATTERN_FILE (1u << 1) /* the device was started with a frame file */
+#define DET_CAP_SHADOW       (1u << 2) /* DET_CH_SHADOW: the tail shadow in host memory */
 
 #define DET_GCTRL_RESET     (1u << 0) /* reset every channel (as DET_CTRL_RESET on each) */
 
@@ -82,6 +83,9 @@
 #define DET_CH_IRQ_VECTOR   0x3c /* RW: MSI-X vector of this channel (default: the channel number) */
 #define DET_CH_SEQ_LO       0x40 /* RO: sequence number of the next frame (64-bit) */
 #define DET_CH_SEQ_HI       0x44
+#define DET_CH_SHADOW_LO    0x48 /* RW: bus address of the channel's shadow block (64-bit, 64-byte
+                                  * aligned; 0 = none, the power-on value); changed only while stopped */
+#define DET_CH_SHADOW_HI    0x4c
 /* Counters: 64-bit, RO, cleared by DET_CTRL_RESET. */
 #define DET_CH_FRAMES_LO    0x50 /* frames completed */
 #define DET_CH_FRAMES_HI    0x54
@@ -131,6 +135,31 @@
 #define DET_DESC_ST_OK      0
 #define DET_DESC_ST_BAD     1 /* descriptor rejected (zero length, address outside host memory): no data */
 #define DET_DESC_ST_DMA_ERR 2 /* the data transfer failed: contents undefined */
+
+/*
+ * Shadow block (optional, DET_CAP_SHADOW): DET_SHADOW_SIZE bytes of host
+ * memory at DET_CH_SHADOW, so that posting buffers needs no register write
+ * while the engine is busy (as virtio's avail index with notifications
+ * suppressed). The host stores its RING_TAIL value in SHADOW_TAIL whenever it
+ * posts, always before (or instead of) writing the RING_TAIL register; the
+ * device reads SHADOW_TAIL when it runs short of descriptors. Before the
+ * free-running engine goes idle it sets DET_SHADOW_F_IDLE in SHADOW_FLAGS,
+ * then reads SHADOW_TAIL once more (a full barrier in between); it clears the
+ * flag when it runs again. So after storing SHADOW_TAIL the host issues a
+ * full barrier, reads SHADOW_FLAGS and writes the RING_TAIL register (the
+ * doorbell) only if IDLE is set. SHADOW_TAIL is read only while the channel
+ * is enabled; set it to the RING_TAIL value before enabling. A SHADOW_TAIL
+ * more than RING_SIZE ahead of RING_HEAD or behind the tail the device
+ * already has is ignored and sets DET_STS_ERROR. With a shadow, a RING_TAIL
+ * write from RING_HEAD - RING_SIZE up to the device's tail is a late
+ * doorbell (the device read a later SHADOW_TAIL meanwhile) and ignored
+ * without error. Hosts that ignore the feature leave
+ * DET_CH_SHADOW at 0: nothing changes for them.
+ */
+#define DET_SHADOW_SIZE     128
+#define DET_SHADOW_TAIL     0x00 /* u32, written by the host: descriptors posted (as RING_TAIL) */
+#define DET_SHADOW_FLAGS    0x40 /* u32, written by the device (own cache line): DET_SHADOW_F_* */
+#define DET_SHADOW_F_IDLE   (1u << 0) /* the engine waits for a RING_TAIL write */
 
 /*
  * Frame header: the first DET_HDR_SIZE bytes of every frame. crc is the

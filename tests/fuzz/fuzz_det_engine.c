@@ -23,6 +23,7 @@
 
 #define MEM_BASE 0x10000ull
 #define MEM_SIZE (256u << 10)
+#define SHADOW (MEM_BASE + 2048) /* the prelude's tail shadow block */
 
 struct host {
 	const uint8_t *in;
@@ -137,6 +138,7 @@ static void reg_write(struct host *h)
 		DET_CH_CTRL, DET_CH_FRAME_SIZE, DET_CH_PERIOD_NS, DET_CH_PATTERN, DET_CH_SEED,
 		DET_CH_FRAME_LIMIT, DET_CH_RING_LO, DET_CH_RING_HI, DET_CH_RING_SIZE,
 		DET_CH_RING_TAIL, DET_CH_IRQ_FRAMES, DET_CH_IRQ_USEC, DET_CH_IRQ_VECTOR,
+		DET_CH_SHADOW_LO, DET_CH_SHADOW_HI,
 	};
 	uint8_t sel = next8(h), ch = next8(h) % 4;
 	uint32_t v = next32(h), off;
@@ -149,6 +151,8 @@ static void reg_write(struct host *h)
 		case DET_CH_FRAME_SIZE: v = sel & 1 ? v % (64u << 10) : v; break;
 		case DET_CH_RING_LO: v = sel & 1 ? (uint32_t)MEM_BASE + (v % MEM_SIZE) : v; break;
 		case DET_CH_RING_HI: v = sel & 1 ? 0 : v; break;
+		case DET_CH_SHADOW_LO: v = sel & 1 ? (uint32_t)SHADOW + (v % 4) * 64 : v; break;
+		case DET_CH_SHADOW_HI: v = sel & 1 ? 0 : v; break;
 		case DET_CH_RING_SIZE: v = sel & 1 ? 1u << (v % 10) : v; break;
 		case DET_CH_PERIOD_NS: v %= 5000; break;
 		case DET_CH_CTRL: v = sel & 1 ? v & ~DET_CTRL_RESET : v; break;
@@ -213,6 +217,13 @@ static void host_command(struct host *h)
 
 		if (v & 0x80) {
 			h->messages = v & 1;
+		} else if (v & 0x40) {
+			/* The shadow tail: sane (head + 0..19, maybe beyond the
+			 * ring), behind, wrapped or anything. */
+			uint32_t head = det_reg_read(h->e, DET_CH_BASE(0) + DET_CH_RING_HEAD);
+			uint32_t t = v & 0x20 ? next32(h) : v & 0x10 ? head - 1 - v % 4 : head + v % 20;
+
+			memcpy(h->mem + (SHADOW - MEM_BASE) + DET_SHADOW_TAIL, &t, 4);
 		} else { /* repost: channel 0's tail moves on */
 			uint32_t head = det_reg_read(h->e, DET_CH_BASE(0) + DET_CH_RING_HEAD);
 
@@ -244,6 +255,12 @@ static void prelude(struct host *h)
 	det_reg_write(h->e, DET_CH_BASE(0) + DET_CH_PATTERN, (ctrl >> 3) % 3);
 	det_reg_write(h->e, DET_CH_BASE(0) + DET_CH_PERIOD_NS, ctrl & 0x20 ? 300 : 0);
 	det_reg_write(h->e, DET_CH_BASE(0) + DET_CH_RING_TAIL, 16);
+	if (ctrl & 0x40) { /* the tail shadow on, holding the same tail */
+		uint32_t t = 16;
+
+		memcpy(h->mem + (SHADOW - MEM_BASE) + DET_SHADOW_TAIL, &t, 4);
+		det_reg_write(h->e, DET_CH_BASE(0) + DET_CH_SHADOW_LO, (uint32_t)SHADOW);
+	}
 	det_reg_write(h->e, DET_CH_BASE(0) + DET_CH_CTRL, DET_CTRL_ENABLE);
 }
 

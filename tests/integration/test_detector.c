@@ -7,7 +7,9 @@
  * settings, exact interrupt counts; buffer starvation (drops counted, the
  * stream recovers); stop/start/reset mid-stream; hostile descriptors and
  * registers rejected and counted while the device keeps serving; the PRNG
- * and file patterns; two channels at once; shared memory and message DMA.
+ * and file patterns; the tail shadow (posting without doorbells, the IDLE
+ * handshake, hostile shadow values); two channels at once; shared memory
+ * and message DMA.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -171,8 +173,11 @@ static void ring_reinit(struct fx *f, unsigned c, const struct cfg *k)
 				       (uint16_t)c, true), 0);
 }
 
+/* The shadow too (host memory only; read if DET_CH_SHADOW is set): it
+ * never lags behind RING_TAIL. */
 static void post(struct fx *f, unsigned c)
 {
+	daq_ring_publish(&f->r[c], daq_ring_tail(&f->r[c]));
 	wr(f, c, DET_CH_RING_TAIL, daq_ring_tail(&f->r[c]));
 }
 
@@ -232,7 +237,7 @@ static void test_identity(void **state)
 	assert_int_equal(vpcie_host_bar_read32(f->h, 0, DET_REG_VERSION, &err), DET_VERSION_VALUE);
 	assert_int_equal(vpcie_host_bar_read32(f->h, 0, DET_REG_CHANNELS, &err), NCH);
 	assert_int_equal(vpcie_host_bar_read32(f->h, 0, DET_REG_CAPS, &err),
-			 DET_CAP_PATTERN_PRNG | DET_CAP_PATTERN_FILE);
+			 DET_CAP_PATTERN_PRNG | DET_CAP_PATTERN_FILE | DET_CAP_SHADOW);
 	assert_int_equal(vpcie_host_bar_write32(f->h, 0, DET_REG_SCRATCH, 0x5a5aa5a5), 0);
 	assert_int_equal(vpcie_host_bar_read32(f->h, 0, DET_REG_SCRATCH, &err), 0x5a5aa5a5);
 	/* Power-on defaults of a channel. */
@@ -505,6 +510,173 @@ static void test_hostile(void **state)
 	expect_clean(f, 0, 50);
 }
 
+/* The tail shadow on channel c (its block in the ring's memory), holding
+ * the tail posted so far. */
+static void shadow_regs(struct fx *f, unsigned c)
+{
+	wr(f, c, DET_CH_SHADOW_LO, (uint32_t)f->r[c].shadow_iova);
+	wr(f, c, DET_CH_SHADOW_HI, (uint32_t)(f->r[c].shadow_iova >> 32));
+}
+
+static void shadow_on(struct fx *f, unsigned c)
+{
+	daq_ring_publish(&f->r[c], daq_ring_tail(&f->r[c]));
+	shadow_regs(f, c);
+	post(f, c);
+}
+
+static void shadow_store(struct fx *f, unsigned c, uint32_t tail)
+{
+	memcpy(f->r[c].shadow + DET_SHADOW_TAIL, &tail, 4);
+}
+
+static bool shadow_idle(struct fx *f, unsigned c)
+{
+	uint32_t v;
+
+	memcpy(&v, f->r[c].shadow + DET_SHADOW_FLAGS, 4);
+	return v & DET_SHADOW_F_IDLE;
+}
+
+/* Posting through the shadow: RING_TAIL written only when the engine says
+ * IDLE. A small ring makes the engine run dry and sleep often, so both the
+ * doorbell-free path and the wake-up are taken; a lost wake-up stalls. */
+static void test_shadow(void **state)
+{
+	struct fx *f = *state;
+	struct cfg k = {4096, 4096, 8, 2, 50, 0, DET_PAT_COUNTER, 3000};
+	uint64_t deadline = now_ms() + WAIT_MS, doorbells = 0, quiet = 0;
+
+	ring_setup(f, 0, &k);
+	shadow_on(f, 0);
+	assert_int_equal(rd64(f, 0, DET_CH_SHADOW_LO), f->r[0].shadow_iova);
+	wr(f, 0, DET_CH_CTRL, DET_CTRL_ENABLE);
+	while (f->r[0].frames < k.limit) {
+		uint64_t ev;
+
+		if (daq_ring_consume(&f->r[0], 3)) {
+			if (daq_ring_publish(&f->r[0], daq_ring_tail(&f->r[0]))) {
+				post(f, 0);
+				doorbells++;
+			} else {
+				quiet++;
+			}
+			continue;
+		}
+		assert_true(now_ms() < deadline);
+		vpcie_host_irq_wait_events(f->h, 0, 5, &ev);
+	}
+	drain(f, 0);
+	expect_clean(f, 0, k.limit);
+	assert_int_equal(rd64(f, 0, DET_CH_FRAMES_LO), k.limit);
+	assert_int_equal(rd(f, 0, DET_CH_STATUS) & DET_STS_ERROR, 0);
+	/* With shared memory the engine outruns this consumer, runs dry and
+	 * is woken; through messages it reads the shadow while the host
+	 * waits, so it may never need a doorbell. */
+	if (f->shared)
+		assert_true(doorbells > 0);
+	print_message("shadow: %llu posts without a doorbell, %llu with\n",
+		      (unsigned long long)quiet, (unsigned long long)doorbells);
+	/* Idle for good: the flag is up with the ring full of completions;
+	 * the device stays quiet when nothing is posted. */
+	k.limit = 0;
+	ring_setup(f, 0, &k);
+	shadow_on(f, 0);
+	wr(f, 0, DET_CH_CTRL, DET_CTRL_ENABLE);
+	for (int i = 0; i < 200 && !shadow_idle(f, 0); i++)
+		vpcie_host_poll(f->h, 10);
+	assert_true(shadow_idle(f, 0));
+	assert_int_equal(rd64(f, 0, DET_CH_FRAMES_LO), 8);
+	/* Posted through the shadow while idle: the doorbell wakes it, and
+	 * it clears the flag when it runs. */
+	daq_ring_consume(&f->r[0], 8);
+	assert_true(daq_ring_publish(&f->r[0], daq_ring_tail(&f->r[0])));
+	post(f, 0);
+	consume(f, 0, 16, NULL);
+	wr(f, 0, DET_CH_CTRL, 0);
+	drain(f, 0);
+	assert_int_equal(f->r[0].corrupted, 0);
+	assert_int_equal(f->r[0].lost, 0);
+}
+
+/* Hostile shadow values: beyond the ring, wrapped behind the head, going
+ * back, a block outside host memory or unaligned. Each is ignored and
+ * flagged; the channel goes on with register doorbells. */
+static void test_shadow_hostile(void **state)
+{
+	struct fx *f = *state;
+	struct cfg k = {4096, 4096, 16, 1, 0, 0, DET_PAT_COUNTER, 0};
+	static const uint32_t bad[] = {8 + 17, 8 + 1000, 7, 0xffffffffu, 0x80000008u};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ring_setup(f, 0, &k);
+		wr(f, 0, DET_CH_RING_TAIL, 8);  /* the device's tail: 8 */
+		shadow_store(f, 0, bad[i]);
+		shadow_regs(f, 0);
+		wr(f, 0, DET_CH_CTRL, DET_CTRL_ENABLE);
+		for (int n = 0; n < 200 && !(rd(f, 0, DET_CH_STATUS) & DET_STS_ERROR); n++)
+			vpcie_host_poll(f->h, 10);
+		/* 8 frames, then the bad shadow read on running dry. */
+		assert_true(rd(f, 0, DET_CH_STATUS) & DET_STS_ERROR);
+		assert_int_equal(rd(f, 0, DET_CH_RING_TAIL), 8);
+		assert_int_equal(rd(f, 0, DET_CH_RING_HEAD), 8);
+		assert_true(rd(f, 0, DET_CH_STATUS) & DET_STS_RUNNING);
+		/* Recovery: a sane shadow, and doorbells. */
+		daq_ring_consume(&f->r[0], 8);
+		daq_ring_publish(&f->r[0], daq_ring_tail(&f->r[0]));
+		post(f, 0);
+		consume(f, 0, 40, NULL);
+		wr(f, 0, DET_CH_CTRL, 0);
+		drain(f, 0);
+		assert_int_equal(f->r[0].corrupted, 0);
+		assert_int_equal(f->r[0].lost, 0);
+	}
+	/* A late doorbell (behind the tail the shadow gave) is no error. */
+	ring_setup(f, 0, &k);
+	wr(f, 0, DET_CH_RING_TAIL, 4);
+	shadow_store(f, 0, 12);
+	shadow_regs(f, 0);
+	wr(f, 0, DET_CH_CTRL, DET_CTRL_ENABLE);
+	for (int n = 0; n < 200 && rd(f, 0, DET_CH_RING_HEAD) < 12; n++)
+		vpcie_host_poll(f->h, 10);
+	assert_int_equal(rd(f, 0, DET_CH_RING_HEAD), 12);
+	wr(f, 0, DET_CH_RING_TAIL, 6);   /* behind the head, by less than the ring */
+	wr(f, 0, DET_CH_RING_TAIL, 12);
+	assert_int_equal(rd(f, 0, DET_CH_RING_TAIL), 12);
+	assert_int_equal(rd(f, 0, DET_CH_STATUS) & DET_STS_ERROR, 0);
+	/* A shadow block outside host memory: flagged, doorbells still work. */
+	k.limit = 30;
+	ring_setup(f, 0, &k);
+	wr(f, 0, DET_CH_SHADOW_LO, (uint32_t)OUTSIDE);
+	wr(f, 0, DET_CH_SHADOW_HI, (uint32_t)(OUTSIDE >> 32));
+	wr(f, 0, DET_CH_RING_TAIL, 8);  /* runs dry after 8: reads the shadow */
+	wr(f, 0, DET_CH_CTRL, DET_CTRL_ENABLE);
+	for (int n = 0; n < 200 && !(rd(f, 0, DET_CH_STATUS) & DET_STS_ERROR); n++)
+		vpcie_host_poll(f->h, 10);
+	consume(f, 0, 30, NULL);
+	drain(f, 0);
+	expect_clean(f, 0, 30);
+	assert_true(rd(f, 0, DET_CH_STATUS) & DET_STS_ERROR);
+	/* Unaligned: not started; and not changed while streaming. */
+	ring_setup(f, 0, &k);
+	wr(f, 0, DET_CH_SHADOW_LO, (uint32_t)f->r[0].shadow_iova + 4);
+	wr(f, 0, DET_CH_SHADOW_HI, (uint32_t)(f->r[0].shadow_iova >> 32));
+	post(f, 0);
+	wr(f, 0, DET_CH_CTRL, DET_CTRL_ENABLE);
+	assert_int_equal(rd(f, 0, DET_CH_STATUS) & (DET_STS_ERROR | DET_STS_RUNNING),
+			 DET_STS_ERROR);
+	ring_setup(f, 0, &k);             /* RESET keeps the setting */
+	assert_int_equal(rd(f, 0, DET_CH_SHADOW_LO), (uint32_t)f->r[0].shadow_iova + 4);
+	wr(f, 0, DET_CH_SHADOW_LO, 0);
+	wr(f, 0, DET_CH_SHADOW_HI, 0);
+	post(f, 0);
+	wr(f, 0, DET_CH_CTRL, DET_CTRL_ENABLE);
+	wr(f, 0, DET_CH_SHADOW_LO, (uint32_t)f->r[0].shadow_iova);
+	assert_int_equal(rd(f, 0, DET_CH_SHADOW_LO), 0);
+	consume(f, 0, 30, NULL);
+	expect_clean(f, 0, 30);
+}
+
 /* Two channels at once, each into its own ring, on its own vector. */
 static void test_channels(void **state)
 {
@@ -545,6 +717,10 @@ int main(int argc, char **argv)
 		T(test_stop_start_reset, setup_msg),
 		T(test_hostile, setup_shared),
 		T(test_hostile, setup_msg),
+		T(test_shadow, setup_shared),
+		T(test_shadow, setup_msg),
+		T(test_shadow_hostile, setup_shared),
+		T(test_shadow_hostile, setup_msg),
 		T(test_channels, setup_shared),
 		T(test_channels, setup_msg),
 	};

@@ -94,6 +94,8 @@ static void usage(FILE *f)
 		"      --poll            busy-poll the rings, no interrupts\n"
 		"      --no-shared       host memory not shared: the device DMAs by messages\n"
 		"      --no-crc          check headers only\n"
+		"      --no-shadow       post by RING_TAIL writes only, not through the tail\n"
+		"                        shadow in host memory (a doorbell per batch)\n"
 		"  -o, --output PATH     write verified frames to a file, or a directory (one\n"
 		"                        file per frame)\n"
 		"      --stall MS        give up after MS ms without a frame (default 10000)\n"
@@ -105,7 +107,7 @@ static void usage(FILE *f)
 
 enum {
 	OPT_BUF = 0x2000, OPT_RING, OPT_PERIOD, OPT_PATTERN, OPT_SEED, OPT_IRQ_FRAMES,
-	OPT_IRQ_USEC, OPT_POLL, OPT_NO_SHARED, OPT_NO_CRC, OPT_STALL, OPT_JSON,
+	OPT_IRQ_USEC, OPT_POLL, OPT_NO_SHARED, OPT_NO_CRC, OPT_NO_SHADOW, OPT_STALL, OPT_JSON,
 };
 
 static int bad(const char *opt, const char *arg)
@@ -142,6 +144,7 @@ static int parse_args(struct daq *q, struct tool_conn *conn, const char **socket
 		{"poll", no_argument, NULL, OPT_POLL},
 		{"no-shared", no_argument, NULL, OPT_NO_SHARED},
 		{"no-crc", no_argument, NULL, OPT_NO_CRC},
+		{"no-shadow", no_argument, NULL, OPT_NO_SHADOW},
 		{"output", required_argument, NULL, 'o'},
 		{"stall", required_argument, NULL, OPT_STALL},
 		{"json", no_argument, NULL, OPT_JSON},
@@ -154,7 +157,7 @@ static int parse_args(struct daq *q, struct tool_conn *conn, const char **socket
 	int c;
 
 	q->cfg = (struct daq_cfg){.frame_size = 65536, .irq_usec = 100, .shared = true,
-				  .crc = true, .pattern = DET_PAT_COUNTER};
+				  .crc = true, .shadow = true, .pattern = DET_PAT_COUNTER};
 	q->stall_ms = 10000;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "S:n:b:f:c:o:h", longopts, NULL)) != -1) {
@@ -233,6 +236,7 @@ static int parse_args(struct daq *q, struct tool_conn *conn, const char **socket
 		case OPT_POLL: q->cfg.poll = true; break;
 		case OPT_NO_SHARED: q->cfg.shared = false; break;
 		case OPT_NO_CRC: q->cfg.crc = false; break;
+		case OPT_NO_SHADOW: q->cfg.shadow = false; break;
 		case 'o': q->output = optarg; break;
 		case OPT_STALL:
 			if (tool_parse_uint(optarg, 0, 3600000, &u) || !u)
@@ -309,7 +313,7 @@ static int split_frames(struct daq *q)
 }
 
 struct totals {
-	uint64_t frames, good, lost, corrupted, bytes, bad_desc, dma_err, irqs;
+	uint64_t frames, good, lost, corrupted, bytes, bad_desc, dma_err, irqs, doorbells;
 	uint64_t dev_dropped, dev_bad_desc, dev_dma_err, dev_irqs;
 };
 
@@ -335,6 +339,7 @@ static struct totals sum(const struct daq *q)
 			t.dev_bad_desc += ch->dev_bad_desc;
 			t.dev_dma_err += ch->dev_dma_err;
 			t.dev_irqs += ch->dev_irqs;
+			t.doorbells += ch->doorbells;
 		}
 	}
 	return t;
@@ -504,18 +509,22 @@ static void report(struct daq *q)
 	double mbs = warmed ? (double)(t.bytes - q->bytes_at_warm) / wsecs / 1e6
 		     : secs > 0 ? (double)t.bytes / secs / 1e6 : 0;
 	double pct = q->memcpy_mbs > 0 ? 100.0 * mbs / q->memcpy_mbs : 0;
-	bool shared = true;
+	bool shared = true, shadow = true;
 
-	for (unsigned i = 0; i < q->ndev; i++)
+	for (unsigned i = 0; i < q->ndev; i++) {
 		shared = shared && q->devs[i].shared;
+		shadow = shadow && q->devs[i].shadow;
+	}
 
 	fprintf(stderr, "%u device%s, %u-byte frames in %u-byte buffers, ring %u, %s DMA, %s; "
-		"%.3f s (timed %s), %.0f frames/s, %" PRIu64 " interrupts (%.0f/s); device: dropped %" PRIu64
+		"%.3f s (timed %s), %.0f frames/s, %" PRIu64 " interrupts (%.0f/s), %" PRIu64
+		" RING_TAIL writes (%s); device: dropped %" PRIu64
 		", bad descriptors %" PRIu64 ", DMA errors %" PRIu64 "; memcpy %.0f MB/s, crc32 "
 		"%.0f MB/s\n", q->ndev, q->ndev > 1 ? "s" : "", q->cfg.frame_size, q->cfg.buf_size,
 		q->cfg.ring_size, shared ? "shared-memory" : "message", q->cfg.poll ? "polling"
 		: "MSI-X", secs, warmed ? "after the warm-up pass" : "whole run", secs > 0 ? (double)t.frames / secs : 0, t.irqs,
-		secs > 0 ? (double)t.irqs / secs : 0, t.dev_dropped, t.dev_bad_desc, t.dev_dma_err,
+		secs > 0 ? (double)t.irqs / secs : 0, t.doorbells,
+		shadow ? "tail shadow" : "no shadow", t.dev_dropped, t.dev_bad_desc, t.dev_dma_err,
 		q->memcpy_mbs, q->crc_mbs);
 	if (q->json) {
 		struct json_object *o = json_object_new_object();
@@ -527,6 +536,8 @@ static void report(struct daq *q)
 		json_object_object_add(o, "shared", json_object_new_boolean(shared));
 		json_object_object_add(o, "poll", json_object_new_boolean(q->cfg.poll));
 		json_object_object_add(o, "crc", json_object_new_boolean(q->cfg.crc));
+		json_object_object_add(o, "shadow", json_object_new_boolean(shadow));
+		json_object_object_add(o, "doorbells", json_object_new_int64((int64_t)t.doorbells));
 		json_object_object_add(o, "seconds", json_object_new_double(secs));
 		json_object_object_add(o, "timed_after_warmup", json_object_new_boolean(warmed));
 		json_object_object_add(o, "warmup_bytes", json_object_new_int64((int64_t)q->bytes_at_warm));

@@ -29,12 +29,14 @@ struct daq_cfg {
 	bool shared;         /* host memory shared with the device (zero copy) */
 	bool crc;
 	bool poll;           /* busy-poll instead of waiting for MSI-X */
+	bool shadow;         /* post through the tail shadow when the device has it */
 };
 
 struct daq_chan {
 	struct daq_ring r;
 	struct vpcie_host_mem *mem;
-	uint32_t tail_written;
+	uint32_t tail_written; /* to RING_TAIL, or to the shadow */
+	uint64_t doorbells;    /* RING_TAIL writes while streaming */
 	uint64_t limit;      /* frames this channel produces; 0: unlimited */
 	bool done;
 	/* The device's counters, read when it is stopped. */
@@ -46,6 +48,7 @@ struct daq_dev {
 	struct vpcie_host *h;
 	unsigned nch;
 	bool shared;         /* host memory shared (false: asked, or over TCP) */
+	bool shadow;         /* tail shadow in use (DET_CAP_SHADOW and cfg->shadow) */
 	struct daq_chan ch[DET_MAX_CHANNELS];
 	uint64_t irq_events; /* MSI-X interrupts received */
 };

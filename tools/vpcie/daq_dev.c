@@ -36,7 +36,7 @@ static uint64_t rd64(struct daq_dev *d, unsigned c, uint32_t lo, int *err)
 int daq_dev_open(struct daq_dev *d, unsigned index, const struct tool_conn *conn,
 		 const struct daq_cfg *cfg)
 {
-	uint32_t id, nch;
+	uint32_t id, nch, caps;
 	size_t size = daq_ring_mem_size(cfg->ring_size, cfg->buf_size);
 	bool shared = cfg->shared;
 	int err = 0, rc;
@@ -49,6 +49,7 @@ int daq_dev_open(struct daq_dev *d, unsigned index, const struct tool_conn *conn
 		return -1;
 	id = vpcie_host_bar_read32(d->h, 0, DET_REG_ID, &err);
 	nch = vpcie_host_bar_read32(d->h, 0, DET_REG_CHANNELS, &err);
+	caps = vpcie_host_bar_read32(d->h, 0, DET_REG_CAPS, &err);
 	if (err || id != DET_ID_VALUE || !nch || nch > DET_MAX_CHANNELS) {
 		fprintf(stderr, "vpcie %s: %s is not a vpcie-detector (ID 0x%08x)\n", PROG,
 			d->socket, id);
@@ -68,6 +69,7 @@ int daq_dev_open(struct daq_dev *d, unsigned index, const struct tool_conn *conn
 	if (vpcie_host_peer_caps(d->h)->max_msg_fds == 0)
 		shared = false;
 	d->shared = shared;
+	d->shadow = cfg->shadow && (caps & DET_CAP_SHADOW);
 	if (!cfg->poll) {
 		rc = vpcie_host_irq_enable(d->h, VPCIE_HOST_IRQ_MSIX, 1);
 		if (rc < 0) {
@@ -115,9 +117,15 @@ int daq_dev_start(struct daq_dev *d, const struct daq_cfg *cfg)
 		    wr(d, c, DET_CH_RING_HI, (uint32_t)(ring >> 32)) ||
 		    wr(d, c, DET_CH_RING_SIZE, cfg->ring_size) ||
 		    wr(d, c, DET_CH_IRQ_FRAMES, irq_frames) || wr(d, c, DET_CH_IRQ_USEC, irq_usec) ||
-		    wr(d, c, DET_CH_IRQ_VECTOR, 0) || wr(d, c, DET_CH_RING_TAIL, daq_ring_tail(&ch->r)))
+		    wr(d, c, DET_CH_IRQ_VECTOR, 0))
 			return -1;
+		/* The shadow holds the tail before the device may read it. */
 		ch->tail_written = daq_ring_tail(&ch->r);
+		daq_ring_publish(&ch->r, ch->tail_written);
+		if (wr(d, c, DET_CH_SHADOW_LO, d->shadow ? (uint32_t)ch->r.shadow_iova : 0) ||
+		    wr(d, c, DET_CH_SHADOW_HI, d->shadow ? (uint32_t)(ch->r.shadow_iova >> 32) : 0) ||
+		    wr(d, c, DET_CH_RING_TAIL, ch->tail_written))
+			return -1;
 	}
 	for (unsigned c = 0; c < d->nch; c++) {
 		uint32_t sts;
@@ -142,6 +150,12 @@ int daq_dev_post(struct daq_dev *d)
 
 		if (t == ch->tail_written)
 			continue;
+		/* With the shadow, a register write only for an idle engine. */
+		if (d->shadow && !daq_ring_publish(&ch->r, t)) {
+			ch->tail_written = t;
+			continue;
+		}
+		ch->doorbells++;
 		int rc = vpcie_host_region_write_posted(d->h, 0, DET_CH_BASE(c) + DET_CH_RING_TAIL,
 							&t, sizeof(t));
 		if (rc)

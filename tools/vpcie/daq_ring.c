@@ -19,7 +19,7 @@ static size_t ring_bytes(uint32_t size)
 
 size_t daq_ring_mem_size(uint32_t size, uint32_t buf_size)
 {
-	return ring_bytes(size) + (size_t)size * buf_size;
+	return ring_bytes(size) + PAGE + (size_t)size * buf_size;
 }
 
 static uint8_t *desc(const struct daq_ring *r, uint32_t i)
@@ -56,8 +56,11 @@ int daq_ring_init(struct daq_ring *r, void *mem, uint64_t iova, uint32_t size,
 		return -EINVAL;
 	r->ring = mem;
 	r->ring_iova = iova;
-	r->bufs = (uint8_t *)mem + ring_bytes(size);
-	r->bufs_iova = iova + ring_bytes(size);
+	r->shadow = (uint8_t *)mem + ring_bytes(size);
+	r->shadow_iova = iova + ring_bytes(size);
+	memset(r->shadow, 0, DET_SHADOW_SIZE);
+	r->bufs = r->shadow + PAGE;
+	r->bufs_iova = r->shadow_iova + PAGE;
 	r->size = size;
 	r->buf_size = buf_size;
 	r->frame_size = frame_size;

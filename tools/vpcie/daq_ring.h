@@ -23,7 +23,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <endian.h>
 #include <sys/uio.h>
+
+#include "detector_regs.h"
 
 /* A verified frame's pieces, for --output. */
 typedef int (*daq_frame_fn)(void *opaque, uint16_t channel, uint64_t seq,
@@ -32,6 +35,8 @@ typedef int (*daq_frame_fn)(void *opaque, uint16_t channel, uint64_t seq,
 struct daq_ring {
 	/* Set by daq_ring_init(). */
 	uint8_t *ring;           /* size descriptors */
+	uint8_t *shadow;         /* DET_SHADOW_SIZE bytes: the tail shadow block */
+	uint64_t shadow_iova;
 	uint8_t *bufs;           /* size * buf_size bytes */
 	uint64_t ring_iova, bufs_iova;
 	uint32_t size, buf_size, frame_size;
@@ -54,7 +59,8 @@ struct daq_ring {
 };
 
 /* Bytes of host memory a ring of size descriptors with buf_size buffers
- * needs (ring first, page aligned, then the buffers). */
+ * needs (ring first, page aligned, then a page for the tail shadow block,
+ * then the buffers). */
 size_t daq_ring_mem_size(uint32_t size, uint32_t buf_size);
 
 /*
@@ -80,6 +86,20 @@ unsigned daq_ring_consume(struct daq_ring *r, unsigned max_frames);
 static inline uint32_t daq_ring_tail(const struct daq_ring *r)
 {
 	return (r->in_frame ? r->fstart : r->next) + r->size;
+}
+
+/*
+ * Store tail in the shadow block (release: after the descriptors), then a
+ * full barrier, then read the device's flags: true if the engine announced
+ * IDLE, i.e. RING_TAIL must be written too (detector_regs.h, shadow block).
+ */
+static inline bool daq_ring_publish(struct daq_ring *r, uint32_t tail)
+{
+	__atomic_store_n((uint32_t *)(void *)(r->shadow + DET_SHADOW_TAIL), htole32(tail),
+			 __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return le32toh(__atomic_load_n((uint32_t *)(void *)(r->shadow + DET_SHADOW_FLAGS),
+				       __ATOMIC_RELAXED)) & DET_SHADOW_F_IDLE;
 }
 
 #endif
