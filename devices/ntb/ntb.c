@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ntb.h"
+#include "ntb_post.h"
 #include "ntb_regs.h"
 #include "../../lib/util/le.h"
 
@@ -25,6 +26,8 @@ struct ntb_mwref {
  * CONFIGURE_MW, as the endpoint maps the peer's outbound window). */
 struct ntb_xlat {
 	bool valid;
+	uint32_t gen;      /* bumped on every change: posted writes for an older
+			    * translation are dropped */
 	uint64_t addr, size;
 };
 
@@ -33,6 +36,10 @@ struct ntb_stats {
 	uint64_t commands, commands_failed;
 	uint64_t doorbells, doorbells_dropped;
 	uint64_t mw_bytes, mw_dropped; /* window accesses with no valid target */
+	uint64_t mw_posted;            /* window writes queued for the peer */
+	uint64_t post_dropped;         /* ... lost: queue full, peer gone, DMA failed */
+	uint64_t read_conflicts;       /* window reads answered all ones: the
+					* peer was itself waiting on this host */
 	uint64_t link_events;
 };
 
@@ -49,6 +56,15 @@ struct ntb_side {
 	unsigned db_count;                 /* vectors the peer may ring */
 	struct ntb_xlat xlat[NTB_MAX_MWS];
 	struct ntb_mwref mwref[NTB_MAX_MWS];
+	/* This host's posted window writes and doorbells, not yet delivered
+	 * to the peer (ntb_post.h), and the timer that delivers them. */
+	struct ntb_postq post;
+	struct vpcie_timer *flush_timer;
+	bool flush_armed;
+	/* The device is inside one of this host's accesses, waiting for the
+	 * peer's DMA reply: this host cannot answer a DMA request until that
+	 * ends (QEMU's vCPU holds its lock), so the peer must not wait on it. */
+	bool waiting;
 	struct ntb_stats st;
 };
 
@@ -180,8 +196,8 @@ static void link_update(struct ntb *ntb)
 	raise_link(&ntb->side[1]);
 }
 
-/* Host s wrote doorbell entry n: the peer's vector n. */
-static void ring(struct ntb_side *s, unsigned n)
+/* Raise the peer's vector n for host s's doorbell. */
+static void raise_doorbell(struct ntb_side *s, unsigned n)
 {
 	struct ntb_side *p = peer_of(s);
 	enum vpcie_irq_mode want = p->db_msix ? VPCIE_IRQ_MSIX : VPCIE_IRQ_MSI;
@@ -251,7 +267,8 @@ static int cmd_configure_mw(struct ntb_side *s, uint32_t idx)
 			   " is not this host's DMA memory (%s)", idx, addr, size, strerror(-rc));
 		return rc;
 	}
-	s->xlat[idx] = (struct ntb_xlat){.valid = true, .addr = addr, .size = size};
+	s->xlat[idx] = (struct ntb_xlat){.valid = true, .gen = s->xlat[idx].gen + 1, .addr = addr,
+					 .size = size};
 	vpcie_dbg(s->lg, "window %" PRIu32 " of peer -> 0x%" PRIx64 "+0x%" PRIx64, idx, addr, size);
 	return 0;
 }
@@ -271,6 +288,7 @@ static int execute(struct ntb_side *s, uint32_t cmd, uint32_t arg)
 		if (arg >= s->ntb->cfg.mws)
 			return -EINVAL;
 		s->xlat[arg].valid = false;
+		s->xlat[arg].gen++;
 		return 0;
 	case NTB_CMD_LINK_UP:
 		s->linkup = true;
@@ -316,11 +334,17 @@ static void run_command(struct ntb_side *s)
  */
 static void side_reset(struct ntb_side *s)
 {
+	struct ntb_side *p = peer_of(s);
+
 	memset(s->ctrl, 0, sizeof(s->ctrl));
 	s->linkup = false;
 	s->db_on = false;
-	for (unsigned i = 0; i < NTB_MAX_MWS; i++)
+	for (unsigned i = 0; i < NTB_MAX_MWS; i++) {
 		s->xlat[i].valid = false;
+		s->xlat[i].gen++;
+	}
+	/* What the peer posted into this host's memory has nowhere to go. */
+	p->st.post_dropped += ntb_postq_clear(&p->post);
 	refresh(s->ntb);
 	link_update(s->ntb);
 }
@@ -350,9 +374,11 @@ static void on_disconnect(struct vpcie_dev *dev, void *opaque)
 	(void)dev;
 	vpcie_info(s->lg, "host %c gone: %" PRIu64 " commands (%" PRIu64 " refused), %" PRIu64
 		   " doorbells (%" PRIu64 " dropped), %" PRIu64 " window bytes (%" PRIu64
-		   " accesses outside a translation), %" PRIu64 " link events",
+		   " accesses outside a translation, %" PRIu64 " writes posted, %" PRIu64
+		   " posted entries lost, %" PRIu64 " reads in conflict), %" PRIu64 " link events",
 		   side_name[s->idx], s->st.commands, s->st.commands_failed, s->st.doorbells,
-		   s->st.doorbells_dropped, s->st.mw_bytes, s->st.mw_dropped, s->st.link_events);
+		   s->st.doorbells_dropped, s->st.mw_bytes, s->st.mw_dropped, s->st.mw_posted,
+		   s->st.post_dropped, s->st.read_conflicts, s->st.link_events);
 	side_reset(s);
 }
 
@@ -429,13 +455,183 @@ static int bar1_write(struct vpcie_dev *dev, void *opaque, uint64_t off, const v
 	return 0;
 }
 
+/* ---- Posted window writes ------------------------------------------------------ */
+
+/*
+ * docs/ntb.md, "Posted window writes and the cross-host deadlock": a store
+ * into a window is posted. When the peer's memory is not mapped here, the
+ * store is queued (s->post) and delivered by DMA messages from a timer, after
+ * the writer's access has been answered; a doorbell rung meanwhile queues
+ * behind it, and a read through a window first delivers what is queued.
+ * Waiting on the peer from inside a host's access (s->waiting) is allowed
+ * only while the peer is not itself waiting on that host.
+ */
+
+static void arm_flush(struct ntb_side *s)
+{
+	if (!s->flush_armed) {
+		s->flush_armed = true;
+		vpcie_dev_timer_arm(s->flush_timer, 0, 0);
+	}
+}
+
+/* One posted write into the peer's memory, if its translation still holds. */
+static int deliver_write(struct ntb_side *s, const struct ntb_post *e)
+{
+	struct ntb_side *p = peer_of(s);
+	const struct ntb_xlat *x = &p->xlat[e->mw];
+	uint8_t *mem;
+
+	if (!x->valid || x->gen != e->gen)
+		return -ESTALE;
+	mem = vpcie_dev_dma_ptr(p->dev, e->addr, e->len, true);
+	if (mem) {
+		memcpy(mem, e->data, e->len);
+		return 0;
+	}
+	return vpcie_dev_dma_write(p->dev, e->addr, e->data, e->len);
+}
+
+/* Deliver s's queue in order. -EBUSY if a delivery is already running. */
+static int deliver(struct ntb_side *s)
+{
+	struct ntb_postq *q = &s->post;
+	struct ntb_post *e;
+
+	if (q->busy)
+		return -EBUSY;
+	while ((e = ntb_postq_head(q))) {
+		int rc = 0;
+
+		q->busy = true;
+		if (e->kind == NTB_POST_DOORBELL)
+			raise_doorbell(s, e->mw);
+		else
+			rc = deliver_write(s, e);
+		q->busy = false;
+		if (q->cancel_head) {
+			q->cancel_head = false; /* dropped (and counted) meanwhile */
+		} else if (rc) {
+			s->st.post_dropped++;
+			vpcie_dbg(s->lg, "posted write to 0x%" PRIx64 "+0x%zx lost: %s", e->addr,
+				  e->len, strerror(-rc));
+		}
+		ntb_postq_pop(q);
+	}
+	return 0;
+}
+
+static void flush_timer(struct vpcie_dev *dev, void *opaque)
+{
+	struct ntb_side *s = opaque;
+
+	(void)dev;
+	s->flush_armed = false;
+	deliver(s);
+}
+
+/*
+ * Deliver s's queue now, from inside one of s's accesses: only while the peer
+ * is not waiting on s (it could not answer) and no delivery runs. 0 once the
+ * queue is empty, else -EDEADLK.
+ */
+static int deliver_now(struct ntb_side *s)
+{
+	int rc;
+
+	if (ntb_postq_empty(&s->post))
+		return 0;
+	if (peer_of(s)->waiting || s->post.busy)
+		return -EDEADLK;
+	s->waiting = true;
+	rc = deliver(s);
+	s->waiting = false;
+	return rc ? -EDEADLK : 0;
+}
+
+/* Host s wrote doorbell entry n: the peer's vector n, behind s's posted
+ * writes. */
+static void ring(struct ntb_side *s, unsigned n)
+{
+	if (!ntb_postq_empty(&s->post)) {
+		if (ntb_postq_doorbell(&s->post, n) == 0) {
+			arm_flush(s);
+			return;
+		}
+		if (deliver_now(s)) {
+			s->st.doorbells_dropped++;
+			s->st.post_dropped++;
+			return;
+		}
+	}
+	raise_doorbell(s, n);
+}
+
 /* ---- Memory windows --------------------------------------------------------- */
+
+/* A store of host s at addr of the peer's memory (through window mw). */
+static int mw_store(struct ntb_side *s, unsigned mw, uint64_t addr, const uint8_t *buf, size_t n)
+{
+	struct ntb_side *p = peer_of(s);
+	int rc;
+
+	if (ntb_postq_empty(&s->post)) {
+		uint8_t *mem = vpcie_dev_dma_ptr(p->dev, addr, n, true);
+
+		if (mem) { /* mapped: nothing to wait for */
+			memcpy(mem, buf, n);
+			return 0;
+		}
+	}
+	rc = vpcie_dev_dma_check(p->dev, addr, n, true);
+	if (!rc)
+		rc = ntb_postq_write(&s->post, mw, p->xlat[mw].gen, addr, buf, n);
+	if (rc == -ENOBUFS && deliver_now(s) == 0)
+		rc = ntb_postq_write(&s->post, mw, p->xlat[mw].gen, addr, buf, n);
+	if (rc) {
+		if (rc == -ENOBUFS || rc == -ENOMEM)
+			s->st.post_dropped++;
+		return rc;
+	}
+	s->st.mw_posted++;
+	arm_flush(s);
+	return 0;
+}
+
+/* A load of host s from addr of the peer's memory: sees s's earlier stores. */
+static int mw_load(struct ntb_side *s, uint64_t addr, uint8_t *buf, size_t n)
+{
+	struct ntb_side *p = peer_of(s);
+	uint8_t *mem;
+	int rc = deliver_now(s);
+
+	if (rc) {
+		s->st.read_conflicts++;
+		return rc;
+	}
+	mem = vpcie_dev_dma_ptr(p->dev, addr, n, false);
+	if (mem) {
+		memcpy(buf, mem, n);
+		return 0;
+	}
+	if (p->waiting) {
+		/* p waits on s, s (this read) would wait on p: neither host can
+		 * answer. Complete this one as a read of nothing. */
+		s->st.read_conflicts++;
+		return -EDEADLK;
+	}
+	s->waiting = true;
+	rc = vpcie_dev_dma_read(p->dev, addr, buf, n);
+	s->waiting = false;
+	return rc;
+}
 
 /*
  * Host s accesses [off, off+len) of its window mw: the bytes go to or come
  * from the peer's memory at the peer's translation. Outside a translation
  * (none yet, torn down, peer gone) writes are dropped and reads return all
- * ones, as a read of nothing on PCIe does.
+ * ones, as a read of nothing on PCIe does; so do reads that would deadlock
+ * (mw_load).
  */
 static int mw_access(struct ntb_side *s, unsigned mw, uint64_t off, uint8_t *buf, size_t len,
 		     bool write)
@@ -443,22 +639,13 @@ static int mw_access(struct ntb_side *s, unsigned mw, uint64_t off, uint8_t *buf
 	struct ntb_side *p = peer_of(s);
 	const struct ntb_xlat *x = &p->xlat[mw];
 	size_t n = 0;
-	int rc = 0;
 
 	if (x->valid && off < x->size) {
 		uint64_t addr = x->addr + off;
-		uint8_t *mem;
+		int rc;
 
 		n = x->size - off < len ? (size_t)(x->size - off) : len;
-		mem = vpcie_dev_dma_ptr(p->dev, addr, n, write);
-		if (mem && write)
-			memcpy(mem, buf, n);
-		else if (mem)
-			memcpy(buf, mem, n);
-		else if (write)
-			rc = vpcie_dev_dma_write(p->dev, addr, buf, n);
-		else
-			rc = vpcie_dev_dma_read(p->dev, addr, buf, n);
+		rc = write ? mw_store(s, mw, addr, buf, n) : mw_load(s, addr, buf, n);
 		if (rc) {
 			vpcie_dbg(s->lg, "window %u: peer memory 0x%" PRIx64 "+0x%zx: %s", mw, addr,
 				  n, strerror(-rc));
@@ -628,11 +815,19 @@ int ntb_attach(struct ntb *ntb, struct vpcie_dev *a, struct vpcie_dev *b)
 		rc = setup_side(s);
 		if (rc)
 			return rc;
+		/* Armed when something is posted; until then due in ~290 years. */
+		s->flush_timer = vpcie_dev_timer_add(s->dev, UINT64_MAX / 2, 0, flush_timer, s);
+		if (!s->flush_timer)
+			return -ENOMEM;
 	}
 	return 0;
 }
 
 void ntb_free(struct ntb *ntb)
 {
+	if (!ntb)
+		return;
+	for (unsigned i = 0; i < 2; i++)
+		ntb_postq_free(&ntb->side[i].post);
 	free(ntb);
 }

@@ -229,10 +229,15 @@ static int exchange_b(struct env *e)
 	CHECK(is_fill(buf, BUF, 20));
 	fill(buf, 8192, 21);
 	CHECK(ntbh_mw_write(&n, 0, 4096, buf, 8192) == 0);
+	/* Window writes are posted: a read through the window flushes them
+	 * (as on PCIe) before we tell A out of band. */
+	CHECK(ntbh_mw_read(&n, 0, 4096, buf, 1) == 0);
 	say(e, 8);
 
-	/* Doorbells: A rings entry 9 (beyond our 8 vectors: dropped), then 2. */
+	/* Doorbells: A rings entry 9 (beyond our 8 vectors: dropped), then 2,
+	 * right after writing window 1: the doorbell does not overtake it. */
 	CHECK(vpcie_host_irq_wait(n.h, 2, WAIT_MS) == 0);
+	CHECK(is_fill(vpcie_host_mem_ptr(m1), BUF, 12));
 	for (unsigned v = 0; v < n.nvec; v++)
 		CHECK(vpcie_host_irq_take(n.h, v) == 0);
 	CHECK(ntbh_ring(&n, 31) == 0);
@@ -371,6 +376,8 @@ static int exchange_a(struct env *e)
 
 	/* Doorbells to B: entry 9 is beyond B's vectors, 2 is what
 	 * ntb_epf_peer_db_set() writes for db bit 0. */
+	fill(buf, BUF, 12);
+	CHECK(ntbh_mw_write(&n, 1, 0, buf, BUF) == 0);
 	CHECK(ntbh_ring(&n, 9) == 0);
 	CHECK(ntbh_ring(&n, 2) == 0);
 	CHECK(hear(e, &n, 9) == 0);
@@ -466,6 +473,7 @@ static int comeback_a(struct env *e)
 		CHECK(hear(e, &n, 10 * (int)round + 1) == 0);
 		fill(buf, BUF, 30 + round);
 		CHECK(ntbh_mw_write(&n, 0, 0, buf, BUF) == 0);
+		CHECK(ntbh_mw_read(&n, 0, 0, buf, 1) == 0); /* flushes the posted write */
 		say(e, 10 * (int)round + 2);
 		if (round == 1) {
 			/* B vanished: the link goes down and we are told; its
