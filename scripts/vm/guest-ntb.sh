@@ -416,8 +416,21 @@ perf() {
         rmmod ntb_perf
     else
         # stay until A's ntb_perf is gone (A unloads it after its run)
-        wait_for 60 grep -q 'Link status: up' "$P/info" || info "perf: no link up in 60 s"
-        wait_for 900 grep -q 'Link status: down' "$P/info" || info "perf: link still up"
+        # (A may load its ntb_perf minutes later under TCG; and the link
+        # must stay down for 10 s: leaving on a transient "down" unloads
+        # B's buffer under A's running copy, which then never completes)
+        wait_for 600 grep -q 'Link status: up' "$P/info" || info "perf: no link up in 600 s"
+        end=$(( $(now_cs) + 90000 )) down=0
+        while [ "$(now_cs)" -lt "$end" ]; do
+            if grep -q 'Link status: down' "$P/info" 2>/dev/null; then
+                down=$((down + 1))
+                [ $down -ge 50 ] && break
+            else
+                down=0
+            fi
+            sleep 0.2
+        done
+        [ $down -ge 50 ] || info "perf: link still up"
         rmmod ntb_perf
     fi
 }
