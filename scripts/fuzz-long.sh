@@ -4,24 +4,39 @@
 # (tests/fuzz/corpus_<target>: grown by the run through -merge=1, so only new
 # inputs that add coverage are kept). Prints each target's
 # executions and crashes, and the llvm-cov line coverage of lib/proto,
-# lib/device and lib/host reached by the whole corpus.
+# lib/device and lib/host reached by the whole corpus. Each target's run is
+# recorded in the campaign log tests/fuzz/campaign.tsv, so that a campaign
+# can be spread over several sittings (--until N) and its totals shown
+# (--summary).
 set -uo pipefail
 
 usage() {
     cat <<'EOF'
-Usage: scripts/fuzz-long.sh [--time SECONDS | --runs N] [options]
+Usage: scripts/fuzz-long.sh [--time SECONDS] [--runs N | --until N] [options]
+       scripts/fuzz-long.sh --summary | --coverage-only [--targets 'A B']
 
-  --time SECONDS    fuzz each target for SECONDS (default 60)
-  --runs N          fuzz each target for N executions instead
+  --time SECONDS    fuzz each target for SECONDS (default 60 when neither
+                    --runs nor --until is given; with one of them, a limit
+                    beside it: whichever comes first)
+  --runs N          fuzz each target for N executions
+  --until N         fuzz each target until the campaign log's total of its
+                    executions reaches N (targets already there are skipped)
+  --summary         print the campaign log's totals per target and exit
+  --coverage-only   no fuzzing: only the coverage report of the corpora
   --targets 'A B'   only these targets (default: all of tests/fuzz/meson.build)
   --jobs N          ninja -j for the two builds (default 2)
   --build DIR       fuzzing build directory (default build-fuzz-long; made with
                     CC=clang -Dfuzz=true); DIR-cov is the coverage build
                     (-fprofile-instr-generate -fcoverage-mapping)
-  --no-grow         do not write the repo's corpora (report only)
+  --no-grow         do not write the repo (corpora, campaign log): report only
   --no-coverage     skip the coverage build and report
   --nice            run the fuzzers under nice -n 19
   -h, --help        this text
+
+The campaign log (tab-separated, one line per target run): UTC time, git
+commit (with + if lib/, devices/, tools/ or tests/fuzz/ had changes not
+committed), target, executions, crashes, seconds, corpus files before and
+after. A run interrupted before libFuzzer's final statistics is not logged.
 
 Crash, leak and timeout reproducers go to DIR/artifacts/<target>-crash-*;
 once fixed, keep each in tests/fuzz/crashes/<target>-<what> (replayed by the
@@ -31,8 +46,10 @@ Needs clang with libFuzzer (libclang-rt-14-dev), llvm-profdata and llvm-cov (llv
 EOF
 }
 
-TIME=60
+TIME=""
 RUNS=""
+UNTIL=""
+MODE=fuzz
 TARGETS=""
 JOBS=2
 BUILD=build-fuzz-long
@@ -41,8 +58,11 @@ COVERAGE=1
 NICE=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --time) TIME="${2-}"; RUNS=""; shift 2 ;;
-        --runs) RUNS="${2-}"; shift 2 ;;
+        --time) TIME="${2-}"; shift 2 ;;
+        --runs) RUNS="${2-}"; UNTIL=""; shift 2 ;;
+        --until) UNTIL="${2-}"; RUNS=""; shift 2 ;;
+        --summary) MODE=summary; shift ;;
+        --coverage-only) MODE=coverage; shift ;;
         --targets) TARGETS="${2-}"; shift 2 ;;
         --jobs) JOBS="${2-}"; shift 2 ;;
         --build) BUILD="${2-}"; shift 2 ;;
@@ -53,13 +73,38 @@ while [ $# -gt 0 ]; do
         *) echo "fuzz-long: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-for n in "$TIME" "$JOBS" ${RUNS:+"$RUNS"}; do
+[ -z "$TIME$RUNS$UNTIL" ] && TIME=60
+for n in "$JOBS" ${TIME:+"$TIME"} ${RUNS:+"$RUNS"} ${UNTIL:+"$UNTIL"}; do
     case "$n" in ''|*[!0-9]*) echo "fuzz-long: not a whole number: '$n'" >&2; exit 2 ;; esac
 done
 
 TOP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$TOP" || exit 1
 say() { echo "fuzz-long: $*"; }
+LEDGER=tests/fuzz/campaign.tsv
+# summary: the campaign log's totals, per target (all targets of the log,
+# or those of --targets)
+summary() {
+    [ -f "$LEDGER" ] || { say "no campaign log yet ($LEDGER)"; return 0; }
+    awk -F'\t' -v only=" $TARGETS " '
+        /^#/ || NF < 8 { next }
+        only != "  " && index(only, " " $3 " ") == 0 { next }
+        { if (!($3 in ex)) { order[n++] = $3; first[$3] = $1 }
+          ex[$3] += $4; cr[$3] += $5; sec[$3] += $6; runs[$3]++; last[$3] = $1; com[$3] = $2 }
+        END {
+          printf "%-18s %14s %8s %5s %9s  %-20s %-20s %s\n", "target", "executions", "crashes",
+                 "runs", "hours", "first run", "last run", "last commit"
+          for (i = 0; i < n; i++) { t = order[i]
+            printf "%-18s %14d %8d %5d %9.2f  %-20s %-20s %s\n", t, ex[t], cr[t], runs[t],
+                   sec[t] / 3600, first[t], last[t], com[t] }
+        }' "$LEDGER"
+}
+# done_so_far TARGET: its executions in the campaign log
+done_so_far() {
+    [ -f "$LEDGER" ] || { echo 0; return; }
+    awk -F'\t' -v t="$1" '!/^#/ && $3 == t { s += $4 } END { printf "%d\n", s }' "$LEDGER"
+}
+if [ $MODE = summary ]; then summary; exit 0; fi
 tool() { # NAME: llvm-NAME, or llvm-NAME-14
     command -v "llvm-$1" 2>/dev/null || command -v "llvm-$1-14" 2>/dev/null
 }
@@ -122,12 +167,28 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 # --- fuzzing, one target at a time -------------------------------------------------
-limit=(-max_total_time="$TIME")
-[ -n "$RUNS" ] && limit=(-runs="$RUNS")
-say "targets: ${SEL[*]}; each $( [ -n "$RUNS" ] && echo "$RUNS executions" || echo "$TIME s")"
+# The commit the campaign log names: the code fuzzed is that commit's
+# unless lib/, devices/, tools/ or the harnesses have changes (then "+").
+COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+[ -n "$(git status --porcelain -- lib devices tools include 'tests/fuzz/*.[ch]' tests/fuzz/meson.build 2>/dev/null)" ] &&
+    COMMIT="$COMMIT+"
+[ $MODE = coverage ] && SEL_FUZZ=() || SEL_FUZZ=("${SEL[@]}")
+[ $MODE = fuzz ] && say "targets: ${SEL[*]}; each $( [ -n "$UNTIL" ] && echo "up to $UNTIL executions in all (campaign log)" ||
+    { [ -n "$RUNS" ] && echo "$RUNS executions"; } )${TIME:+ (at most $TIME s)}"
 CRASHED=0
 declare -A EXECS=() CRASH=() SIZE0=() SIZE1=()
-for t in "${SEL[@]}"; do
+for t in "${SEL_FUZZ[@]}"; do
+    limit=(-max_total_time="${TIME:-0}")
+    [ -n "$RUNS" ] && limit+=(-runs="$RUNS")
+    if [ -n "$UNTIL" ]; then
+        have=$(done_so_far "$t")
+        if [ "$have" -ge "$UNTIL" ]; then
+            say "$t: $have executions in the campaign log already, skipped"
+            continue
+        fi
+        limit+=(-runs=$((UNTIL - have)))
+        say "$t: $have executions in the campaign log, running $((UNTIL - have)) more"
+    fi
     corpus="${CORPUS[$t]}"
     fz="$BUILD/tests/fuzz/$t"
     new="$WORK/$t.new"
@@ -141,11 +202,13 @@ for t in "${SEL[@]}"; do
     before=$(find "$ART" -name "$t-*" ! -name "$t-slow-unit-*" | wc -l)
     slow0=$(find "$ART" -name "$t-slow-unit-*" | wc -l)
     # new inputs go to $new (the first directory); the repo corpus seeds it
+    t0=$SECONDS
     "${NICE[@]}" "$fz" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -error_exitcode=1 -timeout_exitcode=1 -artifact_prefix="$ART/$t-" "${dict[@]}" \
         "$new" "$corpus" >"$WORK/$t.log" 2>&1
     st=$?
     EXECS[$t]=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$WORK/$t.log" | tail -n 1)
+    secs=$((SECONDS - t0))
     after=$(find "$ART" -name "$t-*" ! -name "$t-slow-unit-*" | wc -l)
     CRASH[$t]=$((after - before))
     slow=$(( $(find "$ART" -name "$t-slow-unit-*" | wc -l) - slow0 ))
@@ -166,7 +229,12 @@ for t in "${SEL[@]}"; do
             say "$t: merge failed, corpus left as it was ($(tail -n 1 "$WORK/$t.merge.log"))"
     fi
     SIZE1[$t]=$(find "$corpus" -type f | wc -l)
-    say "$t: ${EXECS[$t]:-?} executions, ${CRASH[$t]} crashes, corpus ${SIZE0[$t]} -> ${SIZE1[$t]} files"
+    say "$t: ${EXECS[$t]:-?} executions${secs:+ in $secs s}, ${CRASH[$t]} crashes, corpus ${SIZE0[$t]} -> ${SIZE1[$t]} files"
+    if [ $GROW = 1 ] && [ -n "${EXECS[$t]:-}" ]; then
+        [ -f "$LEDGER" ] || printf '# utc\tcommit\ttarget\texecutions\tcrashes\tseconds\tcorpus_before\tcorpus_after\n' >"$LEDGER"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$COMMIT" "$t" \
+            "${EXECS[$t]}" "${CRASH[$t]}" "${secs:-0}" "${SIZE0[$t]}" "${SIZE1[$t]}" >>"$LEDGER"
+    fi
 done
 
 # --- coverage of the corpus ---------------------------------------------------------
@@ -192,6 +260,7 @@ if [ $COVERAGE = 1 ]; then
                   else printf "  %-11s no lines\n", d }' "$WORK/report.txt"
     done
 fi
-[ $CRASHED = 0 ] && { say "no crashes"; exit 0; }
+[ $MODE = fuzz ] && [ -n "$UNTIL" ] && [ $GROW = 1 ] && { say "campaign log totals:"; summary; }
+[ $CRASHED = 0 ] && { [ $MODE = fuzz ] && say "no crashes"; exit 0; }
 say "CRASHES found (reproducers in $ART)"
 exit 1
