@@ -45,6 +45,7 @@ struct fuzz_seg {
 struct fuzz_out {
 	struct fuzz_seg *segs;
 	size_t n, cap, cur;
+	size_t hold; /* memory streams: the last segments not released yet */
 };
 
 static inline void fuzz_out_free(struct fuzz_out *o)
@@ -252,14 +253,21 @@ static inline int fuzz_drain(int fd)
  * handed over with its first byte; what the runtime sends is counted and
  * dropped; the end of the fuzz_out is the end of the stream. No socket, no
  * drainer thread: a protocol target runs at the speed of the code under
- * test, not of the kernel's socket paths. poll_fd is an eventfd that is
- * always readable and writable, so a wait never blocks.
+ * test, not of the kernel's socket paths. poll_fd is an eventfd, readable
+ * while there are bytes (or the end) to read, so a wait never blocks on
+ * them.
+ *
+ * A harness that interleaves peers releases the input a segment at a time:
+ * it sets in->hold (the trailing segments the stream does not show yet:
+ * reading up to them is -EAGAIN, and a wait sleeps) and calls
+ * fuzz_mem_release() for each next one.
  */
 struct fuzz_mem_stream {
 	struct fuzz_out *in;   /* not owned */
 	int efd;
 	bool *closed;          /* set when the runtime releases the stream */
 	size_t sent;           /* bytes the runtime sent */
+	bool idle;             /* efd emptied: nothing to read until a release */
 };
 
 static inline long fuzz_mem_send(void *ctx, const struct iovec *iov, int iovcnt, const int *fds,
@@ -285,14 +293,24 @@ static inline long fuzz_mem_recv(void *ctx, void *buf, size_t len, int *fds, uns
 	size_t take;
 
 	*nfds = 0;
-	while (o->cur < o->n && o->segs[o->cur].sent == o->segs[o->cur].len) {
+	size_t end = o->n - (o->hold < o->n ? o->hold : o->n);
+
+	while (o->cur < end && o->segs[o->cur].sent == o->segs[o->cur].len) {
 		for (unsigned k = 0; k < o->segs[o->cur].nfds; k++) /* fds of an empty segment */
 			close(o->segs[o->cur].fds[k]);
 		o->segs[o->cur].nfds = 0;
 		o->cur++;
 	}
-	if (o->cur >= o->n)
-		return 0;
+	if (o->cur >= end) {
+		eventfd_t v;
+
+		if (end == o->n)
+			return 0;
+		if (!m->idle) /* not readable until a release */
+			(void)eventfd_read(m->efd, &v);
+		m->idle = true;
+		return -EAGAIN;
+	}
 	s = &o->segs[o->cur];
 	if (s->sent == 0 && s->nfds) {
 		unsigned k = s->nfds < max_fds ? s->nfds : max_fds;
@@ -339,8 +357,22 @@ static const struct vpcie_stream_ops fuzz_mem_ops = {
 	.passes_fds = true,
 };
 
-/* A channel reading in (which must outlive it); *closed is set when it is freed. */
-static inline struct vpcie_chan *fuzz_mem_chan(struct fuzz_out *in, bool *closed)
+/* Show the stream's next held segment (a no-op once all are shown). The
+ * stream must not have been released by its channel (*closed false). */
+static inline void fuzz_mem_release(struct fuzz_mem_stream *m)
+{
+	if (m->in->hold)
+		m->in->hold--;
+	if (m->idle)
+		(void)eventfd_write(m->efd, 1);
+	m->idle = false;
+}
+
+/* A channel reading in (which must outlive it); *closed is set when it is
+ * freed. If stream is not NULL, *stream is the memory stream under it, for
+ * fuzz_mem_release() (valid until *closed is set). */
+static inline struct vpcie_chan *fuzz_mem_chan_stream(struct fuzz_out *in, bool *closed,
+						      struct fuzz_mem_stream **stream)
 {
 	struct vpcie_chan_limits lim = {.max_msg_size = 1u << 20, .max_fds = 16};
 	struct fuzz_mem_stream *m = calloc(1, sizeof(*m));
@@ -354,7 +386,14 @@ static inline struct vpcie_chan *fuzz_mem_chan(struct fuzz_out *in, bool *closed
 		free(m);
 		return NULL;
 	}
+	if (stream)
+		*stream = m;
 	return vpcie_chan_new_stream(&fuzz_mem_ops, m, &lim);
+}
+
+static inline struct vpcie_chan *fuzz_mem_chan(struct fuzz_out *in, bool *closed)
+{
+	return fuzz_mem_chan_stream(in, closed, NULL);
 }
 
 #endif

@@ -3,16 +3,18 @@
  * libFuzzer target: vpcie-ntb's two sides (devices/ntb/ntb.c) reading
  * whatever two hostile hosts send at once.
  *
- * The NTB is built on two devices, each attached to one end of a socketpair.
- * The input is split into host A's and host B's messages; both are written
- * (after a valid VERSION, as structured records: fuzz_common.h, so DMA_MAP
- * may carry a memfd and SET_IRQS eventfds), then the write sides are shut
- * down and both devices dispatch until they have dropped their clients.
- * Window accesses of one host reach the other's memory (mapped, or DMA
- * messages that nobody answers: the DMA timeout is short), doorbells and
- * link events the other's interrupts.
+ * The NTB is built on two devices, each reading its host from a stream in
+ * memory (fuzz_mem_chan: no socket, what the devices send is dropped). The
+ * input is split into host A's and host B's messages (after a valid
+ * VERSION, as structured records: fuzz_common.h, so DMA_MAP may carry a
+ * memfd and SET_IRQS eventfds); the streams then end and both devices
+ * dispatch until they have dropped their clients. Window accesses of one
+ * host reach the other's memory (mapped, or DMA messages that only the
+ * input's later records may answer: the DMA timeout is short), doorbells
+ * and link events the other's interrupts.
  *
- * Messages are sent one per host in turn, so the hosts' commands interleave.
+ * Messages are released one per host in turn, so the hosts' commands
+ * interleave.
  *
  * Input: byte 0 mode (bit 0: --dma-messages), bytes 1-2 little-endian: how
  * many of the following bytes are host A's records; the rest are host B's.
@@ -21,7 +23,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <vpcie/device.h>
@@ -52,32 +53,16 @@ static int add_version(struct fuzz_out *o)
 	return fuzz_out_add(o, &hdr, sizeof(hdr), ver, sizeof(v) + (size_t)len) ? 0 : -ENOMEM;
 }
 
-/* Send the next message only, so that the two hosts' messages interleave
- * (each host's stream otherwise arrives whole and ends before the other's
- * starts). Returns true once everything went out. */
-static bool pump_next(struct fuzz_out *o, int fd)
-{
-	size_t n = o->n;
-
-	if (o->cur < n)
-		o->n = o->cur + 1;
-	fuzz_out_pump(o, fd);
-	if (o->cur > n)
-		o->cur = n;
-	o->n = n;
-	return o->cur >= n;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_out out[2] = {{0}};
+	struct fuzz_mem_stream *in[2];
 	struct vpcie_dev *dev[2];
 	struct ntb_config cfg;
 	struct ntb *ntb;
-	int sv[2][2], big = 1 << 20;
-	bool shut[2] = {false, false}, gone[2] = {false, false};
+	bool gone[2] = {false, false};
 	size_t alen;
 
 	if (size < 3)
@@ -106,39 +91,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (ntb_attach(ntb, dev[0], dev[1]))
 		abort();
-	for (unsigned s = 0; s < 2; s++) {
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[s]) < 0)
-			abort();
-		setsockopt(sv[s][0], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-		setsockopt(sv[s][1], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-		if (vpcie_dev_attach(dev[s], sv[s][0]) != 0)
-			abort();
-		add_version(&out[s]);
-	}
+	add_version(&out[0]);
+	add_version(&out[1]);
 	fuzz_records(&out[0], data + 3, alen);
 	fuzz_records(&out[1], data + 3 + alen, size - 3 - alen);
+	for (unsigned s = 0; s < 2; s++) {
+		struct vpcie_chan *ch;
 
-	/* One message per host per round (records are at least 2 input bytes,
-	 * so the rounds suffice for any input libFuzzer makes up to 64 KiB). */
+		out[s].hold = out[s].n - 1; /* the VERSION first */
+		ch = fuzz_mem_chan_stream(&out[s], &gone[s], &in[s]);
+		if (!ch || vpcie_dev_attach_chan(dev[s], ch) != 0)
+			abort();
+	}
+
+	/* One more message per host per round (records are at least 2 input
+	 * bytes, so the rounds suffice for any input libFuzzer makes up to
+	 * 64 KiB); once a host's messages are all out, its stream ends. */
 	for (int round = 0; round < 40000 && !(gone[0] && gone[1]); round++) {
 		for (unsigned s = 0; s < 2; s++) {
-			if (!shut[s] && (gone[s] || pump_next(&out[s], sv[s][1]))) {
-				shutdown(sv[s][1], SHUT_WR);
-				shut[s] = true;
-			}
+			if (!gone[s])
+				fuzz_mem_release(in[s]);
 		}
-		for (unsigned s = 0; s < 2; s++) {
-			vpcie_dev_dispatch(dev[s], shut[s] && !gone[s] ? 5 : 0);
-			gone[0] = gone[0] || fuzz_drain(sv[0][1]);
-			gone[1] = gone[1] || fuzz_drain(sv[1][1]);
-		}
+		/* (a device without its client still runs its timers) */
+		for (unsigned s = 0; s < 2; s++)
+			vpcie_dev_dispatch(dev[s], gone[s] || out[s].hold ? 0 : 5);
 	}
 	if (!gone[0] || !gone[1])
 		abort(); /* a device kept a client whose input ended */
 
 	for (unsigned s = 0; s < 2; s++) {
 		vpcie_dev_free(dev[s]);
-		close(sv[s][1]);
 		fuzz_out_free(&out[s]);
 	}
 	ntb_free(ntb);
