@@ -3,19 +3,27 @@
  * libFuzzer target: the device runtime consuming the shared-memory ring
  * transport (vpcie/ring.h) that a hostile host writes.
  *
- * The harness plays the host on a socketpair: it proposes the ring in
- * VERSION, maps the memfd the device answers with, optionally attaches
- * interrupt eventfds and shared DMA memory over the socket, then runs the
- * operations of the input against the device of fuzz_dev_model.h, calling
- * vpcie_dev_dispatch() (the real ring serving) in between. It writes
- * command slots, the control words and any byte of the shared memory, and
- * reads back what the device publishes in the reply ring.
+ * The harness plays the host, in the same thread, on an in-memory
+ * socketpair (fuzz_stream.h; the device is attached with
+ * vpcie_dev_attach_chan()): it proposes the ring in VERSION, maps the memfd
+ * the device answers with, optionally attaches interrupt eventfds and DMA
+ * memory over the socket, then runs the operations of the input against
+ * the device of fuzz_dev_model.h, calling vpcie_dev_dispatch() (the real
+ * ring serving) in between. It writes command slots, the control words and
+ * any byte of the shared memory, and reads back what the device publishes
+ * in the reply ring. The device's DMA messages are answered as the device
+ * sends them (it waits for the reply), from the harness's copy of the
+ * window at 0x10000: below its last 4 KiB with the data, refused up to its
+ * last 256 bytes, never above (the device then waits its 20 ms timeout).
  *
  * Input byte 0 (setup):
  *   bit 0  SET_IRQS MSI-X vectors 0-3 with eventfds (notices go in the ring)
  *   bit 1  SET_IRQS MSI vectors 0-3 with eventfds
- *   bit 2  DMA_MAP 64 KiB of shared memory at 0x10000
+ *   bit 2  DMA_MAP 64 KiB at 0x10000 with an unsealed memfd (the device
+ *          serves it with DMA messages)
  *   bit 3  64 slots per ring instead of 16
+ *   bit 4  DMA_MAP 64 KiB at 0x20000 with a sealed memfd (the device maps
+ *          it: DMA is a plain store)
  * then operations until the input ends, each an opcode byte:
  *   0 CMD    u8 op, u8 flags, u8 count, u8 index, u32 offset, then for
  *            op WRITE min(count, 32) data bytes: a command slot with the
@@ -35,8 +43,8 @@
  * Invariants (abort() on violation): what the device publishes is a reply
  * (REPLY set) to the oldest published command still owed one, with its op,
  * id, index and offset (unless the input scribbled over the reply ring's
- * consumer index or the command slots themselves); replies to well-formed commands and interrupt
- * notices pass vpcie_ring_slot_check(D2H); a READ answered without error
+ * consumer index or the command slots themselves); replies to well-formed
+ * commands and interrupt notices pass vpcie_ring_slot_check(D2H); a READ answered without error
  * carries exactly the bytes asked for; the device never produces more slots
  * than the ring holds; once the host is gone, the device lets it go.
  */
@@ -259,30 +267,39 @@ static void set_irqs(struct harness *hs, uint32_t index, unsigned n)
 	struct vpcie_irq_set s = {.argsz = sizeof(s),
 				  .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
 				  .index = index, .count = n};
-	int fds[4];
+	/* Created once: the device gets copies, and nobody reads what it
+	 * signals through them, so nothing carries over between inputs. */
+	static int fds[4] = {-1, -1, -1, -1};
 
 	for (unsigned i = 0; i < n; i++)
-		if ((fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		if (fds[i] < 0 && (fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 			abort();
 	sock_call(hs, VPCIE_CMD_DEVICE_SET_IRQS, &s, sizeof(s), fds, n, NULL);
-	for (unsigned i = 0; i < n; i++)
-		close(fds[i]); /* the device holds its copies */
 }
 
 /* 64 KiB at iova from a memfd: unsealed, the device serves it with DMA
- * messages; sealed against resizing, it maps it. */
+ * messages (it only keeps the fd to check its size: one memfd does for all
+ * inputs); sealed against resizing, the device maps it and writes it, so
+ * that one is new for each input. */
 static void dma_map(struct harness *hs, uint64_t iova, bool sealed)
 {
 	struct vpcie_dma_map m = {.argsz = sizeof(m),
 				  .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
 				  .addr = iova, .size = DMA_SIZE};
-	int fd = memfd_create("fuzz-dma", MFD_CLOEXEC | (sealed ? MFD_ALLOW_SEALING : 0));
+	static int unsealed = -1;
+	int fd = sealed ? -1 : unsealed;
 
-	if (fd < 0 || ftruncate(fd, DMA_SIZE) < 0 ||
-	    (sealed && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0))
-		abort();
+	if (fd < 0) {
+		fd = memfd_create("fuzz-dma", MFD_CLOEXEC | (sealed ? MFD_ALLOW_SEALING : 0));
+		if (fd < 0 || ftruncate(fd, DMA_SIZE) < 0 ||
+		    (sealed && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0))
+			abort();
+		if (!sealed)
+			unsealed = fd;
+	}
 	sock_call(hs, VPCIE_CMD_DMA_MAP, &m, sizeof(m), &fd, 1, NULL);
-	close(fd);
+	if (sealed)
+		close(fd);
 }
 
 static uint8_t *h2d_slot(struct harness *hs, uint32_t i)

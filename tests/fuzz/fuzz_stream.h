@@ -76,7 +76,7 @@ struct fs_pair {
 	int poll_fd;
 };
 
-static int fs_never_fd(void)
+static inline int fs_never_fd(void)
 {
 	static int fd = -1;
 
@@ -85,7 +85,7 @@ static int fs_never_fd(void)
 	return fd;
 }
 
-static void fs_pair_init(struct fs_pair *p)
+static inline void fs_pair_init(struct fs_pair *p)
 {
 	memset(p, 0, sizeof(*p));
 	for (unsigned i = 0; i < 2; i++) {
@@ -96,7 +96,7 @@ static void fs_pair_init(struct fs_pair *p)
 }
 
 /* After both channels were freed: drop what nobody read. */
-static void fs_pair_release(struct fs_pair *p)
+static inline void fs_pair_release(struct fs_pair *p)
 {
 	for (unsigned i = 0; i < 2; i++) {
 		for (unsigned m = 0; m < p->q[i].nmarks; m++)
@@ -108,13 +108,13 @@ static void fs_pair_release(struct fs_pair *p)
 }
 
 /* The end goes away (shutdown(SHUT_RDWR) of its socket). */
-static void fs_hang_up(struct fs_pair *p, unsigned side)
+static inline void fs_hang_up(struct fs_pair *p, unsigned side)
 {
 	p->closed[side] = p->gone[side] = true;
 }
 
 /* The end stops sending (shutdown(SHUT_WR) of its socket). */
-static void fs_shutdown_wr(struct fs_pair *p, unsigned side)
+static inline void fs_shutdown_wr(struct fs_pair *p, unsigned side)
 {
 	p->closed[side] = true;
 }
