@@ -3,19 +3,27 @@
  * libFuzzer target: the device runtime consuming the shared-memory ring
  * transport (vpcie/ring.h) that a hostile host writes.
  *
- * The harness plays the host on a socketpair: it proposes the ring in
- * VERSION, maps the memfd the device answers with, optionally attaches
- * interrupt eventfds and shared DMA memory over the socket, then runs the
- * operations of the input against the device of fuzz_dev_model.h, calling
- * vpcie_dev_dispatch() (the real ring serving) in between. It writes
- * command slots, the control words and any byte of the shared memory, and
- * reads back what the device publishes in the reply ring.
+ * The harness plays the host, in the same thread, on an in-memory
+ * socketpair (fuzz_stream.h; the device is attached with
+ * vpcie_dev_attach_chan()): it proposes the ring in VERSION, maps the memfd
+ * the device answers with, optionally attaches interrupt eventfds and DMA
+ * memory over the socket, then runs the operations of the input against
+ * the device of fuzz_dev_model.h, calling vpcie_dev_dispatch() (the real
+ * ring serving) in between. It writes command slots, the control words and
+ * any byte of the shared memory, and reads back what the device publishes
+ * in the reply ring. The device's DMA messages are answered as the device
+ * sends them (it waits for the reply), from the harness's copy of the
+ * window at 0x10000: below its last 4 KiB with the data, refused up to its
+ * last 256 bytes, never above (the device then waits its 20 ms timeout).
  *
  * Input byte 0 (setup):
  *   bit 0  SET_IRQS MSI-X vectors 0-3 with eventfds (notices go in the ring)
  *   bit 1  SET_IRQS MSI vectors 0-3 with eventfds
- *   bit 2  DMA_MAP 64 KiB of shared memory at 0x10000
+ *   bit 2  DMA_MAP 64 KiB at 0x10000 with an unsealed memfd (the device
+ *          serves it with DMA messages)
  *   bit 3  64 slots per ring instead of 16
+ *   bit 4  DMA_MAP 64 KiB at 0x20000 with a sealed memfd (the device maps
+ *          it: DMA is a plain store)
  * then operations until the input ends, each an opcode byte:
  *   0 CMD    u8 op, u8 flags, u8 count, u8 index, u32 offset, then for
  *            op WRITE min(count, 32) data bytes: a command slot with the
@@ -35,20 +43,18 @@
  * Invariants (abort() on violation): what the device publishes is a reply
  * (REPLY set) to the oldest published command still owed one, with its op,
  * id, index and offset (unless the input scribbled over the reply ring's
- * consumer index or the command slots themselves); replies to well-formed commands and interrupt
- * notices pass vpcie_ring_slot_check(D2H); a READ answered without error
+ * consumer index or the command slots themselves); replies to well-formed
+ * commands and interrupt notices pass vpcie_ring_slot_check(D2H); a READ answered without error
  * carries exactly the bytes asked for; the device never produces more slots
  * than the ring holds; once the host is gone, the device lets it go.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <linux/vfio.h>
@@ -59,6 +65,7 @@
 #include <vpcie/transport.h>
 
 #include "fuzz_dev_model.h"
+#include "fuzz_stream.h"
 
 #define MAX_OWED 4096u
 #define H2D_CONS 64u            /* the command ring's consumer index line */
@@ -66,6 +73,10 @@
 #define D2H_CONS_END (D2H_CONS + 64u)
 #define DMA_IOVA 0x10000u
 #define DMA_SIZE (64u * 1024)
+#define DMA_REFUSE (DMA_IOVA + DMA_SIZE - 4096u) /* from here: refused */
+#define DMA_IGNORE (DMA_IOVA + DMA_SIZE - 256u)  /* from here: never answered */
+#define INBOX 64u
+#define DEV_END 0u /* the device's end of the fs_pair; ours is 1 */
 
 /* A published command the device still owes a reply. */
 struct owed {
@@ -79,6 +90,10 @@ struct owed {
 struct harness {
 	struct fdev *f;
 	struct vpcie_chan *ch;
+	struct fs_pair pair;
+	struct vpcie_msg inbox[INBOX]; /* what the device sent, but DMA requests */
+	unsigned ninbox;
+	uint8_t dma[DMA_SIZE];      /* the host memory DMA messages reach */
 	uint8_t *mem;
 	size_t len;
 	uint32_t slots;
@@ -97,6 +112,79 @@ struct harness {
 	bool tainted;
 };
 
+static void drop_inbox(struct harness *hs)
+{
+	for (unsigned i = 0; i < hs->ninbox; i++)
+		vpcie_msg_release(&hs->inbox[i]);
+	hs->ninbox = 0;
+}
+
+/* A DMA request from the device, answered as a host would: from dma[] below
+ * DMA_REFUSE, refused up to DMA_IGNORE, never answered above (the device
+ * then waits its DMA timeout). */
+static void answer_dma(struct harness *hs, const struct vpcie_msg *m)
+{
+	struct vpcie_dma_access a;
+	bool wr = m->hdr.cmd == VPCIE_CMD_DMA_WRITE;
+	struct iovec iov[2];
+	uint8_t *p;
+
+	if (m->payload_len < sizeof(a))
+		goto refuse;
+	memcpy(&a, m->payload, sizeof(a));
+	if (a.addr >= DMA_IGNORE && a.addr < DMA_IOVA + DMA_SIZE)
+		return;
+	if (a.addr < DMA_IOVA || a.addr >= DMA_REFUSE || a.count > DMA_SIZE ||
+	    a.addr - DMA_IOVA > DMA_SIZE - a.count || (wr && m->payload_len - sizeof(a) < a.count))
+		goto refuse;
+	p = hs->dma + (a.addr - DMA_IOVA);
+	if (wr) {
+		struct vpcie_dma_write_reply r = {.addr = a.addr, .count = (uint32_t)a.count};
+
+		memcpy(p, (const uint8_t *)m->payload + sizeof(a), a.count);
+		iov[0] = (struct iovec){&r, sizeof(r)};
+		vpcie_chan_reply(hs->ch, &m->hdr, iov, 1, NULL, 0, 100);
+	} else {
+		iov[0] = (struct iovec){&a, sizeof(a)};
+		iov[1] = (struct iovec){p, a.count};
+		vpcie_chan_reply(hs->ch, &m->hdr, iov, 2, NULL, 0, 100);
+	}
+	return;
+refuse:
+	vpcie_chan_reply_error(hs->ch, &m->hdr, EFAULT, 100);
+}
+
+/* Take what the device sent on the socket: DMA requests are answered at
+ * once (the device waits for them), anything else is kept in the inbox. */
+static void pump_sock(struct harness *hs)
+{
+	for (;;) {
+		struct vpcie_msg m;
+		int rc = vpcie_chan_recv(hs->ch, &m, 0);
+
+		if (rc) {
+			if (rc != -EAGAIN && rc != -ETIMEDOUT)
+				hs->gone = true;
+			return;
+		}
+		if ((m.hdr.flags & VPCIE_MSGF_TYPE_MASK) == VPCIE_MSGF_COMMAND &&
+		    (m.hdr.cmd == VPCIE_CMD_DMA_READ || m.hdr.cmd == VPCIE_CMD_DMA_WRITE)) {
+			answer_dma(hs, &m);
+			vpcie_msg_release(&m);
+		} else if (hs->ninbox < INBOX) {
+			hs->inbox[hs->ninbox++] = m;
+		} else {
+			vpcie_msg_release(&m);
+		}
+	}
+}
+
+/* The device sent bytes (fs_pair hook): take them at once. */
+static void device_sent(void *opaque)
+{
+	pump_sock(opaque);
+}
+
 /* Send a socket command and let the device answer it (the reply and its fds
  * are released). Returns the reply's error (0 ok), or -1 without a reply. */
 static int sock_call(struct harness *hs, uint16_t cmd, const void *payload, size_t len,
@@ -108,27 +196,26 @@ static int sock_call(struct harness *hs, uint16_t cmd, const void *payload, size
 	if (hs->gone || vpcie_chan_send(hs->ch, &hdr, &iov, len ? 1 : 0, fds, nfds, 100))
 		return -1;
 	for (int round = 0; round < 64; round++) {
-		struct vpcie_msg m;
-		int rc;
-
 		vpcie_dev_dispatch(hs->f->dev, 0);
-		rc = vpcie_chan_recv(hs->ch, &m, 0);
-		if (rc == -EAGAIN || rc == -ETIMEDOUT)
-			continue;
-		if (rc) {
-			hs->gone = true;
-			return -1;
-		}
-		if (m.hdr.msg_id == hdr.msg_id && (m.hdr.flags & VPCIE_MSGF_REPLY)) {
-			int err = m.hdr.flags & VPCIE_MSGF_ERROR ? (int)(m.hdr.error ? m.hdr.error : EIO) : 0;
+		pump_sock(hs);
+		for (unsigned i = 0; i < hs->ninbox; i++) {
+			struct vpcie_msg *m = &hs->inbox[i];
+			int err;
 
-			if (out)
-				*out = m;
-			else
-				vpcie_msg_release(&m);
+			if (m->hdr.msg_id != hdr.msg_id || !(m->hdr.flags & VPCIE_MSGF_REPLY))
+				continue;
+			err = m->hdr.flags & VPCIE_MSGF_ERROR ? (int)(m->hdr.error ? m->hdr.error : EIO)
+							      : 0;
+			if (out) {
+				*out = *m;
+				memset(m, 0, sizeof(*m));
+			}
+			drop_inbox(hs);
 			return err;
 		}
-		vpcie_msg_release(&m);
+		drop_inbox(hs);
+		if (hs->gone)
+			return -1;
 	}
 	return -1;
 }
@@ -180,27 +267,39 @@ static void set_irqs(struct harness *hs, uint32_t index, unsigned n)
 	struct vpcie_irq_set s = {.argsz = sizeof(s),
 				  .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
 				  .index = index, .count = n};
-	int fds[4];
+	/* Created once: the device gets copies, and nobody reads what it
+	 * signals through them, so nothing carries over between inputs. */
+	static int fds[4] = {-1, -1, -1, -1};
 
 	for (unsigned i = 0; i < n; i++)
-		if ((fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		if (fds[i] < 0 && (fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 			abort();
 	sock_call(hs, VPCIE_CMD_DEVICE_SET_IRQS, &s, sizeof(s), fds, n, NULL);
-	for (unsigned i = 0; i < n; i++)
-		close(fds[i]); /* the device holds its copies */
 }
 
-static void dma_map(struct harness *hs)
+/* 64 KiB at iova from a memfd: unsealed, the device serves it with DMA
+ * messages (it only keeps the fd to check its size: one memfd does for all
+ * inputs); sealed against resizing, the device maps it and writes it, so
+ * that one is new for each input. */
+static void dma_map(struct harness *hs, uint64_t iova, bool sealed)
 {
 	struct vpcie_dma_map m = {.argsz = sizeof(m),
 				  .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-				  .addr = DMA_IOVA, .size = DMA_SIZE};
-	int fd = memfd_create("fuzz-dma", MFD_CLOEXEC);
+				  .addr = iova, .size = DMA_SIZE};
+	static int unsealed = -1;
+	int fd = sealed ? -1 : unsealed;
 
-	if (fd < 0 || ftruncate(fd, DMA_SIZE) < 0)
-		abort();
+	if (fd < 0) {
+		fd = memfd_create("fuzz-dma", MFD_CLOEXEC | (sealed ? MFD_ALLOW_SEALING : 0));
+		if (fd < 0 || ftruncate(fd, DMA_SIZE) < 0 ||
+		    (sealed && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0))
+			abort();
+		if (!sealed)
+			unsealed = fd;
+	}
 	sock_call(hs, VPCIE_CMD_DMA_MAP, &m, sizeof(m), &fd, 1, NULL);
-	close(fd);
+	if (sealed)
+		close(fd);
 }
 
 static uint8_t *h2d_slot(struct harness *hs, uint32_t i)
@@ -274,23 +373,13 @@ static void run(struct harness *hs, unsigned how)
 		/* saturated: the device is awake anyway */
 	}
 	vpcie_dev_dispatch(hs->f->dev, 0);
-	if (read(hs->d2h_wake, &v, sizeof(v)) < 0) {
-		/* nothing to drain */
-	}
+	/* d2h_wake is never drained: we never announce sleep on the reply
+	 * ring, so the device only writes it when the input scribbled there. */
 	if (!(how & 2))
 		consume(hs);
-	/* Socket replies (e.g. to DMA the device started) are dropped. */
-	for (;;) {
-		struct vpcie_msg m;
-		int rc = vpcie_chan_recv(hs->ch, &m, 0);
-
-		if (rc) {
-			if (rc != -EAGAIN && rc != -ETIMEDOUT)
-				hs->gone = true;
-			break;
-		}
-		vpcie_msg_release(&m);
-	}
+	/* Other socket messages are dropped. */
+	pump_sock(hs);
+	drop_inbox(hs);
 }
 
 static void sock_cmd(struct harness *hs, unsigned what)
@@ -325,26 +414,12 @@ static void sock_cmd(struct harness *hs, unsigned what)
 /* The host goes away: the device must notice and drop it. */
 static void close_host(struct harness *hs)
 {
-	int fd = vpcie_chan_fd(hs->ch);
-
-	shutdown(fd, SHUT_WR);
+	fs_shutdown_wr(&hs->pair, !DEV_END);
 	for (int round = 0; round < 64 && !hs->gone; round++) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-
-		vpcie_dev_dispatch(hs->f->dev, round ? 5 : 0);
+		vpcie_dev_dispatch(hs->f->dev, 0);
 		consume(hs);
-		while (poll(&p, 1, 0) == 1) {
-			struct vpcie_msg m;
-			int rc = vpcie_chan_recv(hs->ch, &m, 0);
-
-			if (rc == 0) {
-				vpcie_msg_release(&m);
-				continue;
-			}
-			if (rc != -EAGAIN && rc != -ETIMEDOUT)
-				hs->gone = true;
-			break;
-		}
+		pump_sock(hs);
+		drop_inbox(hs);
 	}
 	if (!hs->gone)
 		abort(); /* the device kept a host whose socket ended */
@@ -370,28 +445,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct reader rd = {data, data + size};
 	struct vpcie_chan_limits lim = {.max_msg_size = 1u << 20, .max_fds = 16};
 	struct vpcie_dev_opts opts;
+	struct vpcie_chan *dch;
 	struct harness *hs;
 	uint8_t setup;
-	int sv[2];
 
 	if (!take(&rd, &setup, 1))
 		return 0;
-	hs = calloc(1, sizeof(*hs));
-	if (!hs)
-		return 0;
+	/* ~170 KiB: kept resident across inputs (a fresh calloc costs an
+	 * mmap, page faults and a munmap each time), cleared for each. */
+	static struct harness hs_store;
+	hs = &hs_store;
+	memset(hs, 0, sizeof(*hs));
 	hs->f = calloc(1, sizeof(*hs->f));
-	if (!hs->f || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (!hs->f)
 		abort();
+	fs_pair_init(&hs->pair);
+	hs->pair.end[DEV_END].on_send = device_sent;
+	hs->pair.end[DEV_END].opaque = hs;
 	vpcie_dev_opts_defaults(&opts);
 	opts.max_data_xfer_size = 4096;
 	opts.offer_ring = true;
 	opts.ring_slots = setup & 8 ? 64 : 16;
 	opts.poll_max_us = 0; /* no spinning: dispatch(0) returns at once */
 	make_device(hs->f, &opts);
-	if (vpcie_dev_attach(hs->f->dev, sv[0]) != 0)
-		abort();
-	hs->ch = vpcie_chan_new(sv[1], &lim);
-	if (!hs->ch)
+	hs->ch = vpcie_chan_new_stream(&fs_ops, &hs->pair.end[!DEV_END], &lim);
+	dch = vpcie_chan_new_stream(&fs_ops, &hs->pair.end[DEV_END], &lim);
+	if (!hs->ch || !dch || vpcie_dev_attach_chan(hs->f->dev, dch) != 0)
 		abort();
 	hs->h2d_wake = hs->d2h_wake = -1;
 	negotiate(hs, opts.ring_slots);
@@ -400,7 +479,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (setup & 2)
 		set_irqs(hs, VFIO_PCI_MSI_IRQ_INDEX, 4);
 	if (setup & 4)
-		dma_map(hs);
+		dma_map(hs, DMA_IOVA, false);
+	if (setup & 16)
+		dma_map(hs, DMA_IOVA + DMA_SIZE, true);
 
 	for (bool closed = false; !closed;) {
 		uint8_t op, b[8];
@@ -495,11 +576,12 @@ out:
 	if (!hs->gone)
 		close_host(hs);
 	vpcie_dev_free(hs->f->dev);
+	drop_inbox(hs);
 	vpcie_chan_free(hs->ch);
+	fs_pair_release(&hs->pair);
 	munmap(hs->mem, hs->len);
 	close(hs->h2d_wake);
 	close(hs->d2h_wake);
 	free(hs->f);
-	free(hs);
 	return 0;
 }
