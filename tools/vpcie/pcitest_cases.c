@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "tool.h"
 #include "epf_crc.h"
@@ -26,14 +25,6 @@
 static const uint32_t bar_patterns[NBARS] = EPF_BAR_PATTERNS;
 
 /* ---- Small helpers -------------------------------------------------------- */
-
-int64_t pcitest_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void reason(struct pt *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void reason(struct pt *p, const char *fmt, ...)
