@@ -351,6 +351,13 @@ int host_pump(struct vpcie_host *h, struct pump *p, int timeout_ms)
 				while (rc == 0 && vpcie_now_ns() < until);
 			}
 		}
+		if (rc == 0 && !ring_ready && rg && wait == 0) {
+			/* No time left to sleep, but a last look at the rings all
+			 * the same: a reply may have come while we were not running
+			 * (descheduled, stopped in a debugger) past the deadline. */
+			ring_ready = vpcie_ring_ready(&rg->d2h) ||
+				     (p->want_space && vpcie_ring_free(&rg->h2d) > 0);
+		}
 		if (rc == 0 && !ring_ready) {
 			/* Announce sleep so the device kicks us; a last look first. */
 			if (rg && wait != 0 &&
