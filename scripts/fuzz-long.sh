@@ -19,8 +19,9 @@ Usage: scripts/fuzz-long.sh [--time SECONDS] [--runs N | --until N] [options]
                     --runs nor --until is given; with one of them, a limit
                     beside it: whichever comes first)
   --runs N          fuzz each target for N executions
-  --until N         fuzz each target until the campaign log's total of its
-                    executions reaches N (targets already there are skipped)
+  --until N         fuzz each target until its executions in the campaign
+                    log since its last crash reach N (targets already there
+                    are skipped)
   --summary         print the campaign log's totals per target and exit
   --coverage-only   no fuzzing: only the coverage report of the corpora
   --targets 'A B'   only these targets (default: all of tests/fuzz/meson.build)
@@ -36,7 +37,11 @@ Usage: scripts/fuzz-long.sh [--time SECONDS] [--runs N | --until N] [options]
 The campaign log (tab-separated, one line per target run): UTC time, git
 commit (with + if lib/, devices/, tools/ or tests/fuzz/ had changes not
 committed), target, executions, crashes, seconds, corpus files before and
-after. A run interrupted before libFuzzer's final statistics is not logged.
+after. Ctrl-C (SIGINT) ends the running target's fuzzer with its statistics:
+that run is logged and merged, and the script stops. A run killed before
+libFuzzer's final statistics is not logged. --summary counts executions in
+all and since each target's last crash (the runs before a fix do not count
+towards --until).
 
 Crash, leak and timeout reproducers go to DIR/artifacts/<target>-crash-*;
 once fixed, keep each in tests/fuzz/crashes/<target>-<what> (replayed by the
@@ -90,19 +95,22 @@ summary() {
         /^#/ || NF < 8 { next }
         only != "  " && index(only, " " $3 " ") == 0 { next }
         { if (!($3 in ex)) { order[n++] = $3; first[$3] = $1 }
-          ex[$3] += $4; cr[$3] += $5; sec[$3] += $6; runs[$3]++; last[$3] = $1; com[$3] = $2 }
+          ex[$3] += $4; cr[$3] += $5; sec[$3] += $6; runs[$3]++; last[$3] = $1; com[$3] = $2
+          since[$3] = $5 > 0 ? 0 : since[$3] + $4 }
         END {
-          printf "%-18s %14s %8s %5s %9s  %-20s %-20s %s\n", "target", "executions", "crashes",
-                 "runs", "hours", "first run", "last run", "last commit"
+          printf "%-18s %14s %8s %14s %5s %9s  %-20s %-20s %s\n", "target", "executions", "crashes",
+                 "since crash", "runs", "hours", "first run", "last run", "last commit"
           for (i = 0; i < n; i++) { t = order[i]
-            printf "%-18s %14d %8d %5d %9.2f  %-20s %-20s %s\n", t, ex[t], cr[t], runs[t],
-                   sec[t] / 3600, first[t], last[t], com[t] }
+            printf "%-18s %14d %8d %14d %5d %9.2f  %-20s %-20s %s\n", t, ex[t], cr[t], since[t],
+                   runs[t], sec[t] / 3600, first[t], last[t], com[t] }
         }' "$LEDGER"
 }
-# done_so_far TARGET: its executions in the campaign log
+# done_so_far TARGET: its executions in the campaign log since its last
+# crash (a run that crashed, and all before it, fuzzed code since fixed)
 done_so_far() {
     [ -f "$LEDGER" ] || { echo 0; return; }
-    awk -F'\t' -v t="$1" '!/^#/ && $3 == t { s += $4 } END { printf "%d\n", s }' "$LEDGER"
+    awk -F'\t' -v t="$1" '!/^#/ && NF >= 8 && $3 == t { s = $5 > 0 ? 0 : s + $4 }
+        END { printf "%d\n", s }' "$LEDGER"
 }
 if [ $MODE = summary ]; then summary; exit 0; fi
 tool() { # NAME: llvm-NAME, or llvm-NAME-14
@@ -161,7 +169,7 @@ fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vpcie-fuzzlong.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
-ART="$TOP/$BUILD/artifacts"
+case "$BUILD" in /*) ART="$BUILD/artifacts" ;; *) ART="$TOP/$BUILD/artifacts" ;; esac
 mkdir -p "$ART"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
@@ -173,9 +181,12 @@ COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 [ -n "$(git status --porcelain -- lib devices tools include 'tests/fuzz/*.[ch]' tests/fuzz/meson.build 2>/dev/null)" ] &&
     COMMIT="$COMMIT+"
 [ $MODE = coverage ] && SEL_FUZZ=() || SEL_FUZZ=("${SEL[@]}")
-[ $MODE = fuzz ] && say "targets: ${SEL[*]}; each $( [ -n "$UNTIL" ] && echo "up to $UNTIL executions in all (campaign log)" ||
-    { [ -n "$RUNS" ] && echo "$RUNS executions"; } )${TIME:+ (at most $TIME s)}"
+[ $MODE = fuzz ] && say "targets: ${SEL[*]}; each $( [ -n "$UNTIL" ] && echo "up to $UNTIL executions since its last crash (campaign log)" ||
+    { [ -n "$RUNS" ] && echo "$RUNS executions"; } )$( [ -n "$UNTIL$RUNS" ] && echo "${TIME:+ (at most $TIME s)}" ||
+    echo "for $TIME s")"
 CRASHED=0
+STOP=0
+trap 'STOP=1' INT
 declare -A EXECS=() CRASH=() SIZE0=() SIZE1=()
 for t in "${SEL_FUZZ[@]}"; do
     limit=(-max_total_time="${TIME:-0}")
@@ -183,11 +194,11 @@ for t in "${SEL_FUZZ[@]}"; do
     if [ -n "$UNTIL" ]; then
         have=$(done_so_far "$t")
         if [ "$have" -ge "$UNTIL" ]; then
-            say "$t: $have executions in the campaign log already, skipped"
+            say "$t: $have executions since its last crash in the campaign log already, skipped"
             continue
         fi
         limit+=(-runs=$((UNTIL - have)))
-        say "$t: $have executions in the campaign log, running $((UNTIL - have)) more"
+        say "$t: $have executions since its last crash in the campaign log, running $((UNTIL - have)) more"
     fi
     corpus="${CORPUS[$t]}"
     fz="$BUILD/tests/fuzz/$t"
@@ -207,6 +218,13 @@ for t in "${SEL_FUZZ[@]}"; do
         -error_exitcode=1 -timeout_exitcode=1 -artifact_prefix="$ART/$t-" "${dict[@]}" \
         "$new" "$corpus" >"$WORK/$t.log" 2>&1
     st=$?
+    # SIGINT (Ctrl-C): libFuzzer stops, prints its statistics and exits 72;
+    # the run is logged like any other, and the script stops after it
+    if [ $st -eq 72 ] && grep -q 'libFuzzer: run interrupted' "$WORK/$t.log"; then
+        say "$t: interrupted"
+        st=0
+        STOP=1
+    fi
     EXECS[$t]=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+)/\1/p' "$WORK/$t.log" | tail -n 1)
     secs=$((SECONDS - t0))
     after=$(find "$ART" -name "$t-*" ! -name "$t-slow-unit-*" | wc -l)
@@ -235,6 +253,7 @@ for t in "${SEL_FUZZ[@]}"; do
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$COMMIT" "$t" \
             "${EXECS[$t]}" "${CRASH[$t]}" "${secs:-0}" "${SIZE0[$t]}" "${SIZE1[$t]}" >>"$LEDGER"
     fi
+    [ $STOP = 1 ] && { say "stopped by SIGINT: the other targets and the coverage report are skipped"; COVERAGE=0; break; }
 done
 
 # --- coverage of the corpus ---------------------------------------------------------
