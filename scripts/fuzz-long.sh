@@ -30,6 +30,8 @@ Usage: scripts/fuzz-long.sh [--time SECONDS] [--runs N | --until N] [options]
                     CC=clang -Dfuzz=true); DIR-cov is the coverage build
                     (-fprofile-instr-generate -fcoverage-mapping)
   --no-grow         do not write the repo (corpora, campaign log): report only
+  --log FILE        the campaign log to read and append to (default
+                    tests/fuzz/campaign.tsv; written even with --no-grow)
   --no-coverage     skip the coverage build and report
   --nice            run the fuzzers under nice -n 19
   -h, --help        this text
@@ -59,6 +61,7 @@ TARGETS=""
 JOBS=2
 BUILD=build-fuzz-long
 GROW=1
+LEDGER=""
 COVERAGE=1
 NICE=()
 while [ $# -gt 0 ]; do
@@ -72,6 +75,7 @@ while [ $# -gt 0 ]; do
         --jobs) JOBS="${2-}"; shift 2 ;;
         --build) BUILD="${2-}"; shift 2 ;;
         --no-grow) GROW=0; shift ;;
+        --log) LEDGER="${2-}"; [ -n "$LEDGER" ] || { echo "fuzz-long: --log needs a file" >&2; exit 2; }; shift 2 ;;
         --no-coverage) COVERAGE=0; shift ;;
         --nice) NICE=(nice -n 19); shift ;;
         -h|--help) usage; exit 0 ;;
@@ -86,7 +90,14 @@ done
 TOP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$TOP" || exit 1
 say() { echo "fuzz-long: $*"; }
-LEDGER=tests/fuzz/campaign.tsv
+# the campaign log: written when the corpora grow, or when --log names it
+if [ -n "$LEDGER" ]; then
+    case "$LEDGER" in /*) ;; *) LEDGER="$OLDPWD/$LEDGER" ;; esac
+    LOGRUNS=1
+else
+    LEDGER=tests/fuzz/campaign.tsv
+    LOGRUNS=$GROW
+fi
 # summary: the campaign log's totals, per target (all targets of the log,
 # or those of --targets)
 summary() {
@@ -248,7 +259,7 @@ for t in "${SEL_FUZZ[@]}"; do
     fi
     SIZE1[$t]=$(find "$corpus" -type f | wc -l)
     say "$t: ${EXECS[$t]:-?} executions${secs:+ in $secs s}, ${CRASH[$t]} crashes, corpus ${SIZE0[$t]} -> ${SIZE1[$t]} files"
-    if [ $GROW = 1 ] && [ -n "${EXECS[$t]:-}" ]; then
+    if [ $LOGRUNS = 1 ] && [ -n "${EXECS[$t]:-}" ]; then
         [ -f "$LEDGER" ] || printf '# utc\tcommit\ttarget\texecutions\tcrashes\tseconds\tcorpus_before\tcorpus_after\n' >"$LEDGER"
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$COMMIT" "$t" \
             "${EXECS[$t]}" "${CRASH[$t]}" "${secs:-0}" "${SIZE0[$t]}" "${SIZE1[$t]}" >>"$LEDGER"
@@ -279,7 +290,7 @@ if [ $COVERAGE = 1 ]; then
                   else printf "  %-11s no lines\n", d }' "$WORK/report.txt"
     done
 fi
-[ $MODE = fuzz ] && [ -n "$UNTIL" ] && [ $GROW = 1 ] && { say "campaign log totals:"; summary; }
+[ $MODE = fuzz ] && [ -n "$UNTIL" ] && [ $LOGRUNS = 1 ] && { say "campaign log totals:"; summary; }
 [ $CRASHED = 0 ] && { [ $MODE = fuzz ] && say "no crashes"; exit 0; }
 say "CRASHES found (reproducers in $ART)"
 exit 1
