@@ -16,6 +16,10 @@
  *          their size fixed up and may carry memfds/eventfds/pipes
  *   bit 2  the VERSION prefix asks for a twin socket
  *   bit 3  the VERSION prefix announces max_data_xfer_size 4096
+ *   bit 4  fault injection (vpcie/fault.h): the next two bytes (little
+ *          endian) pick rules of fault_specs[] below, one bit each, so the
+ *          hostile client meets the fault hooks between the protocol and
+ *          the device (every kind, counted, ranged and random triggers)
  * Otherwise the rest is written to the socket as it is.
  */
 #include <errno.h>
@@ -56,6 +60,26 @@ static int add_version(struct fuzz_out *o, unsigned mode)
 	return fuzz_out_add(o, &hdr, sizeof(hdr), ver, sizeof(v) + (size_t)len) ? 0 : -ENOMEM;
 }
 
+/* Short delays only: the device loop sleeps them. */
+static const char *const fault_specs[16] = {
+	"ur:region=0,offset=0x0,len=64,op=read,prob=0.5",
+	"ca:region=2,after=2,repeat",
+	"delay:us=20,jitter=20,prob=0.2,seed=7",
+	"hang:region=1,op=write,after=1",
+	"remove:at=access,region=0,after=6",
+	"remove:at=dma,back=1",
+	"dma:mode=flip,seed=3",
+	"dma:mode=truncate,prob=0.5",
+	"dma:mode=outside,after=1",
+	"dma:mode=delay,us=10,op=read",
+	"irq:action=dup",
+	"irq:action=drop,prob=0.5,seed=5",
+	"irq:action=delay,us=100,vector=1",
+	"irq:action=spurious,vector=2,after=2,repeat",
+	"cfg:mode=garbage,offset=0x40,len=16",
+	"cfg:mode=nosize,bar=2",
+};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -76,10 +100,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	{
 		struct vpcie_dev_opts opts;
+		const char *faults[16];
+		unsigned nfaults = 0;
 
+		if ((mode & 16) && size >= 2) {
+			unsigned pick = data[0] | data[1] << 8;
+
+			for (unsigned i = 0; i < 16; i++)
+				if (pick & 1u << i)
+					faults[nfaults++] = fault_specs[i];
+			data += 2;
+			size -= 2;
+		}
 		vpcie_dev_opts_defaults(&opts);
 		opts.max_data_xfer_size = 4096; /* keeps replies small */
-		make_device(f, &opts);
+		opts.faults = faults;
+		opts.nfaults = nfaults;
+		make_device(f, &opts); /* aborts if a spec above did not parse */
 	}
 	if (mode & 1)
 		add_version(&out, mode);
