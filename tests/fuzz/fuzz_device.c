@@ -20,17 +20,24 @@
  *          endian) pick rules of fault_specs[] below, one bit each, so the
  *          hostile client meets the fault hooks between the protocol and
  *          the device (every kind, counted, ranged and random triggers)
+ *   bit 5  the fault control socket (vpcie_dev_fault_control): the next
+ *          byte N and N bytes after it are written to it by a local peer
+ *          (text lines: add SPEC, clear [ID], list, or anything else), so
+ *          rules come and go while the client's messages are served
  * Otherwise the rest is written to the socket as it is.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <vpcie/device.h>
+#include <vpcie/fault.h>
 #include <vpcie/log.h>
 #include <vpcie/protocol.h>
 
@@ -80,6 +87,39 @@ static const char *const fault_specs[16] = {
 	"cfg:mode=nosize,bar=2",
 };
 
+/* The control socket's path: in a directory of this process, made once. */
+static char ctl_dir[] = "/tmp/fuzz-device-XXXXXX";
+static char ctl_path[sizeof(ctl_dir) + 8];
+
+static void ctl_dir_remove(void)
+{
+	rmdir(ctl_dir);
+}
+
+/* Open the device's control socket and connect a peer that sends text;
+ * returns the peer's fd. */
+static int ctl_open(struct vpcie_dev *dev, const uint8_t *text, size_t len)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (!ctl_path[0]) {
+		if (!mkdtemp(ctl_dir))
+			abort();
+		atexit(ctl_dir_remove);
+		snprintf(ctl_path, sizeof(ctl_path), "%s/ctl", ctl_dir);
+	}
+	if (vpcie_dev_fault_control(dev, ctl_path))
+		abort();
+	memcpy(sa.sun_path, ctl_path, strlen(ctl_path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		abort();
+	if (len && write(fd, text, len) != (ssize_t)len)
+		abort(); /* (at most 255 bytes: the socket buffer holds them) */
+	return fd;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -89,6 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vpcie_chan *ch;
 	unsigned mode;
 	bool gone = false;
+	int ctl = -1;
 
 	if (size < 1)
 		return 0;
@@ -118,6 +159,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		opts.nfaults = nfaults;
 		make_device(f, &opts); /* aborts if a spec above did not parse */
 	}
+	if ((mode & 32) && size >= 1) {
+		size_t n = data[0] < size - 1 ? data[0] : size - 1;
+
+		ctl = ctl_open(f->dev, data + 1, n);
+		data += 1 + n;
+		size -= 1 + n;
+	}
 	if (mode & 1)
 		add_version(&out, mode);
 	if (mode & 2)
@@ -133,6 +181,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!gone)
 		abort(); /* the device kept a client whose input ended */
 
+	if (ctl >= 0) {
+		char buf[4096];
+
+		while (read(ctl, buf, sizeof(buf)) > 0) {
+			/* the answers: read so the peer was a real one */
+		}
+		close(ctl);
+	}
 	vpcie_dev_free(f->dev);
 	fuzz_out_free(&out);
 	free(f);
