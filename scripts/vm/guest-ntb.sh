@@ -246,7 +246,19 @@ net_teardown() {
 
 # --- tool: ntb_tool from debugfs -----------------------------------------------------------
 T=""
-spad_is() { [ $(( $(cat "$T/$1") )) -eq $(( $2 )) ]; }
+# spad_is FILE VALUE: scratchpad FILE reads VALUE. A read that fails or is
+# not a number is "not yet": busybox sh exits (status 2) on an arithmetic
+# syntax error, even in a condition.
+spad_is() {
+    local v
+    v=$(cat "$T/$1" 2>/dev/null) || return 1
+    case "$v" in
+        0x*) case "${v#0x}" in ''|*[!0-9a-fA-F]*) return 1 ;; esac ;;
+        0) ;;
+        *) case "$v" in ''|0*|*[!0-9]*) return 1 ;; esac ;;
+    esac
+    [ $((v)) -eq $(( $2 )) ]
+}
 pattern() { # SEED: 16 KiB of deterministic text (both sides make the same)
     awk -v s="$1" 'BEGIN { for (i = 0; i < 700; i++) printf "%s %09d vpcie-ntb mw\n", s, i }' | head -c 16384
 }
@@ -315,7 +327,7 @@ tool() {
     # scratchpads: A -> B (B's spad0), then B -> A (A's spad1)
     if [ "$SIDE" = A ]; then
         echo "$(tok 0xa0b)" >"$T/peer0/spad0"
-        [ $(( $(cat "$T/peer0/spad0") )) -eq $(( $(tok 0xa0b) )) ] ||
+        spad_is peer0/spad0 "$(tok 0xa0b)" ||
             info "peer0/spad0 reads $(cat "$T/peer0/spad0") after writing $(tok 0xa0b)"
         wait_for 120 spad_is spad1 "$(tok 0xb0a)" && check spad-b-to-a ok "spad1 = $(cat "$T/spad1")" ||
             { check spad-b-to-a fail "spad1 = $(cat "$T/spad1")"; return 1; }
