@@ -212,7 +212,9 @@ static struct vpcie_dev *make_device(struct fdev *f, struct vpcie_dev_opts *opts
 
 	opts->name = "fuzz";
 	opts->log_level = VPCIE_LOG_ERROR;
-	opts->dma_timeout_ms = 20;
+	/* 20 ms for a DMA request nobody answers, unless the caller chose less. */
+	if (opts->dma_timeout_ms <= 0 || opts->dma_timeout_ms > 20)
+		opts->dma_timeout_ms = 20;
 	dev = vpcie_dev_new(&ids, &ops, f, opts);
 	if (!dev)
 		abort();

@@ -14,7 +14,7 @@
  * in the reply ring. The device's DMA messages are answered as the device
  * sends them (it waits for the reply), from the harness's copy of the
  * window at 0x10000: below its last 4 KiB with the data, refused up to its
- * last 256 bytes, never above (the device then waits its 20 ms timeout).
+ * last 256 bytes, never above (the device then waits its 1 ms timeout).
  *
  * Input byte 0 (setup):
  *   bit 0  SET_IRQS MSI-X vectors 0-3 with eventfds (notices go in the ring)
@@ -110,6 +110,9 @@ struct harness {
 	 * read or run commands we did not record, so only notices and the
 	 * shape of replies are checked from then on. */
 	bool tainted;
+	/* We scribbled over the command ring's consumer index: what it reads
+	 * is then no longer the device's progress (see RAW). */
+	bool h2d_cons_scribbled;
 };
 
 static void drop_inbox(struct harness *hs)
@@ -467,6 +470,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opts.offer_ring = true;
 	opts.ring_slots = setup & 8 ? 64 : 16;
 	opts.poll_max_us = 0; /* no spinning: dispatch(0) returns at once */
+	/* Requests we answer are answered inside the device's send, so the
+	 * timeout is only ever waited out by the ones we ignore: 1 ms, not 20
+	 * (those few inputs took 95% of the corpus's run time). */
+	opts.dma_timeout_ms = 1;
 	make_device(hs->f, &opts);
 	hs->ch = vpcie_chan_new_stream(&fs_ops, &hs->pair.end[!DEV_END], &lim);
 	dch = vpcie_chan_new_stream(&fs_ops, &hs->pair.end[DEV_END], &lim);
@@ -519,7 +526,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				uint32_t cons = __atomic_load_n((uint32_t *)(void *)(hs->mem + H2D_CONS),
 								__ATOMIC_ACQUIRE);
 
-				if (hs->prod - cons >= hs->slots)
+				if (hs->h2d_cons_scribbled || hs->prod - cons >= hs->slots)
 					hs->tainted = true;
 				memcpy(h2d_slot(hs, hs->prod), &s, sizeof(s));
 			}
@@ -537,6 +544,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(hs->mem + 64 + (b[0] / 4 % 2) * 256 + (b[0] % 4) * 64, &v, 4);
 			if (b[0] / 4 % 2 == VPCIE_RING_D2H && b[0] % 4 == 0)
 				hs->tainted = true;
+			if (b[0] / 4 % 2 == VPCIE_RING_H2D && b[0] % 4 == 0)
+				hs->h2d_cons_scribbled = true;
 			break;
 		}
 		case 4: { /* POKE */
@@ -554,6 +563,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				len = end - off;
 			memcpy(hs->mem + off, rd.p, len);
 			rd.p += len;
+			if (off < H2D_CONS + 64u && off + len > H2D_CONS)
+				hs->h2d_cons_scribbled = true;
 			/* The reply ring's consumer index, or command slots. */
 			if ((off < D2H_CONS_END && off + len > D2H_CONS) ||
 			    (off + len > VPCIE_RING_HDR_SIZE &&
