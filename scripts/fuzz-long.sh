@@ -119,9 +119,7 @@ summary() {
 # done_so_far TARGET: its executions in the campaign log since its last
 # crash (a run that crashed, and all before it, fuzzed code since fixed)
 done_so_far() {
-    [ -f "$LEDGER" ] || { echo 0; return; }
-    awk -F'\t' -v t="$1" '!/^#/ && NF >= 8 && $3 == t { s = $5 > 0 ? 0 : s + $4 }
-        END { printf "%d\n", s }' "$LEDGER"
+    TARGETS=$1 summary | awk -v t="$1" '$1 == t { n = $4 } END { print n + 0 }'
 }
 if [ $MODE = summary ]; then summary; exit 0; fi
 tool() { # NAME: llvm-NAME, or llvm-NAME-14

@@ -151,5 +151,8 @@ grep -v ' OK$' "$results" | grep -v ' SKIP$' || true
 pass=$(grep -c ' OK$' "$results" || true)
 skip=$(grep -c ' SKIP$' "$results" || true)
 fail=$(grep -vc -e ' OK$' -e ' SKIP$' "$results" || true)
+# where the failed guest runs kept their consoles and device logs
+# (guest_workdir_cleanup; in CI under build-ci/vm-cache/logs)
+grep -ah 'logs of the failed run kept in' "$top"/build-ci/test-*.log 2>/dev/null || true
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

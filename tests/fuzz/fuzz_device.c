@@ -87,8 +87,9 @@ static const char *const fault_specs[16] = {
 	"cfg:mode=nosize,bar=2",
 };
 
-/* The control socket's path: in a directory of this process, made once. */
-static char ctl_dir[] = "/tmp/fuzz-device-XXXXXX";
+/* The control socket's path: in a directory of this process, made once
+ * under TMPDIR (or /tmp when TMPDIR is unset or too long for a socket). */
+static char ctl_dir[88];
 static char ctl_path[sizeof(ctl_dir) + 8];
 
 static void ctl_dir_remove(void)
@@ -104,6 +105,11 @@ static int ctl_open(struct vpcie_dev *dev, const uint8_t *text, size_t len)
 	int fd;
 
 	if (!ctl_path[0]) {
+		const char *tmp = getenv("TMPDIR");
+
+		if (!tmp || !*tmp || strlen(tmp) > 64)
+			tmp = "/tmp";
+		snprintf(ctl_dir, sizeof(ctl_dir), "%s/fuzz-device-XXXXXX", tmp);
 		if (!mkdtemp(ctl_dir))
 			abort();
 		atexit(ctl_dir_remove);
