@@ -42,6 +42,15 @@ static void usage(FILE *f, const char *argv0, const struct vpcie_rtl_program *pr
 	fprintf(f, "  -h, --help             this text\n");
 }
 
+/* The long name of the option with code c. */
+static const char *option_name(const struct option *opts, int c)
+{
+	for (; opts->name; opts++)
+		if (opts->val == c && !opts->flag)
+			return opts->name;
+	return "?";
+}
+
 int vpcie_rtl_main(int argc, char **argv, const struct vpcie_rtl_program *prog,
 		   const struct vpcie_rtl_backend *be)
 {
@@ -83,8 +92,13 @@ int vpcie_rtl_main(int argc, char **argv, const struct vpcie_rtl_program *prog,
 		case OPT_WAVE: wave = optarg; break;
 		default:
 			if (c >= 0x100 && c < VPCIE_CLI_CODE_BASE && prog->option) {
-				if (prog->option(c, optarg))
+				const char *why = prog->option(prog->opaque, c, optarg);
+
+				if (why) {
+					fprintf(stderr, "%s: --%s '%s': %s\n", prog->name,
+						option_name(longopts, c), optarg ? optarg : "", why);
 					return 2;
+				}
 				break;
 			}
 			usage(stderr, argv[0], prog, be);
@@ -103,7 +117,7 @@ int vpcie_rtl_main(int argc, char **argv, const struct vpcie_rtl_program *prog,
 	}
 	ropts.payload_bytes = be->payload_bytes(model);
 	p.rtl = vpcie_rtl_new(dev, be->model, model, &ropts);
-	ret = p.rtl ? prog->setup(dev, p.rtl) : -errno;
+	ret = p.rtl ? prog->setup(dev, p.rtl, prog->opaque) : -errno;
 	if (ret)
 		fprintf(stderr, "%s: device setup failed: %s\n", opts.name, strerror(-ret));
 	else

@@ -26,14 +26,18 @@ struct vpcie_rtl_program {
 	const char *about;            /* --help's description */
 	const struct vpcie_ids *ids;
 	/* Declare BARs (vpcie_rtl_set_bar for those the design serves) and
-	 * capabilities: 0 or -errno. */
-	int (*setup)(struct vpcie_dev *dev, struct vpcie_rtl *rtl);
+	 * capabilities: 0 or -errno. opaque is the program's (below). */
+	int (*setup)(struct vpcie_dev *dev, struct vpcie_rtl *rtl, void *opaque);
 	/* Optional options of the program: getopt_long entries (up to 8, with
 	 * codes 0x100..0xffff, ended by a zeroed entry), their --help lines,
-	 * and the handler: 0, or -1 after printing why the value is bad. */
+	 * and the handler: NULL when the value is taken, else what is wrong
+	 * with it ("takes 1..2048"), which main prints with the option. */
 	const struct option *options;
 	const char *options_help;
-	int (*option)(int code, const char *arg);
+	const char *(*option)(void *opaque, int code, const char *arg);
+	/* The program's own state (its options' values), owned by its main();
+	 * given to setup() and option(). */
+	void *opaque;
 };
 
 /* What a simulator back-end supplies to vpcie_rtl_main(). */

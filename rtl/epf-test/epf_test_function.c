@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* pci-epf-test's PCI function for the RTL designs (epf_test_function.h). */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "epf_regs.h"
 #include "epf_test_function.h"
 
 #define NBARS 6u
+#define OPT_MSIX 0x100
 
 /* BAR0: registers, MSI-X table, PBA, rounded up to a power of two. */
 static uint64_t bar0_size(unsigned msix_vectors)
@@ -18,9 +20,11 @@ static uint64_t bar0_size(unsigned msix_vectors)
 	return p;
 }
 
-int epf_test_setup(struct vpcie_dev *dev, struct vpcie_rtl *rtl, unsigned msix_vectors)
+static int setup(struct vpcie_dev *dev, struct vpcie_rtl *rtl, void *opaque)
 {
 	static const uint64_t sizes[NBARS] = EPF_DEFAULT_BAR_SIZES;
+	const struct epf_test_config *cfg = opaque;
+	unsigned msix_vectors = cfg ? cfg->msix_vectors : EPF_TEST_MSIX_MAX;
 	int rc;
 
 	rc = vpcie_rtl_set_bar(rtl, 0, &(struct vpcie_bar_desc){
@@ -40,10 +44,26 @@ int epf_test_setup(struct vpcie_dev *dev, struct vpcie_rtl *rtl, unsigned msix_v
 	return rc;
 }
 
-static int setup(struct vpcie_dev *dev, struct vpcie_rtl *rtl)
+static const char *option(void *opaque, int code, const char *arg)
 {
-	return epf_test_setup(dev, rtl, EPF_TEST_MSIX_MAX);
+	struct epf_test_config *cfg = opaque;
+	char *end;
+	unsigned long v;
+
+	if (code != OPT_MSIX || !cfg)
+		return "not an option of this program";
+	errno = 0;
+	v = strtoul(arg, &end, 0);
+	if (errno || end == arg || *end || v < 1 || v > EPF_TEST_MSIX_MAX)
+		return "MSI-X vectors: 1..2048";
+	cfg->msix_vectors = (unsigned)v;
+	return NULL;
 }
+
+static const struct option options[] = {
+	{"msix", required_argument, NULL, OPT_MSIX},
+	{0},
+};
 
 static const struct vpcie_ids ids = {
 	.vendor = EPF_DEFAULT_VENDOR, .device = EPF_DEFAULT_DEVICE,
@@ -53,4 +73,7 @@ static const struct vpcie_ids ids = {
 const struct vpcie_rtl_program epf_test_function = {
 	.ids = &ids,
 	.setup = setup,
+	.options = options,
+	.options_help = "      --msix N           MSI-X vectors: 1..2048 (default 2048)\n",
+	.option = option,
 };

@@ -9,10 +9,13 @@
  *           2048 vectors)
  * BAR1..5   plain memory shared with the host, as the real function's BARs
  *           are the endpoint's memory (the C runtime serves them)
- * caps      PM, MSI (32, maskable), PCIe (FLR), MSI-X
+ * caps      PM, MSI (32, maskable), PCIe (FLR), MSI-X (--msix N vectors,
+ *           1..2048, default 2048: a guest that cannot grant 2048 gets
+ *           fewer)
  *
- * epf_test_function has 2048 MSI-X vectors; a program that offers fewer
- * sets its own setup() calling epf_test_setup().
+ * A program copies epf_test_function, names it, and points its opaque at a
+ * struct epf_test_config of its own (EPF_TEST_CONFIG_INIT), which the
+ * --msix option fills and setup() reads.
  */
 #ifndef EPF_TEST_FUNCTION_H
 #define EPF_TEST_FUNCTION_H
@@ -21,9 +24,13 @@
 
 #define EPF_TEST_MSIX_MAX 2048u
 
-/* BARs and capabilities with msix_vectors (1..EPF_TEST_MSIX_MAX): 0 or -errno. */
-int epf_test_setup(struct vpcie_dev *dev, struct vpcie_rtl *rtl, unsigned msix_vectors);
+/* The options' values: the program's opaque. */
+struct epf_test_config {
+	unsigned msix_vectors; /* 1..EPF_TEST_MSIX_MAX */
+};
+#define EPF_TEST_CONFIG_INIT {.msix_vectors = EPF_TEST_MSIX_MAX}
 
+/* IDs, setup() and --msix; opaque is for the program to set. */
 extern const struct vpcie_rtl_program epf_test_function;
 
 #endif

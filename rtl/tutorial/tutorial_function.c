@@ -4,7 +4,7 @@
 
 #include "tutorial_function.h"
 
-static int setup(struct vpcie_dev *dev, struct vpcie_rtl *rtl)
+static int setup(struct vpcie_dev *dev, struct vpcie_rtl *rtl, void *opaque)
 {
 	int rc = vpcie_rtl_set_bar(rtl, 0, &(struct vpcie_bar_desc){
 		.size = 4096, .kind = VPCIE_BAR_MEM32});
@@ -13,6 +13,7 @@ static int setup(struct vpcie_dev *dev, struct vpcie_rtl *rtl)
 		rc = -EINVAL;
 	if (!rc && vpcie_dev_add_msi(dev, 4, false) < 0)
 		rc = -EINVAL;
+	(void)opaque; /* no options of its own */
 	return rc;
 }
 
