@@ -774,8 +774,12 @@ static uint64_t chan_run(struct det_engine *e, struct det_chan *c, uint64_t t)
 {
 	uint64_t next = DET_RUN_NEVER, due;
 
-	if (c->shadow_idle && c->shadow_addr && (c->ctrl & DET_CTRL_ENABLE))
-		shadow_flags(e, c, 0); /* running: posting needs no doorbell */
+	/* Running with descriptors: posting needs no doorbell. A turn with
+	 * none (a register access, a timer) leaves IDLE as it is: the host
+	 * never sees it drop and rise again while nothing changes. */
+	if (c->shadow_idle && c->shadow_addr && (c->ctrl & DET_CTRL_ENABLE) &&
+	    (c->tail != c->head || c->single))
+		shadow_flags(e, c, 0);
 	if (c->single) {
 		c->single = false;
 		if (place_frame(e, c, t) == NO_DESC)
@@ -808,8 +812,11 @@ static uint64_t chan_run(struct det_engine *e, struct det_chan *c, uint64_t t)
 			c->next_due += c->period_ns;
 		}
 		r = place_frame(e, c, t);
-		if (r == NO_DESC && shadow_refresh(e, c))
+		if (r == NO_DESC && shadow_refresh(e, c)) {
+			if (c->shadow_idle)
+				shadow_flags(e, c, 0); /* running again, as above */
 			r = place_frame(e, c, t); /* the host posted more meanwhile */
+		}
 		if (r == STOPPED)
 			break;
 		if (r == ABANDONED) {

@@ -145,7 +145,8 @@
  * device reads SHADOW_TAIL when it runs short of descriptors. Before the
  * free-running engine goes idle it sets DET_SHADOW_F_IDLE in SHADOW_FLAGS,
  * then reads SHADOW_TAIL once more (a full barrier in between); it clears the
- * flag when it runs again. So after storing SHADOW_TAIL the host issues a
+ * flag when it runs again with descriptors to fill (a RING_TAIL write, or a
+ * SHADOW_TAIL it read); nothing else clears it. So after storing SHADOW_TAIL the host issues a
  * full barrier, reads SHADOW_FLAGS and writes the RING_TAIL register (the
  * doorbell) only if IDLE is set. SHADOW_TAIL is read only while the channel
  * is enabled; set it to the RING_TAIL value before enabling. A SHADOW_TAIL

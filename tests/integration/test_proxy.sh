@@ -19,9 +19,16 @@ px=
 fails=0
 passes=0
 cleanup() {
+	# what the proxy and the device said last, when something failed
+	if [ "$fails" -gt 0 ]; then
+		cat "$tmp/px.log" >>"$tmp/px-all.log" 2>/dev/null
+		for f in px-all.log dev.log; do
+			[ -s "$tmp/$f" ] && { echo "--- last lines of $f:"; tail -n 40 "$tmp/$f"; } >&2
+		done
+	fi
 	[ -n "$px" ] && kill -KILL "$px" 2>/dev/null && wait "$px" 2>/dev/null
 	[ -n "$dev" ] && kill -KILL "$dev" 2>/dev/null && wait "$dev" 2>/dev/null
-	rm -rf "$tmp"
+	[ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" >&2 || rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -29,11 +36,21 @@ ok() { passes=$((passes + 1)); }
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 expect() { if grep -qE -- "$2" "$1"; then ok; else fail "$3: no /$2/ in $(cat "$1")"; fi; }
 sock="$tmp/px.sock"
+# The proxy logs "session over" once a session's fds and mappings are
+# released, some time after its client ended.
+# wait_log FILE PATTERN COUNT: until PATTERN appears COUNT times (30 s).
+wait_log() {
+	for _ in $(seq 300); do
+		[ "$(grep -cE -- "$2" "$1")" -ge "$3" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 
 # start_device [ARGS...]: vpcie-epf-test on tcp:127.0.0.1:PORT, a free port
 # found by trying; sets $port, $addr and $dev.
 start_device() {
-	port=$(( 22000 + $$ % 20000 ))
+	port=${PROXY_TEST_PORT:-$(( 22000 + $$ % 20000 ))}
 	for _ in 1 2 3 4 5 6 7 8; do
 		addr="tcp:127.0.0.1:$port"
 		"$VPCIE_EPF" --listen "$addr" "$@" 2>>"$tmp/dev.log" &
@@ -65,6 +82,7 @@ stop() { # stop PIDVAR: SIGTERM, expect exit 0
 }
 # start_proxy ARGS...: the proxy on $sock, its log in $tmp/px.log.
 start_proxy() {
+	[ -s "$tmp/px.log" ] && cat "$tmp/px.log" >>"$tmp/px-all.log" # the earlier proxies'
 	: >"$tmp/px.log"
 	"$VPCIE" proxy --socket "$sock" --connect "$addr" "$@" 2>"$tmp/px.log" &
 	px=$!
@@ -77,10 +95,12 @@ start_device || { fail "no device"; exit 1; }
 start_proxy
 "$VPCIE" pcitest --socket "$sock" >"$tmp/pt.out" 2>&1
 expect "$tmp/pt.out" '^2122 passed, 0 failed$' "pcitest through the proxy, shared memory"
+wait_log "$tmp/px.log" 'session over' 1
 expect "$tmp/px.log" 'session over: [1-9][0-9]* DMA served from mapped memory, 0 relayed' \
 	"the proxy answered DMA from the client's memory"
 "$VPCIE" pcitest --socket "$sock" --no-shared >"$tmp/pt.out" 2>&1
 expect "$tmp/pt.out" '^2122 passed, 0 failed$' "pcitest through the proxy, --no-shared"
+wait_log "$tmp/px.log" 'session over' 2
 expect "$tmp/px.log" 'session over: 0 DMA served from mapped memory, [1-9][0-9]* relayed' \
 	"the proxy relayed DMA to the client"
 # Every vector of every kind arrives through the proxy's eventfds.
@@ -98,19 +118,15 @@ expect "$tmp/dev.log" 'no fds, interrupts by message' "the device saw no fds"
 # pcitest set its MSI vectors up only once, before the first outage. After
 # a session with two reconnections the proxy holds the fds and mappings it
 # held before it.
-# wait_log FILE PATTERN COUNT: until PATTERN appears COUNT times (30 s).
-wait_log() {
-	for _ in $(seq 300); do
-		[ "$(grep -cE -- "$2" "$1")" -ge "$3" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 nfds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 nmaps() { grep -c 'memfd:' "/proc/$1/maps"; } # the client memory it maps
 lines() { wc -l <"$tmp/long.out"; }
-# long_run ARGS...: pcitest in the background, $client its pid.
+# long_run ARGS...: pcitest in the background, $client its pid. (long.out
+# is emptied here, not by the background job's redirection: that one may
+# come after the caller's first look, which then counted the last run's
+# lines and killed the device before this client had even connected.)
 long_run() {
+	: >"$tmp/long.out"
 	cases=
 	for _ in $(seq 400); do cases="$cases -r -s 16k -w -s 16k -b 0 -m 1 -m 2"; done
 	# shellcheck disable=SC2086
@@ -146,7 +162,9 @@ end_run() {
 	kill -0 "$client" 2>/dev/null && ok || fail "$1: the client ended: $(tail -n 3 "$tmp/long.out")"
 	kill -TERM "$client"; wait "$client" 2>/dev/null
 }
-# the proxy between sessions: what it holds after the next one must be the same
+# the proxy between sessions (the interrupt test's one is over): what it
+# holds after the next one must be the same
+wait_log "$tmp/px.log" 'session over' 3 || fail "the interrupt test's session did not end"
 fds0=$(nfds "$px"); maps0=$(nmaps "$px")
 long_run
 outage 1 "first outage"

@@ -586,6 +586,7 @@ int proxy_session_run(const struct proxy_cfg *cfg, int client_fd, int stop_fd)
 {
 	struct proxy_session s = {.cfg = cfg, .lg = cfg->lg, .op_ms = cfg->timeout_ms};
 	struct vpcie_chan_limits lim;
+	bool over = false;
 	int rc;
 
 	proxy_chan_limits(VPCIE_VERSION_JSON_MAX, &lim);
@@ -603,13 +604,16 @@ int proxy_session_run(const struct proxy_cfg *cfg, int client_fd, int stop_fd)
 		rc = turn(&s, stop_fd);
 	while (rc == 0);
 	if (rc < 0) {
-		vpcie_info(s.lg, "session over: %llu DMA served from mapped memory, %llu relayed "
-				 "to the client, %llu interrupts, %llu reconnections",
-			   (unsigned long long)s.dma_local, (unsigned long long)s.dma_relayed,
-			   (unsigned long long)s.irqs, (unsigned long long)s.reconnects);
+		over = true;
 		rc = 0;
 	}
 out:
 	session_free(&s); /* vpcie_chan_new closed client_fd if it failed */
+	/* Logged once its fds and mappings are released. */
+	if (over)
+		vpcie_info(s.lg, "session over: %llu DMA served from mapped memory, %llu relayed "
+				 "to the client, %llu interrupts, %llu reconnections",
+			   (unsigned long long)s.dma_local, (unsigned long long)s.dma_relayed,
+			   (unsigned long long)s.irqs, (unsigned long long)s.reconnects);
 	return rc;
 }
