@@ -283,7 +283,7 @@ fi
 hport=$(( 24000 + $$ % 20000 ))
 python3 "$(dirname "$0")/proxy_hostile.py" device "$hport" >"$tmp/hdev.out" 2>&1 &
 hdev=$!
-for _ in $(seq 50); do grep -q listening "$tmp/hdev.out" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -q listening "$tmp/hdev.out" 2>/dev/null && break; sleep 0.1; done
 addr="tcp:127.0.0.1:$hport"
 start_proxy --no-reconnect
 timeout 60 python3 "$(dirname "$0")/proxy_hostile.py" client "$sock" >"$tmp/hcl.out" 2>&1 &&
