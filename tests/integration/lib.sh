@@ -5,6 +5,8 @@
 #     test_setup NAME          # $tmp: a scratch directory removed at exit;
 #                              # $pid: a device process, killed at exit if set
 #     ...  ok / fail "what went wrong"  ...
+#     stop_device [WHAT]       # SIGTERM to $pid: it must exit 0 (fail shows
+#                              # $tmp/dev.log); $pid is cleared
 #     test_finish              # "N passed, M failed"; exit 0 only if none failed
 #
 # A test that needs more at exit defines test_cleanup_extra().
@@ -35,6 +37,14 @@ fail() {
 	fails=$((fails + 1))
 }
 now_ms() { date +%s%3N; }
+stop_device() {
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	pid=
+	[ "$rc" = 0 ] && ok ||
+		fail "${1:+$1: }device exit status $rc on SIGTERM: $(cat "$tmp/dev.log" 2>/dev/null)"
+}
 
 test_finish() {
 	echo "$passes passed, $fails failed"

@@ -85,11 +85,7 @@ done
 # (A checksum the design must reject, bad addresses, bus mastering off...:
 # meson test rtl-epf-negative.)
 
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=
-[ "$rc" = 0 ] && ok || fail "device exit status $rc on SIGTERM: $(cat "$tmp/dev.log")"
+stop_device
 [ ! -e "$sock" ] && ok || fail "socket left behind"
 
 # --wave: one MSI-signalled READ of 100 bytes (the device writes host memory:
@@ -100,11 +96,7 @@ pid=$!
 "$VPCIE" $M 0:0.L >/dev/null 2>&1 || fail "--wave: device not answering"
 out=$("$VPCIE" pcitest --socket "$sock" -i 1 -r -w -s 100 2>&1)
 printf '%s\n' "$out" | grep -qx "3 passed, 0 failed" && ok || fail "pcitest with --wave: $out"
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=
-[ "$rc" = 0 ] && ok || fail "--wave: exit status $rc: $(cat "$tmp/dev.log")"
+stop_device "--wave"
 # A well-formed VCD (header, definitions, increasing times) declaring the
 # channels, in which mrd_en, mwr_en, cpl_en and msi_en each rose.
 if awk '
@@ -152,11 +144,7 @@ out=$("$VPCIE" pcitest --socket "$sock" -x 3 2>&1)
 printf '%s\n' "$out" | grep -qx "1 passed, 0 failed" && ok || fail "--msix 3, -x 3: $out"
 out=$("$VPCIE" pcitest --socket "$sock" -x 4 2>&1)
 printf '%s\n' "$out" | grep -q 'MSI-X4 is disabled (3 vectors)' && ok || fail "--msix 3, -x 4: $out"
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=
-[ "$rc" = 0 ] && ok || fail "--msix 3: exit status $rc on SIGTERM: $(cat "$tmp/dev.log")"
+stop_device "--msix 3"
 
 echo "rtl-epf: $passes passed, $fails failed"
 [ "$fails" = 0 ]

@@ -64,14 +64,6 @@ pcitest_ok() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-stop_device() {
-	kill -TERM "$pid"
-	wait "$pid"
-	rc=$?
-	pid=
-	[ "$rc" = 0 ] && ok || fail "device exit status $rc on SIGTERM: $(cat "$tmp/dev.log")"
-}
-
 "$VPCIE_EPF_VHDL" --help >"$tmp/help" 2>&1 && grep -qF -- "--socket" "$tmp/help" &&
 	grep -qF -- "--wave" "$tmp/help" && ok || fail "--help"
 

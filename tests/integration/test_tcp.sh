@@ -34,12 +34,6 @@ start_device() {
 	done
 	return 1
 }
-stop_device() {
-	kill -TERM "$pid" && wait "$pid"
-	rc=$?
-	pid=
-	[ "$rc" -eq 0 ] && ok || fail "device exit status $rc after SIGTERM"
-}
 
 for host in 127.0.0.1 '[::1]'; do
 	if [ "$host" = '[::1]' ] && ! python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
