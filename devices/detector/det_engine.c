@@ -731,6 +731,13 @@ static void shadow_flags(struct det_engine *e, struct det_chan *c, uint32_t flag
 	}
 }
 
+/* The engine has descriptors to fill again: posting needs no doorbell. */
+static void shadow_running(struct det_engine *e, struct det_chan *c)
+{
+	if (c->shadow_idle && c->shadow_addr)
+		shadow_flags(e, c, 0);
+}
+
 /*
  * The free-running engine found too few descriptors: announce IDLE, then
  * look at the shadow once more (the host stores its tail, then reads the
@@ -750,7 +757,7 @@ static bool shadow_sleep(struct det_engine *e, struct det_chan *c)
 		return true;
 	r = shadow_refresh(e, c);
 	if (r > 0)
-		shadow_flags(e, c, 0);
+		shadow_running(e, c);
 	return r != 0;
 }
 
@@ -774,12 +781,11 @@ static uint64_t chan_run(struct det_engine *e, struct det_chan *c, uint64_t t)
 {
 	uint64_t next = DET_RUN_NEVER, due;
 
-	/* Running with descriptors: posting needs no doorbell. A turn with
-	 * none (a register access, a timer) leaves IDLE as it is: the host
-	 * never sees it drop and rise again while nothing changes. */
-	if (c->shadow_idle && c->shadow_addr && (c->ctrl & DET_CTRL_ENABLE) &&
-	    (c->tail != c->head || c->single))
-		shadow_flags(e, c, 0);
+	/* A turn with no descriptors (a register access, a timer) leaves IDLE
+	 * as it is: the host never sees it drop and rise again while nothing
+	 * changes. */
+	if ((c->ctrl & DET_CTRL_ENABLE) && (c->tail != c->head || c->single))
+		shadow_running(e, c);
 	if (c->single) {
 		c->single = false;
 		if (place_frame(e, c, t) == NO_DESC)
@@ -813,8 +819,7 @@ static uint64_t chan_run(struct det_engine *e, struct det_chan *c, uint64_t t)
 		}
 		r = place_frame(e, c, t);
 		if (r == NO_DESC && shadow_refresh(e, c)) {
-			if (c->shadow_idle)
-				shadow_flags(e, c, 0); /* running again, as above */
+			shadow_running(e, c);
 			r = place_frame(e, c, t); /* the host posted more meanwhile */
 		}
 		if (r == STOPPED)
