@@ -538,13 +538,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 3: { /* CTRL */
 			uint32_t v;
+			unsigned dir, line;
 
 			if (!take(&rd, b, 1) || !take(&rd, &v, 4))
 				goto out;
-			memcpy(hs->mem + 64 + (b[0] / 4 % 2) * 256 + (b[0] % 4) * 64, &v, 4);
-			if (b[0] / 4 % 2 == VPCIE_RING_D2H && b[0] % 4 == 0)
-				hs->tainted = true;
-			if (b[0] / 4 % 2 == VPCIE_RING_H2D && b[0] % 4 == 0)
+			dir = b[0] / 4 % 2;
+			line = b[0] % 4;
+			memcpy(hs->mem + 64 + dir * 256 + line * 64, &v, 4);
+			if (line == 0 && dir == VPCIE_RING_D2H)
+				hs->tainted = true; /* the reply ring's consumer index */
+			else if (line == 0)
 				hs->h2d_cons_scribbled = true;
 			break;
 		}

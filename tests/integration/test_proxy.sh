@@ -9,7 +9,9 @@
 # hostile peers on both sides (tests/integration/proxy_hostile.py), usage
 # errors and a clean SIGTERM that removes the socket.
 #
-# Environment (set by meson): VPCIE, VPCIE_EPF. Exit 0 pass, 1 fail.
+# Environment (set by meson): VPCIE, VPCIE_EPF; KEEP_TMP=1 keeps the
+# scratch directory (every proxy's log, px-all.log, and dev.log). Exit 0
+# pass, 1 fail.
 set -u
 : "${VPCIE:?}" "${VPCIE_EPF:?}"
 
@@ -50,7 +52,7 @@ wait_log() {
 # start_device [ARGS...]: vpcie-epf-test on tcp:127.0.0.1:PORT, a free port
 # found by trying; sets $port, $addr and $dev.
 start_device() {
-	port=${PROXY_TEST_PORT:-$(( 22000 + $$ % 20000 ))}
+	port=$(( 22000 + $$ % 20000 ))
 	for _ in 1 2 3 4 5 6 7 8; do
 		addr="tcp:127.0.0.1:$port"
 		"$VPCIE_EPF" --listen "$addr" "$@" 2>>"$tmp/dev.log" &
