@@ -364,7 +364,8 @@ int cmd_pcitest(int argc, char **argv)
 				progress_show(p, i);
 			if (interval_ms)
 				fflush(stdout); /* one line per case, as it ends */
-			if (interval_ms && i + 1 < p->ncases)
+			/* (no pause once the device is gone: the rest fail at once) */
+			if (interval_ms && i + 1 < p->ncases && !p->dead)
 				nanosleep(&(struct timespec){.tv_sec = interval_ms / 1000,
 							    .tv_nsec = (interval_ms % 1000) * 1000000L},
 					  NULL);
