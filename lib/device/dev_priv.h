@@ -231,6 +231,10 @@ void dev_drop_client(struct vpcie_dev *dev, const char *why);
 void dev_chan_limits(const struct vpcie_dev *dev, uint64_t xfer, struct vpcie_chan_limits *lim);
 int dev_ep_add(struct vpcie_dev *dev, int fd);
 
+/* timer.c */
+/* The timerfd fired: run every due timer, re-arm the timerfd. */
+void dev_run_timers(struct vpcie_dev *dev);
+
 /* ring.c */
 /* Create the memory and eventfds for a client that proposed the ring; fds[]
  * receives memfd, h2d wake, d2h wake (still ours; sent with the reply). */
