@@ -12,6 +12,24 @@ result() {
     return 0
 }
 
+# These scripts run under `set -o pipefail`, where `... | grep -q` is a trap:
+# grep leaves at its first match, the writer before it may die of SIGPIPE
+# with more to write, and the pipeline then fails -- a found line reads as
+# missing, a complaint as silence. The helpers below count (grep -c reads
+# everything) instead.
+#
+# console_has FILE ERE: the guest's serial console (CR line ends) has a
+# line matching ERE.
+console_has() {
+    [ "$(tr -d '\r' 2>/dev/null <"$1" | grep -acE -- "$2")" -gt 0 ]
+}
+
+# qemu_complained FILE...: a QEMU log says more than "terminating on signal"
+# (missing files say nothing).
+qemu_complained() {
+    [ "$(cat -- "$@" 2>/dev/null | grep -avc 'terminating on signal')" -gt 0 ]
+}
+
 # provision_or_exit NAME: provision the VM cache, or report NAME as SKIP
 # (packages cannot be fetched: exit 77, never a pass) or FAIL (exit 1) with
 # the provisioner's reason. On success CACHE becomes an absolute path.

@@ -290,7 +290,7 @@ test_epf_private() {
     # A DMA wait that stalls shows in the logs even when pcitest recovers.
     local clean=OK
     grep -qiE 'warn|error' "$dir/vm/dev0.log" 2>/dev/null && clean=FAIL
-    grep -v 'terminating on signal' "$dir/vm/qemu.log" 2>/dev/null | grep -q . && clean=FAIL
+    qemu_complained "$dir/vm/qemu.log" && clean=FAIL
     [ $st -eq 0 ] || clean=FAIL
     [ $clean = OK ] || say "device or QEMU complained, or the guest did not finish: $dir/vm"
     result epf-private-ram-logs "$clean"

@@ -160,7 +160,7 @@ run_pass() {
     done
     # the device: no error, no sanitizer report; QEMU quiet
     if grep -aE 'error:|Sanitizer|runtime error:' "$out/dev.log" >/dev/null 2>&1 ||
-        cat "$out/A/qemu.log" "$out/B/qemu.log" 2>/dev/null | grep -av 'terminating on signal' | grep -q .; then
+        qemu_complained "$out/A/qemu.log" "$out/B/qemu.log"; then
         say "pair$sfx: the device or QEMU logged problems:"
         { grep -aE 'error:|Sanitizer|runtime error:' "$out/dev.log"
           cat "$out/A/qemu.log" "$out/B/qemu.log" | grep -av 'terminating on signal'; } 2>/dev/null |

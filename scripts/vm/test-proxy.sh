@@ -331,11 +331,11 @@ run_reconnect_test() {
     vm=$!
     con="$dir/vm/console.log"
     for ((i = 0; i < 5 * RECONN_TIMEOUT; i++)); do
-        [ -f "$con" ] && tr -d '\r' <"$con" | grep -aq '^RECONN-STEP' && break
+        console_has "$con" '^RECONN-STEP' && break
         kill -0 "$vm" 2>/dev/null || break
         sleep 0.2
     done
-    if [ -f "$con" ] && tr -d '\r' <"$con" | grep -aq '^RECONN-STEP loop'; then
+    if console_has "$con" '^RECONN-STEP loop'; then
         sleep 3
         say "killing the device (SIGKILL) during the guest's pcitest loop; back in ${RECONN_OUTAGE} s"
         kill -KILL -- "-$DEV_PID" 2>/dev/null
@@ -359,7 +359,7 @@ run_reconnect_test() {
     # baseline, then: failures while the device was away, then passes
     ok=OK
     for i in base-bar0 base-msi1 base-read base-write; do
-        tr -d '\r' <"$con" | grep -aq "^RECONN-CASE $i OKAY" || ok=FAIL
+        console_has "$con" "^RECONN-CASE $i OKAY" || ok=FAIL
     done
     result "$name-before" "$ok"
     loop=$(tr -d '\r' <"$con" | grep -a '^RECONN-LOOP')
@@ -370,11 +370,11 @@ run_reconnect_test() {
     result "$name-away-then-back" "$ok"
     ok=OK
     for i in bar0 bar1 bar2 bar3 bar4 bar5 msi1 read write copy read-dma write-dma copy-dma; do
-        tr -d '\r' <"$con" | grep -aq "^RECONN-CASE $i OKAY" || { ok=FAIL; say "after the restart: $i not OKAY"; }
+        console_has "$con" "^RECONN-CASE $i OKAY" || { ok=FAIL; say "after the restart: $i not OKAY"; }
     done
     result "$name-after" "$ok"
     ok=OK
-    tr -d '\r' <"$con" | grep -aq '^RECONN-ALIVE' || ok=FAIL
+    console_has "$con" '^RECONN-ALIVE' || ok=FAIL
     [ $st -eq 0 ] || ok=FAIL
     result "$name-guest-alive" "$ok"
     ok=OK

@@ -154,7 +154,7 @@ run_pass() {
     done
     # neither side complained (a DMA wait stalled to a timeout shows here)
     if grep -aE 'warn:|error:|Sanitizer|runtime error:' "$LOGS/$boot/dev0.log" >/dev/null 2>&1 ||
-        grep -av 'terminating on signal' "$LOGS/$boot/qemu.log" 2>/dev/null | grep -q .; then
+        qemu_complained "$LOGS/$boot/qemu.log"; then
         say "$boot: the device or QEMU logged problems:"
         { grep -aE 'warn:|error:|Sanitizer|runtime error:' "$LOGS/$boot/dev0.log"
           grep -av 'terminating on signal' "$LOGS/$boot/qemu.log"; } 2>/dev/null | head -n 8 |

@@ -230,7 +230,7 @@ proxy_path() {
 logs_clean() {
     local d="$LOGS/$1" bad=0
     if grep -aE 'warn:|error:' "$d/dev0.log" >/dev/null 2>&1; then bad=1; fi
-    if grep -av 'terminating on signal' "$d/qemu.log" 2>/dev/null | grep -q .; then bad=1; fi
+    if qemu_complained "$d/qemu.log"; then bad=1; fi
     if [ $bad = 1 ]; then
         say "$1: the device or QEMU logged problems:"
         { grep -aE 'warn:|error:' "$d/dev0.log"; grep -av 'terminating on signal' "$d/qemu.log"; } 2>/dev/null |

@@ -240,7 +240,13 @@ restart_device || fail "device did not come back on $addr"
 # The proxy serves the next client once a device is back.
 "$VPCIE" lspci --socket "$sock" >"$tmp/o" 2>&1
 expect "$tmp/o" '^00:00.0 .*104c:b500' "proxy serves the next client after giving up"
+# Stopped by SIGTERM mid-session: the session's totals are still logged.
+long_run
+for _ in $(seq 600); do [ "$(lines)" -ge 3 ] && break; sleep 0.1; done
 stop px
+expect "$tmp/px.log" 'session over: [1-9][0-9]* DMA .* reconnections \(stopped by a signal\)$' \
+	"a session ended by SIGTERM logs its totals"
+kill -TERM "$client" 2>/dev/null; wait "$client" 2>/dev/null
 # With no device at all the client is refused, not left hanging.
 start_proxy
 stop dev

@@ -603,17 +603,19 @@ int proxy_session_run(const struct proxy_cfg *cfg, int client_fd, int stop_fd)
 	do
 		rc = turn(&s, stop_fd);
 	while (rc == 0);
-	if (rc < 0) {
-		over = true;
+	/* Ended by the client, the device or a signal: the totals are logged
+	 * either way (a signal may come before the client's end is read). */
+	over = true;
+	if (rc < 0)
 		rc = 0;
-	}
 out:
 	session_free(&s); /* vpcie_chan_new closed client_fd if it failed */
 	/* Logged once its fds and mappings are released. */
 	if (over)
 		vpcie_info(s.lg, "session over: %llu DMA served from mapped memory, %llu relayed "
-				 "to the client, %llu interrupts, %llu reconnections",
+				 "to the client, %llu interrupts, %llu reconnections%s",
 			   (unsigned long long)s.dma_local, (unsigned long long)s.dma_relayed,
-			   (unsigned long long)s.irqs, (unsigned long long)s.reconnects);
+			   (unsigned long long)s.irqs, (unsigned long long)s.reconnects,
+			   rc == 1 ? " (stopped by a signal)" : "");
 	return rc;
 }
