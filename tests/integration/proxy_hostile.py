@@ -59,8 +59,9 @@ def version_payload(caps):
 
 
 def device(port):
+    # port 0: the kernel picks a free one (a fixed one may be taken)
     srv = socket.create_server(("127.0.0.1", port))
-    print("listening", flush=True)
+    print("listening on", srv.getsockname()[1], flush=True)
     c, _ = srv.accept()
     c.settimeout(20)
     m = recv_msg(c)

@@ -290,10 +290,10 @@ else
 fi
 
 # ---- Hostile peers: malformed fd use from the client, a device replying to nothing ----
-hport=$(( 24000 + $$ % 20000 ))
-python3 "$(dirname "$0")/proxy_hostile.py" device "$hport" >"$tmp/hdev.out" 2>&1 &
+python3 "$(dirname "$0")/proxy_hostile.py" device 0 >"$tmp/hdev.out" 2>&1 &
 hdev=$!
 for _ in $(seq 50); do grep -q listening "$tmp/hdev.out" 2>/dev/null && break; sleep 0.1; done
+hport=$(sed -n 's/^listening on \([0-9]*\)$/\1/p' "$tmp/hdev.out")
 addr="tcp:127.0.0.1:$hport"
 start_proxy --no-reconnect
 timeout 60 python3 "$(dirname "$0")/proxy_hostile.py" client "$sock" >"$tmp/hcl.out" 2>&1 &&
