@@ -123,6 +123,11 @@ expect "$tmp/dev.log" 'no fds, interrupts by message' "the device saw no fds"
 nfds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 nmaps() { grep -c 'memfd:' "/proc/$1/maps"; } # the client memory it maps
 lines() { wc -l <"$tmp/long.out"; }
+# wait_lines N: until long.out has N lines (the client ended N cases; 60 s).
+wait_lines() {
+	for _ in $(seq 600); do [ "$(lines)" -ge "$1" ] && return 0; sleep 0.1; done
+	return 1
+}
 # long_run ARGS...: pcitest in the background, $client its pid. (long.out
 # is emptied here, not by the background job's redirection: that one may
 # come after the caller's first look, which then counted the last run's
@@ -141,7 +146,7 @@ long_run() {
 # after the next one all pass.
 outage() {
 	n0=$(lines) # kill once the client has ended 3 more cases: it runs
-	for _ in $(seq 600); do [ "$(lines)" -ge $((n0 + 3)) ] && break; sleep 0.1; done
+	wait_lines $((n0 + 3))
 	kill -KILL "$dev"; wait "$dev" 2>/dev/null; dev=
 	n0=$(lines)
 	sleep 2
@@ -151,7 +156,7 @@ outage() {
 	sed -n "$((n0 + 1)),${n1}p" "$tmp/long.out" >"$tmp/away.out"
 	grep -q 'NOT OKAY' "$tmp/away.out" && ok ||
 		fail "$2: no case ended while the device was away ($n0 -> $n1 lines)"
-	for _ in $(seq 600); do [ "$(lines)" -ge $((n1 + 11)) ] && break; sleep 0.1; done
+	wait_lines $((n1 + 11))
 	sed -n "$((n1 + 2)),$((n1 + 11))p" "$tmp/long.out" >"$tmp/back.out"
 	if [ "$(grep -c OKAY "$tmp/back.out")" -eq 10 ] && ! grep -q 'NOT OKAY' "$tmp/back.out"; then
 		ok
@@ -191,7 +196,7 @@ wait_log "$tmp/px.log" 'session over: 0 DMA served from mapped memory, [1-9][0-9
 	ok || fail "relayed DMA across a reconnection: $(grep 'session over' "$tmp/px.log")"
 # Another device on the address is not taken for the one that went away.
 long_run
-for _ in $(seq 600); do [ "$(lines)" -ge 3 ] && break; sleep 0.1; done
+wait_lines 3
 kill -KILL "$dev"; wait "$dev" 2>/dev/null; dev=
 restart_device --device 0xb501 || fail "no other device"
 wait_log "$tmp/px.log" 'not the one the client knew' 1 && ok || fail "proxy took another device"
@@ -203,7 +208,7 @@ stop px
 # less time than a fixed pause before the kill.)
 start_proxy --no-reconnect
 long_run
-for _ in $(seq 600); do [ "$(lines)" -ge 3 ] && break; sleep 0.1; done
+wait_lines 3
 kill -KILL "$dev"; wait "$dev" 2>/dev/null; dev=
 # pcitest must end by itself: the proxy closes its connection.
 for _ in $(seq 100); do kill -0 "$client" 2>/dev/null || break; sleep 0.1; done
@@ -242,7 +247,7 @@ restart_device || fail "device did not come back on $addr"
 expect "$tmp/o" '^00:00.0 .*104c:b500' "proxy serves the next client after giving up"
 # Stopped by SIGTERM mid-session: the session's totals are still logged.
 long_run
-for _ in $(seq 600); do [ "$(lines)" -ge 3 ] && break; sleep 0.1; done
+wait_lines 3
 stop px
 expect "$tmp/px.log" 'session over: [1-9][0-9]* DMA .* reconnections \(stopped by a signal\)$' \
 	"a session ended by SIGTERM logs its totals"
